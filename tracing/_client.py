@@ -1,0 +1,405 @@
+"""``AsyncTracing``: configuration, lifecycle state and the public calls.
+
+A thin façade: queueing lives in ``_queue``, batching in ``_flusher``, HTTP in
+``_exporter``. Nothing here serialises or retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from . import _atexit
+from ._config import ErrorCallback, Mask, resolve_config
+from ._exceptions import BatchError, DeliveryError, TracingError
+from ._exporter import Outcome
+from ._flusher import Flusher
+from ._log import RateLimitedWarning, ids, logger
+from ._models import ApiResponse, BatchResult, Span, Stats, Trace
+from ._queue import TraceQueue
+
+__all__ = ["AsyncTracing"]
+
+_get_running_loop = asyncio._get_running_loop
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CLOSED = "closed"
+
+
+def sampled_in(trace_id: str, rate: float) -> bool:
+    """Keep or drop by a fixed hash of the id: the same answer in every process."""
+    digest = hashlib.blake2b(trace_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < rate * 2**64
+
+
+class AsyncTracing:
+    """Collects traces and delivers them in the background, in batches.
+
+    Construct it anywhere (no I/O, no event loop needed); it starts on ``start()``,
+    ``async with``, or lazily at the first trace queued inside a running loop. Every
+    argument is keyword-only; see the README for what each does and its default.
+
+    Raises:
+        ValueError: an argument is out of range; the message names it.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        publishable_key: str | None = None,
+        flush_at: int = 20,
+        flush_interval: float = 5.0,
+        timeout: float = 15.0,
+        max_retries: int = 2,
+        max_batch_size: int = 100,
+        max_queue_size: int = 10_000,
+        max_concurrency: int = 4,
+        rate_limit: float | None = None,
+        retry_backoff: float = 0.5,
+        retry_backoff_max: float = 30.0,
+        compression: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        on_error: ErrorCallback | None = None,
+        enabled: bool = True,
+        sample_rate: float = 1.0,
+        mask: Mask | None = None,
+    ) -> None:
+        self._config = config = resolve_config(
+            endpoint=endpoint,
+            publishable_key=publishable_key,
+            flush_at=flush_at,
+            flush_interval=flush_interval,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_batch_size=max_batch_size,
+            max_queue_size=max_queue_size,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
+            compression=compression,
+            session=session,
+            on_error=on_error,
+            enabled=enabled,
+            sample_rate=sample_rate,
+            mask=mask,
+        )
+        self._enabled = config.enabled
+        self._flush_at = config.flush_at
+        self._queue = TraceQueue(config.max_queue_size)
+        self._flusher = Flusher(config, self._queue, self._report)
+        self._state = _State.NEW
+        self._stopped: asyncio.Future[Stats] | None = None
+        self._drops = RateLimitedWarning(
+            "tracing dropped %d trace(s): the queue was full or the tracer shut down"
+        )
+        if config.enabled:
+            _atexit.register(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncTracing {self._config.endpoint} state={self._state.value} "
+            f"queued={len(self._queue)} in_flight={self._queue.in_flight}>"
+        )
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background flusher on the running loop. Idempotent."""
+        if not self._enabled:
+            return
+        if self._state is _State.STOPPING and self._stopped is not None:
+            await asyncio.shield(self._stopped)
+        self._state = _State.RUNNING
+        self._flusher.ensure_started()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    async def shutdown(self, timeout: float | None = None) -> Stats:
+        """Stop the timer, deliver what is queued and in flight, close an owned session.
+
+        Idempotent, and never raises for delivery failures: every trace not delivered is
+        counted in ``failed``, logged, and passed to ``on_error``.
+
+        Args:
+            timeout: seconds for the whole call; None lets every batch have its attempts.
+
+        Returns:
+            The final ``Stats``; ``queue_size`` and ``in_flight`` are 0.
+        """
+        if timeout is not None and (timeout != timeout or timeout < 0):
+            raise ValueError(f"timeout must be None or a number >= 0, got {timeout!r}")
+        if not self._enabled or self._state is _State.CLOSED:
+            return self.stats()
+        if self._state is _State.STOPPING and self._stopped is not None:
+            return await asyncio.shield(self._stopped)
+        self._state = _State.STOPPING
+        self._stopped = asyncio.get_running_loop().create_future()
+        try:
+            self._flusher.ensure_started()
+            await self._flusher.shutdown(timeout)
+        finally:
+            self._state = _State.CLOSED
+            self._drops.flush()
+            stats = self.stats()
+            self._stopped.set_result(stats)
+        return stats
+
+    # Tracing ---------------------------------------------------------------------------
+
+    def trace(
+        self,
+        name: str,
+        *,
+        id: str | None = None,
+        input: Any = None,
+        description: str | None = None,
+        input_summary: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> Trace:
+        """Start a trace (its clock starts now); ``await trace.end()`` queues it.
+
+        Use it as ``async with tracer.trace(name) as trace:`` to end it on exit and make
+        it the current trace inside the block.
+        """
+        trace = Trace(
+            name,
+            id=id,
+            input=input,
+            description=description,
+            input_summary=input_summary,
+            metadata=dict(metadata) if metadata else {},
+            tags=list(tags) if tags else [],
+        )
+        if self._enabled:
+            trace._tracer = self
+        return trace
+
+    def enqueue(self, trace: Trace) -> bool:
+        """Queue a trace for delivery; synchronous, non-blocking, safe from any thread.
+
+        A trace that was never ended is ended first.
+
+        Returns:
+            True if queued; False if it was dropped (queue full, shut down, disabled,
+            sampled out) or was queued before.
+        """
+        if not self._enabled or trace._queued:
+            return False
+        trace._queued = True
+        config = self._config
+        if config.sample_rate < 1.0 and not sampled_in(trace.id, config.sample_rate):
+            return False
+        if not trace._ended:
+            trace._finish()
+        if config.mask is not None:
+            _apply_mask(trace, config.mask)
+        state = self._state
+        if state is _State.CLOSED:
+            self._queue.count_dropped()
+            self._dropped(trace, "the tracer is shut down")
+            return False
+        loop = _get_running_loop()
+        flusher = self._flusher
+        if loop is not None and (state is _State.NEW or loop is not flusher.loop):
+            self._state = _State.RUNNING if state is _State.NEW else state
+            flusher.ensure_started()
+        if not self._queue.put(trace):
+            self._dropped(trace, "the queue is full")
+            return False
+        if len(self._queue) >= self._flush_at:
+            flusher.poke()
+        return True
+
+    async def flush(self) -> None:
+        """Deliver everything queued now and wait for batches already in flight.
+
+        Raises:
+            DeliveryError: a batch still failed after its retries; its traces are back
+                at the front of the queue (``requeued`` says how many).
+        """
+        if not self._enabled or self._state is _State.CLOSED:
+            return
+        if self._state is _State.NEW:
+            self._state = _State.RUNNING
+        self._flusher.ensure_started()
+        requeued = await self._flusher.flush()
+        if requeued:
+            raise DeliveryError(
+                f"{requeued} trace(s) could not be delivered and went back to the queue",
+                requeued=requeued,
+            ) from self._flusher.last_error
+
+    def stats(self) -> Stats:
+        """The counters now; see ``Stats``."""
+        return self._queue.snapshot()
+
+    # Direct sending --------------------------------------------------------------------
+
+    async def send_batch(self, traces: Sequence[Trace]) -> BatchResult:
+        """Send now, bypassing the queue and its counters, in concurrent requests.
+
+        Requests carry at most ``max_batch_size`` traces; at most ``max_concurrency`` are
+        in flight, behind the rate limiter, each with the usual retries.
+
+        Returns:
+            A ``BatchResult`` with one ``ApiResponse`` per trace, in input order.
+
+        Raises:
+            BatchError: no request got an answer (all failed at the transport or with a
+                retryable status after their retries).
+        """
+        chunks = self._chunks(traces)
+        if chunks is None:
+            return _disabled_result(traces)
+        exporter = self._flusher.exporter
+        outcomes = await asyncio.gather(*(exporter.deliver(chunk) for chunk in chunks))
+        return _batch_result(Outcome.merge(outcomes))
+
+    async def send_batch_sequential(self, traces: Sequence[Trace]) -> BatchResult:
+        """Like ``send_batch()``, but one request at a time, in order."""
+        chunks = self._chunks(traces)
+        if chunks is None:
+            return _disabled_result(traces)
+        exporter = self._flusher.exporter
+        outcomes = [await exporter.deliver(chunk) for chunk in chunks]
+        return _batch_result(Outcome.merge(outcomes))
+
+    def _chunks(self, traces: Sequence[Trace]) -> list[list[Trace]] | None:
+        if not self._enabled:
+            return None
+        if self._state is _State.CLOSED:
+            raise TracingError("this AsyncTracing is shut down; call start() to use it again")
+        traces = list(traces)
+        for trace in traces:
+            if not isinstance(trace, Trace):
+                raise ValueError(f"traces must hold Trace objects, got {trace!r}")
+        if self._state is _State.NEW:
+            self._state = _State.RUNNING
+        self._flusher.ensure_started()
+        mask = self._config.mask
+        for trace in traces:
+            if not trace._ended:
+                trace._finish()
+            if mask is not None:
+                _apply_mask(trace, mask)
+        size = self._config.max_batch_size
+        return [traces[i : i + size] for i in range(0, len(traces), size)]
+
+    # Reporting -------------------------------------------------------------------------
+
+    def _dropped(self, trace: Trace, reason: str) -> None:
+        self._drops.hit()
+        self._call_on_error(TracingError(f"trace dropped: {reason}"), [trace])
+
+    def _report(self, exc: Exception, traces: Sequence[Trace], reason: str) -> None:
+        """Log and hand to ``on_error`` traces that will not be delivered."""
+        logger.warning(
+            "tracing failed to deliver %d trace(s) (%s: %s): %s",
+            len(traces),
+            reason,
+            exc,
+            ids(traces),
+        )
+        self._call_on_error(exc, traces)
+
+    def _call_on_error(self, exc: Exception, traces: Sequence[Trace]) -> None:
+        callback = self._config.on_error
+        if callback is None:
+            return
+        try:
+            callback(exc, traces)
+        except Exception:
+            logger.exception("tracing on_error callback raised")
+
+    # Process events (see _atexit) ------------------------------------------------------
+
+    def _needs_exit_delivery(self) -> bool:
+        return self._state is not _State.CLOSED and (
+            len(self._queue) > 0 or self._queue.in_flight > 0
+        )
+
+    def _deliver_at_exit(self, seconds: float) -> None:
+        loop = self._flusher.loop
+        if loop is not None and loop.is_running():
+            return  # its own loop still runs (in another thread); it owns delivery
+        self._state = _State.CLOSED
+        self._flusher.deliver_at_exit(seconds)
+        self._drops.flush()
+
+    def _after_fork(self) -> None:
+        self._queue.after_fork()
+        self._flusher.after_fork()
+        self._drops = RateLimitedWarning(self._drops.message)
+        self._state = _State.NEW
+        self._stopped = None
+
+
+def _apply_mask(trace: Trace, mask: Mask) -> None:
+    """Run ``mask`` once over input, output and metadata values of the trace and its spans."""
+    if trace._masked:
+        return
+    trace._masked = True
+    records: list[Trace | Span] = [trace, *trace.spans]
+    for record in records:
+        if record.input is not None:
+            record.input = _masked(mask, record.input, "input")
+        if record.output is not None:
+            record.output = _masked(mask, record.output, "output")
+        if record.metadata:
+            record.metadata = {
+                key: _masked(mask, value, f"metadata[{key!r}]")
+                for key, value in record.metadata.items()
+            }
+
+
+def _masked(mask: Mask, value: Any, where: str) -> Any:
+    try:
+        return mask(value)
+    except Exception as exc:
+        logger.warning(
+            "tracing mask raised on %s (%s); the value is sent as null", where, type(exc).__name__
+        )
+        return None
+
+
+def _disabled_result(traces: Sequence[Trace]) -> BatchResult:
+    message = "tracing is disabled (enabled=False); nothing was sent"
+    results = [ApiResponse(t.id, False, None, message) for t in traces]
+    return BatchResult(len(results), 0, len(results), results, [message] * len(results))
+
+
+def _batch_result(outcome: Outcome) -> BatchResult:
+    results = outcome.responses
+    errors = [f"{r.id}: {r.message}" for r in results if not r.success]
+    if results and all(outcome.retryable):
+        raise BatchError(
+            f"none of {len(results)} trace(s) could be delivered: {outcome.error}",
+            total=len(results),
+            failed=len(results),
+            errors=errors,
+        ) from outcome.error
+    successful = sum(r.success for r in results)
+    return BatchResult(len(results), successful, len(results) - successful, results, errors)

@@ -1,0 +1,167 @@
+"""Validated, frozen configuration of an ``AsyncTracing``.
+
+Every keyword argument and ``TRACING_*`` environment variable is resolved here once;
+errors name the argument and the value. Nothing here does I/O or needs an event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+
+from ._wire import DEFAULT_ENDPOINT
+
+if TYPE_CHECKING:
+    from ._models import Trace
+
+__all__ = ["Config", "ErrorCallback", "Mask", "resolve_config"]
+
+ErrorCallback = Callable[[Exception, "Sequence[Trace]"], None]
+Mask = Callable[[Any], Any]
+COMPRESSIONS = (None, "gzip")
+
+
+@attrs.frozen
+class Config:
+    endpoint: str
+    publishable_key: str | None = attrs.field(repr=lambda key: "None" if key is None else "'***'")
+    flush_at: int
+    flush_interval: float
+    timeout: float
+    max_retries: int
+    max_batch_size: int
+    max_queue_size: int
+    max_concurrency: int
+    rate_limit: float | None
+    retry_backoff: float
+    retry_backoff_max: float
+    compression: str | None
+    session: aiohttp.ClientSession | None
+    on_error: ErrorCallback | None
+    enabled: bool
+    sample_rate: float
+    mask: Mask | None
+
+    @property
+    def batch_url(self) -> str:
+        return self.endpoint + "/api/traces/batch"
+
+
+def _env(name: str) -> str | None:
+    """A ``TRACING_*`` variable, or None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def _number(name: str, value: object, *, minimum: float, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < minimum or (strict and value == minimum) or math.isinf(value):
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _endpoint(value: str | None) -> str:
+    raw = value if value is not None else _env("TRACING_ENDPOINT") or DEFAULT_ENDPOINT
+    if not isinstance(raw, str):
+        raise ValueError(f"endpoint must be a string URL, got {raw!r}")
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"endpoint must be an http:// or https:// URL, got {raw!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"endpoint must not have a query or fragment, got {raw!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _callable_or_none(name: str, value: object) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be callable or None, got {value!r}")
+    return value
+
+
+def resolve_config(
+    *,
+    endpoint: str | None,
+    publishable_key: str | None,
+    flush_at: int,
+    flush_interval: float,
+    timeout: float,
+    max_retries: int,
+    max_batch_size: int,
+    max_queue_size: int,
+    max_concurrency: int,
+    rate_limit: float | None,
+    retry_backoff: float,
+    retry_backoff_max: float,
+    compression: str | None,
+    session: aiohttp.ClientSession | None,
+    on_error: ErrorCallback | None,
+    enabled: bool,
+    sample_rate: float,
+    mask: Mask | None,
+) -> Config:
+    """Check every argument and fill in the environment.
+
+    Raises:
+        ValueError: naming the first bad argument and its value.
+    """
+    key = publishable_key if publishable_key is not None else _env("TRACING_PUBLISHABLE_KEY")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise ValueError("publishable_key must be a non-empty string or None")
+    max_queue_size = _int("max_queue_size", max_queue_size, 1)
+    flush_at = _int("flush_at", flush_at, 1)
+    if flush_at > max_queue_size:
+        raise ValueError(f"flush_at must be <= max_queue_size ({max_queue_size}), got {flush_at!r}")
+    backoff_first = _number("retry_backoff", retry_backoff, minimum=0)
+    backoff_max = _number("retry_backoff_max", retry_backoff_max, minimum=0)
+    if backoff_max < backoff_first:
+        raise ValueError(
+            f"retry_backoff_max must be >= retry_backoff ({retry_backoff!r}), "
+            f"got {retry_backoff_max!r}"
+        )
+    if rate_limit is not None:
+        rate_limit = _number("rate_limit", rate_limit, minimum=0, strict=True)
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
+    if session is not None and not isinstance(session, aiohttp.ClientSession):
+        raise ValueError(f"session must be an aiohttp.ClientSession or None, got {session!r}")
+    if not isinstance(enabled, bool):
+        raise ValueError(f"enabled must be a bool, got {enabled!r}")
+    rate = _number("sample_rate", sample_rate, minimum=0)
+    if rate > 1:
+        raise ValueError(f"sample_rate must be between 0 and 1, got {sample_rate!r}")
+    return Config(
+        endpoint=_endpoint(endpoint),
+        publishable_key=key.strip() if key is not None else None,
+        flush_at=flush_at,
+        flush_interval=_number("flush_interval", flush_interval, minimum=0),
+        timeout=_number("timeout", timeout, minimum=0, strict=True),
+        max_retries=_int("max_retries", max_retries, 0),
+        max_batch_size=_int("max_batch_size", max_batch_size, 1),
+        max_queue_size=max_queue_size,
+        max_concurrency=_int("max_concurrency", max_concurrency, 1),
+        rate_limit=rate_limit,
+        retry_backoff=backoff_first,
+        retry_backoff_max=backoff_max,
+        compression=compression,
+        session=session,
+        on_error=_callable_or_none("on_error", on_error),
+        enabled=enabled,
+        sample_rate=rate,
+        mask=_callable_or_none("mask", mask),
+    )

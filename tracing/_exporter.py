@@ -1,0 +1,259 @@
+"""One batch to one POST: the session, the limiter, timeouts, retries and 413 splits.
+
+aiohttp errors are translated here, and only here, into ``SendFailure`` (``from`` the
+root cause). Everything above this module sees outcomes, not HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import attrs
+import backoff
+from aiolimiter import AsyncLimiter
+
+from ._config import Config
+from ._exceptions import SendFailure
+from ._models import ApiResponse, Trace, utcnow
+from ._retry import RETRYABLE, parse_retry_after, wait_gen
+from ._version import __version__
+from ._wire import WireError, encode_body, encode_trace, gzip_body, parse_results
+
+__all__ = ["Counter", "Exporter", "Outcome"]
+
+USER_AGENT = f"tracing-python/{__version__}"
+Counter = Callable[..., None]
+_SNIPPET = 200
+
+
+@attrs.define
+class Outcome:
+    """What became of each trace of a batch, in input order.
+
+    ``retryable[i]`` marks a trace that got no answer (transport error, or a retryable
+    status after the last retry): it may be sent again. The others were answered.
+    """
+
+    traces: list[Trace]
+    responses: list[ApiResponse]
+    retryable: list[bool]
+    error: Exception | None = None
+
+    @classmethod
+    def merge(cls, parts: Sequence[Outcome]) -> Outcome:
+        out = cls([], [], [])
+        for part in parts:
+            out.traces += part.traces
+            out.responses += part.responses
+            out.retryable += part.retryable
+            out.error = part.error or out.error
+        return out
+
+    def delivered(self) -> list[Trace]:
+        return [t for t, r in zip(self.traces, self.responses, strict=True) if r.success]
+
+    def rejected(self) -> list[tuple[Trace, ApiResponse]]:
+        return [
+            (t, r)
+            for t, r, again in zip(self.traces, self.responses, self.retryable, strict=True)
+            if not r.success and not again
+        ]
+
+    def unanswered(self) -> list[Trace]:
+        return [t for t, again in zip(self.traces, self.retryable, strict=True) if again]
+
+
+@attrs.define
+class _Answer:
+    status: int
+    body: bytes
+
+
+def _snippet(body: bytes) -> str:
+    text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
+    return f": {text}" if text else ""
+
+
+class Exporter:
+    """Posts batches to ``{endpoint}/api/traces/batch``; bound to the loop it was made on."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._session = config.session
+        self._owns_session = config.session is None
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._limiter = self._make_limiter(config.rate_limit)
+        self._paused_until = 0.0
+        self._post = backoff.on_exception(
+            wait_gen,
+            SendFailure,
+            max_tries=config.max_retries + 1,
+            jitter=None,
+            on_backoff=self._on_backoff,
+            logger=None,
+            base=config.retry_backoff,
+            cap=config.retry_backoff_max,
+        )(self._attempt)
+
+    def __repr__(self) -> str:
+        return f"<Exporter {self._config.batch_url} owns_session={self._owns_session}>"
+
+    @staticmethod
+    def _make_limiter(rate: float | None) -> AsyncLimiter | None:
+        if rate is None:
+            return None
+        # A bucket of max(1, rate) tokens refilled at `rate` per second: bursts up to one
+        # second's worth, and rates below 1/s still admit one request at a time.
+        capacity = max(1.0, rate)
+        return AsyncLimiter(capacity, capacity / rate)
+
+    async def close(self) -> None:
+        """Close the session if this exporter made it."""
+        session, self._session = self._session, self._config.session
+        if self._owns_session and session is not None and not session.closed:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or (self._owns_session and session.closed):
+            connector = aiohttp.TCPConnector(limit=max(self._config.max_concurrency, 10))
+            session = self._session = aiohttp.ClientSession(connector=connector)
+        return session
+
+    def _headers(self, key: str) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "User-Agent": USER_AGENT,
+        }
+        if self._config.publishable_key is not None:
+            headers["Authorization"] = f"Bearer {self._config.publishable_key}"
+        if self._config.compression == "gzip":
+            headers["Content-Encoding"] = "gzip"
+        return headers
+
+    @staticmethod
+    def _on_backoff(details: Mapping[str, Any]) -> None:
+        count: Counter | None = details["kwargs"].get("count")
+        if count is not None:
+            count(retries=1)
+
+    def _pause(self, seconds: float) -> None:
+        """Hold every send to the endpoint for ``seconds`` (a Retry-After)."""
+        loop = asyncio.get_running_loop()
+        self._paused_until = max(self._paused_until, loop.time() + seconds)
+
+    async def _wait_if_paused(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A loop, not an Event: another Retry-After may push the end later while we sleep.
+        while (remaining := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(remaining)
+
+    async def _attempt(
+        self, body: bytes, headers: dict[str, str], count: Counter | None
+    ) -> _Answer:
+        """One HTTP attempt; retryable failures raise ``SendFailure`` for backoff."""
+        config = self._config
+        await self._wait_if_paused()
+        async with self._semaphore:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            try:
+                async with self._get_session().post(
+                    config.batch_url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=config.timeout),
+                    allow_redirects=False,
+                ) as response:
+                    payload = await response.read()
+                    status = response.status
+                    retry_after_header = response.headers.get("Retry-After")
+            except TimeoutError as exc:
+                raise SendFailure(f"no answer within {config.timeout}s") from exc
+            except aiohttp.ClientError as exc:
+                raise SendFailure(f"{type(exc).__name__}: {exc}") from exc
+        if status in RETRYABLE:
+            retry_after = parse_retry_after(retry_after_header)
+            if retry_after is not None:
+                retry_after = min(retry_after, config.retry_backoff_max)
+                self._pause(retry_after)
+            raise SendFailure(
+                f"HTTP {status}{_snippet(payload)}", status=status, retry_after=retry_after
+            )
+        return _Answer(status, payload)
+
+    async def deliver(self, traces: Sequence[Trace], count: Counter | None = None) -> Outcome:
+        """Send one batch (with retries, splitting on 413) and say what became of each trace.
+
+        Never raises for delivery problems; only cancellation propagates.
+        """
+        traces = list(traces)
+        parts: list[bytes] = []
+        sendable: list[Trace] = []
+        broken: list[tuple[Trace, str]] = []
+        for trace in traces:
+            try:
+                parts.append(encode_trace(trace))
+                sendable.append(trace)
+            except WireError as exc:
+                broken.append((trace, str(exc)))
+        outcome = await self._deliver_encoded(sendable, parts, count) if sendable else None
+        if not broken:
+            assert outcome is not None
+            return outcome
+        failed = Outcome(
+            [t for t, _ in broken],
+            [ApiResponse(t.id, False, None, message) for t, message in broken],
+            [False] * len(broken),
+        )
+        return Outcome.merge([failed] if outcome is None else [outcome, failed])
+
+    async def _deliver_encoded(
+        self, traces: list[Trace], parts: list[bytes], count: Counter | None
+    ) -> Outcome:
+        body = encode_body(parts, utcnow())
+        if self._config.compression == "gzip":
+            body = gzip_body(body)
+        if count is not None:
+            count(batches=1)
+        try:
+            answer: _Answer = await self._post(body, self._headers(str(uuid.uuid4())), count=count)
+        except SendFailure as exc:
+            message = f"not delivered after {self._config.max_retries + 1} attempt(s): {exc}"
+            return Outcome(
+                traces,
+                [ApiResponse(t.id, False, exc.status, message) for t in traces],
+                [True] * len(traces),
+                exc,
+            )
+        if answer.status == 413 and len(traces) > 1:
+            half = len(traces) // 2
+            return Outcome.merge(
+                await asyncio.gather(
+                    self._deliver_encoded(traces[:half], parts[:half], count),
+                    self._deliver_encoded(traces[half:], parts[half:], count),
+                )
+            )
+        return self._read_answer(traces, answer)
+
+    @staticmethod
+    def _read_answer(traces: list[Trace], answer: _Answer) -> Outcome:
+        status = answer.status
+        if 200 <= status < 300:
+            results = parse_results(answer.body) or {}
+            responses = []
+            for trace in traces:
+                success, message = results.get(trace.id, (True, "ok"))
+                responses.append(ApiResponse(trace.id, success, status, message or "ok"))
+        else:
+            if status == 413:
+                message = "HTTP 413: the trace alone is larger than the collector accepts"
+            else:
+                message = f"HTTP {status}{_snippet(answer.body)}"
+            responses = [ApiResponse(t.id, False, status, message) for t in traces]
+        return Outcome(traces, responses, [False] * len(traces))

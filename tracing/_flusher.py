@@ -1,0 +1,326 @@
+"""The background task that turns queued traces into batches and sends them.
+
+It wakes when the queue reaches ``flush_at``, when ``flush_interval`` fires, or on
+``shutdown()``; takes what is queued in batches of ``max_batch_size``; and keeps at most
+``max_concurrency`` batches in flight. A batch that still fails after its retries goes
+back to the front of the queue and the flusher rests (doubling from ``retry_backoff`` up
+to ``retry_backoff_max``) before its next round, so an outage neither spins nor loses what
+fits in the queue. When stopping, such a batch is counted as failed instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from ._config import Config
+from ._exceptions import TracingError
+from ._exporter import Exporter, Outcome
+from ._log import logger
+from ._models import Trace
+from ._queue import TraceQueue
+from ._retry import outage_delay
+
+__all__ = ["Flusher", "Report"]
+
+Report = Callable[[Exception, Sequence[Trace], str], None]
+
+
+class Flusher:
+    """Owns the flusher task and everything bound to its event loop.
+
+    Loop-bound objects (events, the exporter with its session, semaphore and limiter, the
+    tasks) are made in ``ensure_started()`` on the running loop and made again when a
+    later ``asyncio.run()`` brings a new loop.
+    """
+
+    def __init__(self, config: Config, queue: TraceQueue, report: Report) -> None:
+        self._config = config
+        self._queue = queue
+        self._report = report
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self._exporter: Exporter | None = None
+        self._sends: set[asyncio.Task[int]] = set()
+        # Batches taken from the queue and not yet settled; if their loop dies under
+        # them (closed without cancelling its tasks), they are put back from here.
+        self._taken: dict[int, list[Trace]] = {}
+        self._stopping = False
+        self._last_error: Exception | None = None
+
+    def after_fork(self) -> None:
+        """Drop the parent's loop, tasks and session: the child starts clean."""
+        self._reset()
+
+    def __repr__(self) -> str:
+        running = self._task is not None and not self._task.done()
+        return (
+            f"<Flusher running={running} stopping={self._stopping} "
+            f"sends_in_flight={len(self._sends)}>"
+        )
+
+    @property
+    def exporter(self) -> Exporter:
+        assert self._exporter is not None, "ensure_started() first"
+        return self._exporter
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def ensure_started(self) -> None:
+        """Start the flusher task on the running loop, unless it already runs there."""
+        loop = asyncio.get_running_loop()
+        if loop is self.loop and self.running:
+            return
+        if loop is not self.loop:
+            old = self.loop
+            if old is not None and old.is_running():
+                # Another live loop (in another thread) owns this tracer: keep it there.
+                return
+            self._put_back_taken()
+            self.loop = loop
+            self._thread = threading.get_ident()
+            self._exporter = Exporter(self._config)
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="tracing-flusher")
+        self._task.add_done_callback(self._on_task_done)
+
+    def poke(self) -> None:
+        """Wake the flusher; safe from any thread."""
+        wake = self._wake
+        if wake is None:
+            return
+        if threading.get_ident() == self._thread:
+            wake.set()
+        elif self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: atexit sends
+                self.loop.call_soon_threadsafe(wake.set)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("tracing flusher crashed; it restarts on the next trace", exc_info=exc)
+
+    def _put_back_taken(self) -> None:
+        for batch in self._taken.values():
+            self._queue.requeue(batch)
+        self._taken.clear()
+
+    async def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stopping:
+                await self._wait()
+                if self._stopping:
+                    break
+                if await self._send_queued() == 0:
+                    failures = 0
+                else:
+                    failures += 1
+                    await self._rest(failures)
+            await self._drain()
+        finally:
+            if self._exporter is not None:
+                await self._exporter.close()
+
+    async def _wait(self) -> None:
+        """Return when ``flush_at`` traces are queued, the interval fires, or on stop."""
+        queue, wake, flush_at = self._queue, self._wake, self._config.flush_at
+        assert wake is not None
+        if len(queue) >= flush_at:
+            return
+        wake.clear()
+        if len(queue) >= flush_at or self._stopping:
+            return
+        interval = self._config.flush_interval
+        if interval > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await wake.wait()
+        else:
+            await wake.wait()
+
+    async def _rest(self, failures: int) -> None:
+        """After a failed round: wait before the next one, unless asked to stop."""
+        config, stop = self._config, self._stop
+        assert stop is not None
+        delay = outage_delay(failures, config.retry_backoff, config.retry_backoff_max)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stop.wait()
+
+    async def _send_queued(self) -> int:
+        """Send what is queued now, ``max_concurrency`` batches at a time.
+
+        Returns how many traces went back to the queue; after the first such batch no
+        new batch is started (an outage fails them all alike).
+        """
+        queue, config = self._queue, self._config
+        remaining = len(queue)
+        window: set[asyncio.Task[int]] = set()
+        requeued = 0
+        while remaining > 0 and requeued == 0:
+            if len(window) >= config.max_concurrency:
+                done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
+                requeued += sum(task.result() for task in done)
+                if requeued:
+                    break
+            batch = queue.take(min(remaining, config.max_batch_size))
+            if not batch:
+                break
+            remaining -= len(batch)
+            window.add(self._spawn(batch))
+        if window:
+            requeued += sum(await asyncio.gather(*window))
+        return requeued
+
+    def _spawn(self, batch: list[Trace]) -> asyncio.Task[int]:
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+        return task
+
+    async def _send(self, batch: list[Trace]) -> int:
+        """Deliver one taken batch and settle its traces; return how many were requeued."""
+        key = id(batch)
+        self._taken[key] = batch
+        try:
+            outcome = await self.exporter.deliver(batch, self._queue.count)
+        except asyncio.CancelledError:
+            if self._taken.pop(key, None) is not None:
+                if self._stopping:
+                    self._fail(batch, TracingError("shutdown's timeout passed"), "timed out")
+                else:
+                    self._queue.requeue(batch)
+            raise
+        except Exception as exc:  # a bug in the SDK: count and report, never lose silently
+            self._taken.pop(key, None)
+            logger.exception("tracing failed to send a batch of %d trace(s)", len(batch))
+            self._fail(batch, exc, "internal error")
+            return 0
+        self._taken.pop(key, None)
+        return self._settle(outcome)
+
+    def _settle(self, outcome: Outcome) -> int:
+        delivered, rejected = outcome.delivered(), outcome.rejected()
+        self._queue.settle(sent=len(delivered), failed=len(rejected))
+        by_message: dict[str, list[Trace]] = {}
+        for trace, response in rejected:
+            by_message.setdefault(response.message, []).append(trace)
+        for message, traces in by_message.items():
+            self._report(TracingError(f"rejected: {message}"), traces, "rejected")
+        unanswered = outcome.unanswered()
+        if not unanswered:
+            return 0
+        error = outcome.error or TracingError("no answer")
+        self._last_error = error
+        if self._stopping:
+            self._fail(unanswered, error, "no answer after retries")
+            return 0
+        self._queue.requeue(unanswered)
+        logger.warning(
+            "tracing could not deliver %d trace(s), requeued them: %s", len(unanswered), error
+        )
+        return len(unanswered)
+
+    def _fail(self, traces: Sequence[Trace], exc: Exception, reason: str) -> None:
+        self._queue.settle(failed=len(traces))
+        self._report(exc, traces, reason)
+
+    async def _drain(self) -> None:
+        """Final round when stopping: send everything, wait for every batch in flight."""
+        while True:
+            if len(self._queue):
+                await self._send_queued()
+            if self._sends:
+                await asyncio.wait(set(self._sends))
+            if not len(self._queue) and not self._sends:
+                return
+
+    async def flush(self) -> int:
+        """Send everything queued now and wait for batches in flight; return how many
+        traces went back to the queue."""
+        earlier = set(self._sends)
+        requeued = await self._send_queued()
+        others = earlier | self._sends
+        if others:
+            await asyncio.wait(others)
+            requeued += sum(
+                task.result() for task in others if not task.cancelled() and not task.exception()
+            )
+        return requeued
+
+    @property
+    def last_error(self) -> Exception | None:
+        return self._last_error
+
+    async def shutdown(self, timeout: float | None) -> None:
+        """Stop the timer, drain, and close the session; bounded by ``timeout`` in all."""
+        task, stop, wake = self._task, self._stop, self._wake
+        assert task is not None
+        assert stop is not None
+        assert wake is not None
+        self._stopping = True
+        stop.set()
+        wake.set()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
+        except TimeoutError:
+            await self._cancel_everything()
+        except Exception:
+            logger.exception("tracing flusher failed while draining")
+        finally:
+            self._fail_leftovers(TracingError("not delivered before shutdown ended"))
+            await self.exporter.close()
+
+    async def _cancel_everything(self) -> None:
+        tasks: set[asyncio.Task[None] | asyncio.Task[int]] = {*self._sends}
+        if self._task is not None:
+            tasks.add(self._task)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _fail_leftovers(self, exc: Exception) -> None:
+        self._put_back_taken()
+        leftovers = self._queue.take(len(self._queue))
+        if leftovers:
+            self._fail(leftovers, exc, "shutdown")
+
+    def deliver_at_exit(self, seconds: float) -> None:
+        """One bounded attempt, with no retries, on a fresh loop (the app's is gone)."""
+        self._put_back_taken()
+        if not len(self._queue) or seconds <= 0:
+            self._fail_leftovers(TracingError("process exited before delivery"))
+            return
+        self._stopping = True
+        self._exporter = Exporter(attrs.evolve(self._config, max_retries=0, session=None))
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._last_chance(seconds))
+        finally:
+            loop.close()
+
+    async def _last_chance(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._send_queued()
+        except TimeoutError:
+            pass
+        finally:
+            self._fail_leftovers(TracingError("process exited before delivery"))
+            await self.exporter.close()

@@ -1,0 +1,342 @@
+"""The records the SDK builds and the values it returns (attrs classes).
+
+``Trace`` and ``Span`` are mutable until they end; everything else is a frozen value.
+Serialisation to the wire format lives in ``_wire``, not here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from contextvars import Token
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import attrs
+
+from ._context import _span_var, _trace_var
+
+if TYPE_CHECKING:
+    from ._client import AsyncTracing
+
+__all__ = ["ApiResponse", "BatchResult", "LlmUsage", "Span", "Stats", "Trace"]
+
+Status = Literal["ok", "error"]
+_STATUSES = ("ok", "error")
+
+
+def new_id() -> str:
+    """A random 128-bit id as 32 hex digits (``random`` is reseeded in forked children)."""
+    return f"{random.getrandbits(128):032x}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"datetimes must be timezone-aware, got naive {value!r}")
+    return value.astimezone(UTC)
+
+
+def _to_utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _to_utc(value)
+
+
+def _id_or_new(value: str | None) -> str:
+    if value is None:
+        return new_id()
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"id must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_name(_inst: Any, _attr: Any, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"name must be a non-empty string, got {value!r}")
+
+
+def _check_status(_inst: Any, _attr: Any, value: Any) -> None:
+    if value not in _STATUSES:
+        raise ValueError(f"status must be 'ok' or 'error', got {value!r}")
+
+
+def _error_text(error: BaseException | str | None) -> str | None:
+    if error is None or isinstance(error, str):
+        return error
+    return str(error) or type(error).__name__
+
+
+def _non_negative_int(_inst: Any, attr: attrs.Attribute[int], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attr.name} must be a non-negative integer, got {value!r}")
+
+
+@attrs.frozen
+class LlmUsage:
+    """Token usage of one or more LLM calls."""
+
+    model: str
+    provider: str
+    prompt_tokens: int = attrs.field(default=0, validator=_non_negative_int)
+    completion_tokens: int = attrs.field(default=0, validator=_non_negative_int)
+    api_calls_count: int = attrs.field(default=1, validator=_non_negative_int)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _duration(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else (end - start).total_seconds()
+
+
+@attrs.define(eq=False)
+class Span:
+    """A timed step inside a trace: an LLM call, a tool call, a retrieval.
+
+    Made by ``trace.span(name)``; usable as ``with`` and ``async with``. While its block
+    runs it is the current span, and spans made inside it get it as their parent.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    id: str = attrs.field(default=None, converter=_id_or_new, kw_only=True)
+    parent_id: str | None = attrs.field(default=None, kw_only=True)
+    start_time: datetime = attrs.field(factory=utcnow, converter=_to_utc, kw_only=True)
+    end_time: datetime | None = attrs.field(default=None, converter=_to_utc_or_none, kw_only=True)
+    status: Status = attrs.field(default="ok", validator=_check_status, kw_only=True)
+    error: str | None = attrs.field(default=None, kw_only=True)
+    input: Any = attrs.field(default=None, kw_only=True)
+    output: Any = attrs.field(default=None, kw_only=True)
+    metadata: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+    llm_usage: LlmUsage | None = attrs.field(default=None, kw_only=True)
+    _trace: Trace | None = attrs.field(default=None, init=False, repr=False)
+    _token: Token[Span | None] | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or None while the span is open."""
+        return _duration(self.start_time, self.end_time)
+
+    def end(
+        self,
+        *,
+        output: Any = None,
+        llm_usage: LlmUsage | None = None,
+        error: BaseException | str | None = None,
+    ) -> None:
+        """Stamp the end time. A second call is ignored.
+
+        Args:
+            output: the step's result.
+            llm_usage: token usage of the step.
+            error: an exception or message; sets status "error".
+        """
+        if self.end_time is not None:
+            return
+        self.end_time = utcnow()
+        if output is not None:
+            self.output = output
+        if llm_usage is not None:
+            self.llm_usage = llm_usage
+        if error is not None:
+            self.error = _error_text(error)
+            self.status = "error"
+
+    def __enter__(self) -> Self:
+        self._token = _span_var.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _span_var.reset(self._token)
+            self._token = None
+        self.end(error=exc)
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+@attrs.define(eq=False)
+class Trace:
+    """One run of an LLM or agent task: the unit the SDK queues and sends.
+
+    Made by ``tracer.trace(name)`` (clock starts then) or built directly, every field a
+    keyword, and handed to ``tracer.enqueue()`` or ``tracer.send_batch()``.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    id: str = attrs.field(default=None, converter=_id_or_new, kw_only=True)
+    description: str | None = attrs.field(default=None, kw_only=True)
+    start_time: datetime = attrs.field(factory=utcnow, converter=_to_utc, kw_only=True)
+    end_time: datetime | None = attrs.field(default=None, converter=_to_utc_or_none, kw_only=True)
+    status: Status = attrs.field(default="ok", validator=_check_status, kw_only=True)
+    error: str | None = attrs.field(default=None, kw_only=True)
+    input: Any = attrs.field(default=None, kw_only=True)
+    output: Any = attrs.field(default=None, kw_only=True)
+    input_summary: str | None = attrs.field(default=None, kw_only=True)
+    output_summary: str | None = attrs.field(default=None, kw_only=True)
+    metadata: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
+    tags: list[str] = attrs.field(factory=list, kw_only=True)
+    llm_usage: LlmUsage | None = attrs.field(default=None, kw_only=True)
+    spans: list[Span] = attrs.field(factory=list, kw_only=True)
+    # Set by AsyncTracing.trace(): where end() enqueues the trace.
+    _tracer: AsyncTracing | None = attrs.field(default=None, init=False, repr=False)
+    _ended: bool = attrs.field(default=False, init=False, repr=False)
+    _queued: bool = attrs.field(default=False, init=False, repr=False)
+    _masked: bool = attrs.field(default=False, init=False, repr=False)
+    # The trace's wire form, encoded once by the flusher and reused on retries.
+    _wire: bytes | None = attrs.field(default=None, init=False, repr=False)
+    _token: Token[Trace | None] | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or None while the trace is open."""
+        return _duration(self.start_time, self.end_time)
+
+    def span(
+        self, name: str, *, input: Any = None, metadata: Mapping[str, Any] | None = None
+    ) -> Span:
+        """Start a child span (clock starts now).
+
+        Its parent is the current span when that span belongs to this trace, otherwise
+        it is a top-level span of the trace.
+        """
+        parent = _span_var.get()
+        span = Span(
+            name,
+            parent_id=parent.id if parent is not None and parent._trace is self else None,
+            input=input,
+            metadata=dict(metadata) if metadata else {},
+        )
+        span._trace = self
+        self.spans.append(span)
+        return span
+
+    def _finish(self) -> None:
+        """Stamp the end time (if missing) on the trace and on every open span."""
+        self._ended = True
+        end = self.end_time
+        if end is None:
+            end = self.end_time = utcnow()
+        for span in self.spans:
+            if span.end_time is None:
+                span.end_time = end
+
+    async def end(
+        self,
+        *,
+        output: Any = None,
+        output_summary: str | None = None,
+        status: Status | None = None,
+        error: BaseException | str | None = None,
+        llm_usage: LlmUsage | None = None,
+    ) -> None:
+        """Stamp the end time and queue the trace for delivery. A second call is ignored.
+
+        Never waits for the network and never raises because of delivery.
+
+        Args:
+            output: the run's result.
+            output_summary: a short text for lists and dashboards.
+            status: "ok" or "error"; defaults to "error" when ``error`` is given.
+            error: an exception or message.
+            llm_usage: token usage of the whole run.
+
+        Raises:
+            ValueError: ``status`` is not "ok" or "error".
+        """
+        if status is not None and status not in _STATUSES:
+            raise ValueError(f"status must be 'ok' or 'error', got {status!r}")
+        if self._ended:
+            return
+        if output is not None:
+            self.output = output
+        if output_summary is not None:
+            self.output_summary = output_summary
+        if llm_usage is not None:
+            self.llm_usage = llm_usage
+        if error is not None:
+            self.error = _error_text(error)
+            self.status = "error"
+        if status is not None:
+            self.status = status
+        self._finish()
+        if self._tracer is not None:
+            self._tracer.enqueue(self)
+
+    async def __aenter__(self) -> Self:
+        self._token = _trace_var.set(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _trace_var.reset(self._token)
+            self._token = None
+        await self.end(error=exc)
+
+
+@attrs.frozen
+class ApiResponse:
+    """The outcome of one trace sent by ``send_batch()``.
+
+    ``status`` is the HTTP status of the response that decided it, or None when no
+    response came (connection error, timeout).
+    """
+
+    id: str
+    success: bool
+    status: int | None
+    message: str
+
+
+@attrs.frozen
+class BatchResult:
+    """What ``send_batch()`` achieved: ``results`` in input order, one per trace."""
+
+    total: int
+    successful: int
+    failed: int
+    results: list[ApiResponse]
+    errors: list[str]
+
+
+@attrs.frozen
+class Stats:
+    """Counters of an ``AsyncTracing``, in traces except ``retries`` and ``batches``.
+
+    At every moment ``enqueued == sent + failed + dropped + queue_size + in_flight``.
+    """
+
+    enqueued: int = 0
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+    retries: int = 0
+    batches: int = 0
+    queue_size: int = 0
+    in_flight: int = 0
