@@ -88,6 +88,10 @@ class Flusher:
             if old is not None and old.is_running():
                 # Another live loop (in another thread) owns this tracer: keep it there.
                 return
+            if self._task is not None and not self._task.done():
+                # Its loop is stopped, not closed: should it run again, the old task must
+                # not compete with the new one.
+                self._task.cancel()
             self._put_back_taken()
             self.loop = loop
             self._thread = threading.get_ident()
@@ -119,6 +123,7 @@ class Flusher:
         self._taken.clear()
 
     async def _run(self) -> None:
+        exporter = self.exporter  # closed at the end: the one this task started with
         failures = 0
         try:
             while not self._stopping:
@@ -132,8 +137,7 @@ class Flusher:
                     await self._rest(failures)
             await self._drain()
         finally:
-            if self._exporter is not None:
-                await self._exporter.close()
+            await exporter.close()
 
     async def _wait(self) -> None:
         """Return when ``flush_at`` traces are queued, the interval fires, or on stop."""
