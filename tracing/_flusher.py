@@ -51,10 +51,10 @@ class Flusher:
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._exporter: Exporter | None = None
-        self._sends: set[asyncio.Task[int]] = set()
-        # Batches taken from the queue and not yet settled; if their loop dies under
-        # them (closed without cancelling its tasks), they are put back from here.
-        self._taken: dict[int, list[Trace]] = {}
+        # Send tasks and the batch each carries, until the batch is settled. A task
+        # cancelled before it ever ran (asyncio.run() ending) or whose loop died under it
+        # leaves its batch here, to be put back.
+        self._taken: dict[asyncio.Task[int], list[Trace]] = {}
         self._stopping = False
         self._last_error: Exception | None = None
 
@@ -121,6 +121,10 @@ class Flusher:
         for batch in self._taken.values():
             self._queue.requeue(batch)
         self._taken.clear()
+
+    @property
+    def _sends(self) -> set[asyncio.Task[int]]:
+        return set(self._taken)
 
     async def _run(self) -> None:
         exporter = self.exporter  # closed at the end: the one this task started with
@@ -192,30 +196,37 @@ class Flusher:
 
     def _spawn(self, batch: list[Trace]) -> asyncio.Task[int]:
         task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
+        self._taken[task] = batch
+        task.add_done_callback(self._on_send_done)
         return task
 
+    def _on_send_done(self, task: asyncio.Task[int]) -> None:
+        batch = self._taken.pop(task, None)
+        if batch is None:  # settled by _send, or already put back
+            return
+        if self._stopping:
+            self._fail(batch, TracingError("cancelled before delivery"), "cancelled")
+        else:
+            self._queue.requeue(batch)
+
     async def _send(self, batch: list[Trace]) -> int:
-        """Deliver one taken batch and settle its traces; return how many were requeued."""
-        key = id(batch)
-        self._taken[key] = batch
+        """Deliver one taken batch and settle its traces; return how many were requeued.
+
+        Cancellation leaves the batch to ``_on_send_done``.
+        """
         try:
             outcome = await self.exporter.deliver(batch, self._queue.count)
-        except asyncio.CancelledError:
-            if self._taken.pop(key, None) is not None:
-                if self._stopping:
-                    self._fail(batch, TracingError("shutdown's timeout passed"), "timed out")
-                else:
-                    self._queue.requeue(batch)
-            raise
         except Exception as exc:  # a bug in the SDK: count and report, never lose silently
-            self._taken.pop(key, None)
-            logger.exception("tracing failed to send a batch of %d trace(s)", len(batch))
-            self._fail(batch, exc, "internal error")
+            if self._release(batch):
+                logger.exception("tracing failed to send a batch of %d trace(s)", len(batch))
+                self._fail(batch, exc, "internal error")
             return 0
-        self._taken.pop(key, None)
-        return self._settle(outcome)
+        return self._settle(outcome) if self._release(batch) else 0
+
+    def _release(self, batch: list[Trace]) -> bool:
+        """Claim the running task's batch for settling; False if it was already put back."""
+        task = asyncio.current_task()
+        return task is not None and self._taken.pop(task, None) is batch
 
     def _settle(self, outcome: Outcome) -> int:
         delivered, rejected = outcome.delivered(), outcome.rejected()
