@@ -1,0 +1,199 @@
+"""What every driver shares: the 1 KB payload, the loop-lag ticker, per-call timing and
+the one-line JSON report a driver prints for ``run.py``.
+
+A driver is its own process: ``python -m benchmarks.drive_x --sink URL --n N``. It pushes
+N records through one public API, yielding to the event loop every ``YIELD_EVERY``
+records (as an application serving requests would), waits until its library says every
+record was delivered, then checks the sink's count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import sys
+import time
+import urllib.request
+from array import array
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = [
+    "INPUT",
+    "METADATA",
+    "OUTPUT",
+    "YIELD_EVERY",
+    "LagTicker",
+    "Recorder",
+    "main",
+    "record_dict",
+]
+
+# Same content for every driver: ~600 chars in, ~300 out, four metadata keys, tokens.
+INPUT = ("Summarise the following customer ticket in two sentences. " * 11)[:600]
+OUTPUT = ("The customer cannot log in after the password reset email expired. " * 5)[:300]
+METADATA = {"user_id": "user-1234", "session": "s-5678", "env": "bench", "route": "/chat"}
+MODEL, PROVIDER, PROMPT_TOKENS, COMPLETION_TOKENS = "gpt-4o-mini", "openai", 152, 61
+NAME = "summarize-ticket"
+YIELD_EVERY = 100
+
+
+def record_dict(i: int) -> dict[str, Any]:
+    """The floors' record: the same fields as a trace, as a plain dict."""
+    return {
+        "id": f"{i:032x}",
+        "name": NAME,
+        "startTime": "2026-11-22T00:00:00.000000Z",
+        "endTime": "2026-11-22T00:00:00.001000Z",
+        "duration": 0.001,
+        "status": "ok",
+        "input": INPUT,
+        "output": OUTPUT,
+        "metadata": METADATA,
+        "llmUsage": {
+            "model": MODEL,
+            "provider": PROVIDER,
+            "promptTokens": PROMPT_TOKENS,
+            "completionTokens": COMPLETION_TOKENS,
+        },
+    }
+
+
+class LagTicker:
+    """A task that sleeps 1 ms at a time and records how late it wakes (the loop's lag)."""
+
+    def __init__(self) -> None:
+        self.max_lag = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        clock = time.perf_counter
+        while True:
+            before = clock()
+            await asyncio.sleep(0.001)
+            lag = clock() - before - 0.001
+            if lag > self.max_lag:
+                self.max_lag = lag
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+class Recorder:
+    """Per-call enqueue-path times, in ns, in a preallocated array."""
+
+    def __init__(self, n: int) -> None:
+        self.times = array("q", bytes(8 * n))
+        self.n = 0
+
+    def add(self, ns: int) -> None:
+        self.times[self.n] = ns
+        self.n += 1
+
+    def summary(self) -> dict[str, float | None]:
+        if not self.n:
+            return {"enqueue_median_us": None, "enqueue_p99_us": None}
+        values = sorted(self.times[: self.n])
+        return {
+            "enqueue_median_us": values[len(values) // 2] / 1000,
+            "enqueue_p99_us": values[min(len(values) - 1, int(len(values) * 0.99))] / 1000,
+        }
+
+
+def sink_stats(sink: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{sink}/_stats", timeout=5) as response:
+        data: dict[str, Any] = json.loads(response.read())
+        return data
+
+
+def sink_reset(sink: str) -> None:
+    request = urllib.request.Request(f"{sink}/_reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
+
+
+def wait_for_count(sink: str, n: int, seconds: float = 10.0) -> dict[str, Any]:
+    """The sink's counters once it has counted n records (or after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    stats = sink_stats(sink)
+    while stats["records"] < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+        stats = sink_stats(sink)
+    return stats
+
+
+# A driver's body: given (sink, n, recorder), push n records, return once its library
+# says they are delivered. It returns the perf_counter time of the first enqueue and the
+# end time, plus anything extra to report.
+PREPARED: list[Any] = []
+Body = Callable[[str, int, Recorder], Awaitable[dict[str, Any]]]
+
+
+def main(
+    name: str,
+    body: Body,
+    *,
+    asyncio_native: bool,
+    default_n: int = 100_000,
+    prepare: Callable[[int], Any] | None = None,
+) -> None:
+    """Parse arguments, run one measurement, print one JSON line."""
+    parser = argparse.ArgumentParser(description=f"benchmark driver: {name}")
+    parser.add_argument("--sink", required=True)
+    parser.add_argument("--n", type=int, default=default_n)
+    parser.add_argument("--variant", default="")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"driver": name, "n": args.n, "asyncio_native": asyncio_native}
+    try:
+        if prepare is not None:
+            PREPARED.append(prepare(args.n))  # built before any clock or ticker starts
+        result.update(asyncio.run(_measure(args.sink, args.n, body)))
+    except Exception as exc:  # report and let run.py carry on with the other drivers
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(result), flush=True)
+
+
+async def _measure(sink: str, n: int, body: Body) -> dict[str, Any]:
+    sink_reset(sink)
+    gc.collect()
+    ticker = LagTicker()
+    ticker.start()
+    recorder = Recorder(n)
+    await asyncio.sleep(0.01)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    extra = await body(sink, n, recorder)
+    cpu1 = time.process_time()
+    await ticker.stop()
+    start, end = extra.pop("start", wall0), extra.pop("end", time.perf_counter())
+    stats = await asyncio.to_thread(wait_for_count, sink, n)
+    elapsed = end - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        **recorder.summary(),
+        "seconds": elapsed,
+        "throughput": n / elapsed if elapsed > 0 else None,
+        "cpu_us_per_trace": (cpu1 - cpu0) / n * 1e6,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "max_loop_lag_ms": ticker.max_lag * 1000,
+        "sink_records": stats["records"],
+        "sink_requests": stats["requests"],
+        "sink_bytes": stats["bytes"],
+        "sink_cpu_s": stats["cpu_s"],
+        "verified": stats["records"] == n,
+        **extra,
+    }
+
+
+def python_version() -> str:
+    return sys.version.split()[0]
