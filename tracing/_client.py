@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ParamSpec, Self, TypeVar, overload
 
 import aiohttp
 
@@ -22,9 +22,13 @@ from ._exporter import Outcome
 from ._flusher import Flusher
 from ._log import RateLimitedWarning, ids, logger
 from ._models import ApiResponse, BatchResult, Span, Stats, Trace
+from ._observe import make_decorator
 from ._queue import TraceQueue
 
 __all__ = ["AsyncTracing"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 _get_running_loop = asyncio._get_running_loop
 
@@ -196,6 +200,45 @@ class AsyncTracing:
         if self._enabled:
             trace._tracer = self
         return trace
+
+    @overload
+    def observe(self, name: Callable[_P, _R], /) -> Callable[_P, _R]: ...
+
+    @overload
+    def observe(
+        self,
+        name: str | None = None,
+        *,
+        capture_input: bool = True,
+        capture_output: bool = True,
+    ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]: ...
+
+    def observe(
+        self,
+        name: str | Callable[_P, _R] | None = None,
+        *,
+        capture_input: bool = True,
+        capture_output: bool = True,
+    ) -> Callable[_P, _R] | Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+        """Decorate an async or sync function so that each call is traced.
+
+        Outside any trace a call is a trace of its own; inside one it is a span of the
+        current trace. ``@tracer.observe`` without parentheses works too.
+
+        Args:
+            name: the trace or span name; defaults to the function's ``__qualname__``.
+            capture_input: record the bound arguments (defaults applied, no self/cls).
+            capture_output: record the return value.
+
+        Raises:
+            ValueError: ``name`` is empty or not a string.
+            TypeError: the function is a generator function.
+        """
+        if callable(name):
+            return make_decorator(self, None, capture_input=True, capture_output=True)(name)
+        return make_decorator(
+            self, name, capture_input=capture_input, capture_output=capture_output
+        )
 
     def enqueue(self, trace: Trace) -> bool:
         """Queue a trace for delivery; synchronous, non-blocking, safe from any thread.
