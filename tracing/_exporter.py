@@ -158,10 +158,12 @@ class Exporter:
     ) -> _Answer:
         """One HTTP attempt; retryable failures raise ``SendFailure`` for backoff."""
         config = self._config
-        await self._wait_if_paused()
         async with self._semaphore:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            # Checked last, right before the request: a send that was already waiting for
+            # the semaphore or the limiter when a Retry-After arrived must honour it too.
+            await self._wait_if_paused()
             try:
                 async with self._get_session().post(
                     config.batch_url,

@@ -1,0 +1,53 @@
+"""Root fixtures: a clean ``TRACING_*`` environment, the fault-injecting server, and a
+tracer factory with fast retry settings that shuts every tracer down after the test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests._server import FaultServer
+from tracing import AsyncTracing
+
+FAST: dict[str, Any] = {
+    "flush_interval": 0,
+    "retry_backoff": 0.001,
+    "retry_backoff_max": 0.05,
+    "timeout": 2.0,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees a ``TRACING_*`` variable it did not set itself."""
+    for name in list(os.environ):
+        if name.startswith("TRACING_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FaultServer]:
+    async with FaultServer() as srv:
+        yield srv
+
+
+MakeTracer = Callable[..., AsyncTracing]
+
+
+@pytest.fixture
+async def make_tracer(server: FaultServer) -> AsyncIterator[MakeTracer]:
+    """Build tracers pointed at ``server`` with fast retries; shut them all down after."""
+    made: list[AsyncTracing] = []
+
+    def make(**options: Any) -> AsyncTracing:
+        tracer = AsyncTracing(**{"endpoint": server.url, **FAST, **options})
+        made.append(tracer)
+        return tracer
+
+    yield make
+    for tracer in made:
+        await tracer.shutdown(timeout=5)

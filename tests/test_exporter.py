@@ -1,0 +1,332 @@
+"""One batch to one POST, against a real scripted server (``_exporter``)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+import tracing
+from tests._server import FaultServer, Reply, check_invariant
+from tests.conftest import MakeTracer
+from tracing import AsyncTracing, DeliveryError, Trace, TracingError
+
+
+def traces(n: int, prefix: str = "t") -> list[Trace]:
+    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
+
+
+def enqueue_all(tracer: AsyncTracing, items: list[Trace]) -> None:
+    for item in items:
+        assert tracer.enqueue(item)
+
+
+async def test_headers(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """POST carries JSON content type, Bearer key, versioned User-Agent and a UUID key."""
+    tracer = make_tracer(publishable_key="pk_live_1")
+    enqueue_all(tracer, traces(1))
+    await tracer.flush()
+    (request,) = server.requests
+    assert request.path == "/api/traces/batch"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == "Bearer pk_live_1"
+    assert request.headers["User-Agent"] == f"tracing-python/{tracing.__version__}"
+    assert uuid.UUID(request.headers["Idempotency-Key"])
+    assert "Content-Encoding" not in request.headers
+
+
+async def test_no_authorization_without_key(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """Without a key no Authorization header is sent."""
+    tracer = make_tracer()
+    enqueue_all(tracer, traces(1))
+    await tracer.flush()
+    assert "Authorization" not in server.requests[0].headers
+
+
+async def test_key_from_env_is_sent(
+    server: FaultServer, make_tracer: MakeTracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TRACING_PUBLISHABLE_KEY is sent as the Bearer token; TRACING_ENDPOINT is used."""
+    monkeypatch.setenv("TRACING_ENDPOINT", server.url + "/env")
+    monkeypatch.setenv("TRACING_PUBLISHABLE_KEY", "pk_from_env")
+    tracer = AsyncTracing(flush_interval=0)
+    try:
+        await tracer.send_batch(traces(1))
+    finally:
+        await tracer.shutdown()
+    assert server.requests[0].path == "/env/api/traces/batch"
+    assert server.requests[0].headers["Authorization"] == "Bearer pk_from_env"
+
+
+async def test_gzip_body_is_valid(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """compression="gzip" sends Content-Encoding: gzip and a body that gunzips to the batch."""
+    tracer = make_tracer(compression="gzip")
+    enqueue_all(tracer, traces(3))
+    await tracer.flush()
+    (request,) = server.requests
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert request.raw[:2] == b"\x1f\x8b"
+    data = json.loads(gzip.decompress(request.raw))
+    assert [t["id"] for t in data["traces"]] == ["t-0", "t-1", "t-2"]
+    assert tracer.stats().sent == 3
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/prefix", "/prefix/", "/a/b/"])
+async def test_endpoint_prefix_and_trailing_slash(
+    server: FaultServer, make_tracer: MakeTracer, suffix: str
+) -> None:
+    """A trailing slash is harmless and a path prefix is kept in the POST path."""
+    tracer = make_tracer(endpoint=server.url + suffix)
+    enqueue_all(tracer, traces(1))
+    await tracer.flush()
+    assert server.requests[0].path == suffix.rstrip("/") + "/api/traces/batch"
+
+
+async def test_body_wire_format(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """The body is {sentAt, traces} with camelCase keys, Z times and nested spans."""
+    tracer = make_tracer()
+    async with tracer.trace("summarize", input="in", metadata={"m": 1}, tags=["a"]) as trace:
+        with trace.span("outer") as outer, trace.span("inner") as inner:
+            inner.end(llm_usage=tracing.LlmUsage("gpt-4o", "openai", 1, 2))
+    await tracer.flush()
+    body = server.requests[0].body
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", body["sentAt"])
+    (wire,) = body["traces"]
+    assert wire["name"] == "summarize"
+    assert (wire["input"], wire["metadata"], wire["tags"], wire["status"]) == (
+        "in",
+        {"m": 1},
+        ["a"],
+        "ok",
+    )
+    assert re.fullmatch(r".*\.\d{6}Z", wire["startTime"])
+    assert re.fullmatch(r".*\.\d{6}Z", wire["endTime"])
+    assert isinstance(wire["duration"], float)
+    spans = {s["name"]: s for s in wire["spans"]}
+    assert spans["outer"]["parentId"] is None
+    assert spans["inner"]["parentId"] == outer.id
+    assert spans["inner"]["llmUsage"] == {
+        "model": "gpt-4o",
+        "provider": "openai",
+        "promptTokens": 1,
+        "completionTokens": 2,
+        "apiCallsCount": 1,
+    }
+
+
+async def test_idempotency_key_stable_across_retries_new_per_batch(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Retries of a batch reuse its Idempotency-Key; the next batch gets a new one."""
+    tracer = make_tracer(max_batch_size=2, max_concurrency=1, max_retries=2)
+    server.respond_with(503, times=2)
+    enqueue_all(tracer, traces(4))
+    await tracer.flush()
+    keys = [r.headers["Idempotency-Key"] for r in server.requests]
+    ids = [r.trace_ids for r in server.requests]
+    assert ids == [["t-0", "t-1"]] * 3 + [["t-2", "t-3"]]
+    assert keys[0] == keys[1] == keys[2]
+    assert keys[3] != keys[0]
+    assert tracer.stats().retries == 2
+
+
+RETRYABLE_FAULTS: list[Reply] = [
+    Reply(408),
+    Reply(429),
+    Reply(500),
+    Reply(502),
+    Reply(503),
+    Reply(504),
+    Reply(599),
+    Reply(drop=True),
+    Reply(delay=30),  # past the client's timeout
+]
+
+
+@pytest.mark.parametrize(
+    "fault", RETRYABLE_FAULTS, ids=lambda r: "drop" if r.drop else f"delay" if r.delay else str(r.status)
+)
+async def test_retryable_failures_are_retried_exactly(
+    server: FaultServer, make_tracer: MakeTracer, fault: Reply
+) -> None:
+    """408, 429, 5xx, dropped connections and timeouts are retried; retries counted exactly."""
+    tracer = make_tracer(max_retries=3, timeout=0.3)
+    server.script(fault, fault)
+    enqueue_all(tracer, traces(2))
+    await tracer.flush()
+    stats = tracer.stats()
+    assert len(server.requests) == 3
+    assert server.accepted_ids() == ["t-0", "t-1"]
+    assert (stats.retries, stats.sent, stats.failed, stats.batches) == (2, 2, 0, 1)
+    check_invariant(stats)
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 4])
+async def test_attempts_are_one_plus_max_retries(
+    server: FaultServer, make_tracer: MakeTracer, max_retries: int
+) -> None:
+    """A batch gets exactly 1 + max_retries attempts, then flush() raises DeliveryError."""
+    tracer = make_tracer(max_retries=max_retries)
+    server.default = Reply(503)
+    enqueue_all(tracer, traces(3))
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+    assert len(server.requests) == 1 + max_retries
+    assert tracer.stats().retries == max_retries
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 451])
+async def test_other_4xx_not_retried_and_reported(
+    server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    """Other 4xx: one attempt, traces counted failed, logged and passed to on_error."""
+    reported: list[tuple[Exception, list[str]]] = []
+    tracer = make_tracer(on_error=lambda exc, ts: reported.append((exc, [t.id for t in ts])))
+    server.respond_with(status)
+    enqueue_all(tracer, traces(3))
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        await tracer.flush()  # rejected for good: reported, not raised
+    stats = tracer.stats()
+    assert len(server.requests) == 1
+    assert (stats.failed, stats.sent, stats.retries, stats.queue_size) == (3, 0, 0, 0)
+    assert [ids for _, ids in reported] == [["t-0", "t-1", "t-2"]]
+    assert str(status) in str(reported[0][0])
+    assert any("t-0" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    check_invariant(stats)
+
+
+async def test_413_splits_in_halves_until_it_fits(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """413 splits the batch in halves, recursively, until each part is accepted."""
+    tracer = make_tracer(max_batch_size=8)
+    items = traces(8)
+    enqueue_all(tracer, items)
+    # Room for about two traces per request.
+    server.max_body = 420
+    await tracer.flush()
+    stats = tracer.stats()
+    assert sorted(server.accepted_ids()) == sorted(t.id for t in items)
+    assert all(len(r.raw) <= 420 for r in server.requests if r.status == 200)
+    assert any(r.status == 413 for r in server.requests)
+    sizes = [len(r.trace_ids) for r in server.requests]
+    assert sizes[0] == 8
+    assert set(sizes) <= {8, 4, 2, 1}
+    assert (stats.sent, stats.failed, stats.retries) == (8, 0, 0)
+
+
+async def test_413_single_oversize_trace_is_failed(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A single trace still too large is failed and reported; the rest are delivered."""
+    reported: list[str] = []
+    tracer = make_tracer(on_error=lambda exc, ts: reported.extend(t.id for t in ts))
+    small = traces(3)
+    big = Trace("big", id="big", input="x" * 5000)
+    enqueue_all(tracer, [small[0], big, small[1], small[2]])
+    server.max_body = 2000
+    await tracer.flush()
+    stats = tracer.stats()
+    assert sorted(server.accepted_ids()) == ["t-0", "t-1", "t-2"]
+    assert reported == ["big"]
+    assert (stats.sent, stats.failed) == (3, 1)
+    check_invariant(stats)
+
+
+async def test_per_trace_rejection_counts_failed_not_retried(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A result with success false fails that trace alone, without a retry."""
+    reported: list[tuple[str, list[str]]] = []
+    tracer = make_tracer(on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])))
+    server.reject = {"t-1": "name too long"}
+    enqueue_all(tracer, traces(3))
+    await tracer.flush()
+    stats = tracer.stats()
+    assert len(server.requests) == 1
+    assert (stats.sent, stats.failed, stats.retries) == (2, 1, 0)
+    assert reported == [("rejected: name too long", ["t-1"])]
+
+
+async def test_200_without_results_accepts_everything(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A 200 without ``results`` means every trace was accepted."""
+    tracer = make_tracer()
+    server.respond_with(200, results=False)
+    enqueue_all(tracer, traces(4))
+    await tracer.flush()
+    assert tracer.stats().sent == 4
+
+
+async def test_retry_after_seconds_is_honoured(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A 429 with Retry-After: 1 delays the retry by about a second, not retry_backoff."""
+    tracer = make_tracer(retry_backoff_max=5)
+    server.respond_with(429, {"Retry-After": "1"})
+    enqueue_all(tracer, traces(1))
+    await tracer.flush()
+    first, second = server.requests
+    assert second.time - first.time >= 0.9
+    assert tracer.stats().retries == 1
+
+
+async def test_retry_after_http_date_is_honoured(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A 503 with an HTTP-date Retry-After waits until that date."""
+    tracer = make_tracer(retry_backoff_max=5)
+    when = datetime.now(UTC) + timedelta(seconds=2)
+    server.respond_with(503, {"Retry-After": format_datetime(when, usegmt=True)})
+    enqueue_all(tracer, traces(1))
+    await tracer.flush()
+    first, second = server.requests
+    # HTTP dates have whole seconds: at least one full second remains.
+    assert second.time - first.time >= 0.9
+    assert tracer.stats().sent == 1
+
+
+async def test_retry_after_is_capped_by_retry_backoff_max(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A Retry-After of an hour waits only retry_backoff_max."""
+    tracer = make_tracer(retry_backoff_max=0.1)
+    server.respond_with(429, {"Retry-After": "3600"})
+    enqueue_all(tracer, traces(1))
+    await asyncio.wait_for(tracer.flush(), timeout=10)
+    first, second = server.requests
+    assert second.time - first.time < 10
+    assert tracer.stats().sent == 1
+
+
+async def test_retry_after_pauses_other_batches(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """After a Retry-After, no request of any batch goes out until the pause passes."""
+    tracer = make_tracer(max_batch_size=1, max_concurrency=1, retry_backoff_max=5)
+    server.respond_with(429, {"Retry-After": "1"})
+    result = await tracer.send_batch(traces(3))
+    assert result.successful == 3
+    first, *rest = server.requests
+    assert len(rest) == 3
+    assert all(r.time - first.time >= 0.9 for r in rest)
+
+
+async def test_connection_refused_raises_delivery_error(make_tracer: MakeTracer) -> None:
+    """With nothing listening, flush() raises DeliveryError caused by the transport error."""
+    tracer = make_tracer(endpoint="http://127.0.0.1:9", max_retries=1)
+    enqueue_all(tracer, traces(2))
+    with pytest.raises(DeliveryError) as info:
+        await tracer.flush()
+    assert info.value.requeued == 2
+    assert isinstance(info.value.__cause__, TracingError)
+    assert info.value.__cause__.__cause__ is not None
+    assert tracer.stats().queue_size == 2

@@ -1,0 +1,122 @@
+"""The public surface: exactly the names API.md lists, typed, with py.typed."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import tracing
+from tracing import AsyncTracing, BatchError, DeliveryError, TracingError
+
+PUBLIC = {
+    "AsyncTracing",
+    "Trace",
+    "Span",
+    "LlmUsage",
+    "BatchResult",
+    "ApiResponse",
+    "Stats",
+    "TracingError",
+    "DeliveryError",
+    "BatchError",
+    "current_trace",
+    "current_span",
+    "__version__",
+}
+
+
+def test_all_is_exactly_the_contract() -> None:
+    """``tracing.__all__`` lists exactly the API.md names, sorted."""
+    assert set(tracing.__all__) == PUBLIC
+    assert list(tracing.__all__) == sorted(tracing.__all__)
+
+
+def test_every_public_name_is_importable() -> None:
+    """Each name in ``__all__`` is an attribute of the package."""
+    for name in PUBLIC:
+        assert hasattr(tracing, name), name
+
+
+def test_exported_names_are_defined_in_private_modules() -> None:
+    """Classes come from ``_``-prefixed modules, so internals stay private."""
+    for name in PUBLIC - {"__version__"}:
+        module = getattr(tracing, name).__module__
+        assert module.startswith("tracing._"), (name, module)
+
+
+def test_version_matches_distribution_metadata() -> None:
+    """``__version__`` is the installed distribution's version."""
+    from importlib.metadata import version
+
+    assert tracing.__version__ == version("tracing")
+
+
+def test_exception_tree() -> None:
+    """DeliveryError and BatchError derive from TracingError, which is an Exception."""
+    assert issubclass(TracingError, Exception)
+    assert issubclass(DeliveryError, TracingError)
+    assert issubclass(BatchError, TracingError)
+
+
+def test_package_ships_py_typed() -> None:
+    """``py.typed`` sits next to ``__init__.py``."""
+    assert (Path(tracing.__file__).parent / "py.typed").is_file()
+
+
+def test_constructor_arguments_and_defaults() -> None:
+    """Every AsyncTracing argument is keyword-only with the contract's default."""
+    expected = {
+        "endpoint": None,
+        "publishable_key": None,
+        "flush_at": 20,
+        "flush_interval": 5.0,
+        "timeout": 15.0,
+        "max_retries": 2,
+        "max_batch_size": 100,
+        "max_queue_size": 10_000,
+        "max_concurrency": 4,
+        "rate_limit": None,
+        "retry_backoff": 0.5,
+        "retry_backoff_max": 30.0,
+        "compression": None,
+        "session": None,
+        "on_error": None,
+        "enabled": True,
+        "sample_rate": 1.0,
+        "mask": None,
+    }
+    params = inspect.signature(AsyncTracing).parameters
+    assert {n: p.default for n, p in params.items()} == expected
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+
+
+def test_trace_method_signatures() -> None:
+    """trace(), end(), span() and shutdown() take the contract's keyword arguments."""
+    trace_params = inspect.signature(AsyncTracing.trace).parameters
+    assert list(trace_params) == [
+        "self",
+        "name",
+        "id",
+        "input",
+        "description",
+        "input_summary",
+        "metadata",
+        "tags",
+    ]
+    end_params = inspect.signature(tracing.Trace.end).parameters
+    assert list(end_params)[1:] == ["output", "output_summary", "status", "error", "llm_usage"]
+    span_params = inspect.signature(tracing.Trace.span).parameters
+    assert list(span_params)[1:] == ["name", "input", "metadata"]
+    span_end = inspect.signature(tracing.Span.end).parameters
+    assert list(span_end)[1:] == ["output", "llm_usage", "error"]
+    assert "timeout" in inspect.signature(AsyncTracing.shutdown).parameters
+
+
+def test_public_coroutines_are_async() -> None:
+    """start/flush/shutdown/send_batch*/Trace.end are coroutines; enqueue/stats are not."""
+    for name in ("start", "flush", "shutdown", "send_batch", "send_batch_sequential"):
+        assert inspect.iscoroutinefunction(getattr(AsyncTracing, name)), name
+    assert inspect.iscoroutinefunction(tracing.Trace.end)
+    assert not inspect.iscoroutinefunction(AsyncTracing.enqueue)
+    assert not inspect.iscoroutinefunction(AsyncTracing.stats)
+    assert not inspect.iscoroutinefunction(tracing.Span.end)
