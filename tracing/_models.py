@@ -97,7 +97,10 @@ def _duration(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else (end - start).total_seconds()
 
 
-@attrs.define(eq=False)
+# Validators and converters run at construction only (on_setattr=NO_OP): attrs' default
+# re-runs them on every assignment through a generated __setattr__, which cost ~0.5 us per
+# assignment and about a quarter of trace()+end() (benchmarks/README.md).
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class Span:
     """A timed step inside a trace: an LLM call, a tool call, a retrieval.
 
@@ -176,7 +179,7 @@ class Span:
         self.__exit__(exc_type, exc, tb)
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class Trace:
     """One run of an LLM or agent task: the unit the SDK queues and sends.
 
