@@ -1,0 +1,223 @@
+"""FastAPI and Starlette: a lifespan that runs the SDK with the app, and a pure ASGI
+middleware that traces every HTTP request.
+
+Usage::
+
+    tracer = AsyncTracing()
+    app = FastAPI(lifespan=lifespan(tracer))
+    app.add_middleware(TracingMiddleware, tracer=tracer)
+
+Needs the ``fastapi`` extra (Starlette is what it really uses). ``import tracing`` never
+imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar, overload
+
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._client import AsyncTracing
+from .._context import _span_var, _trace_var
+from .._models import Trace, _error_text
+
+__all__ = ["TracingMiddleware", "lifespan"]
+
+_AppT = TypeVar("_AppT")
+_StateT = TypeVar("_StateT")
+
+
+class TracingMiddleware:
+    """Trace each HTTP request as ``"{method} {route template}"``, e.g. ``GET /items/{id}``.
+
+    A pure ASGI middleware (no ``BaseHTTPMiddleware``: streaming and background tasks
+    stay as they are, and the handler runs in the request's own context, so the trace is
+    current inside handlers and dependencies). Metadata uses OpenTelemetry's names:
+    ``http.request.method``, ``http.route`` (when a route matched) and
+    ``http.response.status_code``. Status is "error" for a 5xx response or an unhandled
+    exception (recorded as 500 unless a response had already started). Requests that
+    matched no route are named by their raw path.
+
+    Args:
+        app: the ASGI app to wrap (``app.add_middleware`` passes it).
+        tracer: the ``AsyncTracing`` that queues the traces.
+    """
+
+    def __init__(self, app: ASGIApp, *, tracer: AsyncTracing) -> None:
+        if not isinstance(tracer, AsyncTracing):
+            raise ValueError(f"tracer must be an AsyncTracing, got {tracer!r}")
+        self.app = app
+        self.tracer = tracer
+
+    def __repr__(self) -> str:
+        return f"<TracingMiddleware tracer={self.tracer!r}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.tracer._enabled:
+            await self.app(scope, receive, send)
+            return
+        request = _Request(scope, getattr(scope.get("app", self.app), "routes", None))
+        trace = self.tracer.trace(
+            f"{request.method} {request.path}",
+            metadata={"http.request.method": request.method},
+        )
+        status: int | None = None
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        trace_token = _trace_var.set(trace)
+        span_token = _span_var.set(None)
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_and_watch)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _span_var.reset(span_token)
+            _trace_var.reset(trace_token)
+            self._finish(trace, request, status, error)
+
+    def _finish(
+        self, trace: Trace, request: _Request, status: int | None, error: BaseException | None
+    ) -> None:
+        if trace._ended:  # the handler ended the request's trace itself
+            return
+        if status is None and isinstance(error, Exception):
+            status = 500  # what ServerErrorMiddleware, outside us, is about to send
+        route = request.route_template()
+        trace.name = f"{request.method} {route or request.path}"
+        if route is not None:
+            trace.metadata["http.route"] = route
+        if status is not None:
+            trace.metadata["http.response.status_code"] = status
+        if error is not None:
+            trace.error = _error_text(error)
+            trace.status = "error"
+        elif status is not None and status >= 500:
+            trace.status = "error"
+        self.tracer.enqueue(trace)
+
+
+class _Request:
+    """What the middleware saw before routing, and the route template after it.
+
+    Starlette's routers write into the request's scope as they route: ``route`` (the
+    innermost endpoint route) and ``root_path`` (grown by each ``Mount``). FastAPI
+    >= 0.137 leaves ``include_router()`` prefixes out of ``scope["route"].path_format``
+    and keeps the full template in ``scope["fastapi"]["effective_route_context"]``.
+    """
+
+    __slots__ = ("method", "path", "root_path", "routes", "scope")
+
+    def __init__(self, scope: Scope, routes: Iterable[BaseRoute] | None) -> None:
+        self.scope = scope
+        self.method: str = scope.get("method", "GET")
+        self.path: str = scope.get("path", "") or "/"
+        self.root_path: str = scope.get("root_path", "")
+        self.routes = list(routes) if routes is not None else []
+
+    def route_template(self) -> str | None:
+        """The matched route's template with mount prefixes, or None if none matched."""
+        scope = self.scope
+        mounted = scope.get("root_path", "")[len(self.root_path) :]
+        prefix, last_mount = self._mount_template(mounted) if mounted else ("", None)
+        route = scope.get("route")
+        if route is not None and not isinstance(route, Mount):
+            path = _path_format(scope, route)
+            return None if path is None else prefix + path
+        if last_mount is not None and not getattr(last_mount, "routes", None):
+            return prefix + "/{path}"  # a mounted plain ASGI app (static files, say)
+        return None
+
+    def _mount_template(self, mounted: str) -> tuple[str, Mount | None]:
+        """Replay the request through the app's mounts to name them by their templates.
+
+        Falls back to the concrete prefix if the replay does not land where routing did.
+        """
+        probe: dict[str, Any] = {
+            "type": "http",
+            "path": self.path,
+            "root_path": self.root_path,
+            "method": self.method,
+        }
+        template, last, routes = "", None, self.routes
+        while True:
+            mount = _first_mount(routes, probe)
+            if mount is None:
+                break
+            _, child = mount.matches(probe)
+            probe.update(child)
+            template += mount.path_format.removesuffix("/{path}")
+            last, routes = mount, mount.routes
+        if probe["root_path"] != self.scope.get("root_path", ""):
+            return mounted, None
+        return template, last
+
+
+def _first_mount(routes: Iterable[BaseRoute], probe: dict[str, Any]) -> Mount | None:
+    for route in routes:
+        if isinstance(route, Mount) and route.matches(probe)[0] is Match.FULL:
+            return route
+    return None
+
+
+def _path_format(scope: Scope, route: Any) -> str | None:
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    if context is not None and getattr(context, "original_route", None) is route:
+        path = getattr(context, "path_format", None)
+        if isinstance(path, str) and path:
+            return path
+    path = getattr(route, "path_format", None)
+    return path if isinstance(path, str) else None
+
+
+@overload
+def lifespan(
+    tracer: AsyncTracing, inner: None = None
+) -> Callable[[Any], AbstractAsyncContextManager[None]]: ...
+
+
+@overload
+def lifespan(
+    tracer: AsyncTracing, inner: Callable[[_AppT], AbstractAsyncContextManager[_StateT]]
+) -> Callable[[_AppT], AbstractAsyncContextManager[_StateT]]: ...
+
+
+def lifespan(
+    tracer: AsyncTracing,
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] | None = None,
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    """A lifespan that starts ``tracer`` with the app and shuts it down when it stops.
+
+    ``FastAPI(lifespan=lifespan(tracer))``. With ``inner`` (an existing lifespan, an
+    ``app -> async context manager``), the SDK starts before it and shuts down after
+    it, so traces made during its shutdown are delivered too; what ``inner`` yields
+    (lifespan state) is passed through.
+
+    Args:
+        tracer: the ``AsyncTracing`` to run.
+        inner: the app's own lifespan, if it has one.
+    """
+
+    @contextlib.asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[Any]:
+        await tracer.start()
+        try:
+            if inner is None:
+                yield None
+            else:
+                async with inner(app) as state:
+                    yield state
+        finally:
+            await tracer.shutdown()
+
+    return run
