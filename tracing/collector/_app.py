@@ -1,0 +1,178 @@
+"""The aiohttp application: middleware (logging, errors, keys), the store's lifetime,
+and ``serve()``, which runs it until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+
+from aiohttp import web
+
+from ._auth import COOKIE, Keys
+from ._routes import add_routes, json_error, page_error, signin_redirect
+from ._settings import SESSION, SETTINGS, STORE, TRACE_COUNT, Settings
+from ._store import Store
+
+__all__ = ["DEFAULT_MAX_BODY", "is_loopback", "make_app", "serve"]
+
+logger = logging.getLogger("tracing.collector")
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout"})
+
+
+def make_app(
+    db: str | Path, *, keys: Iterable[str] = (), max_body: int = DEFAULT_MAX_BODY
+) -> web.Application:
+    """The collector as an aiohttp application storing into the SQLite file ``db``.
+
+    Args:
+        db: path of the SQLite database (created if missing).
+        keys: accepted keys; none means no authentication.
+        max_body: the largest request body in bytes, before and after decompression.
+    """
+    if max_body < 1:
+        raise ValueError(f"max_body must be >= 1, got {max_body!r}")
+    app = web.Application(
+        middlewares=[_log_requests, _require_key], client_max_size=max(max_body, 64 * 1024)
+    )
+    app[SETTINGS] = Settings(db=str(db), keys=Keys(keys), max_body=max_body)
+    app.cleanup_ctx.append(_store_ctx)
+    add_routes(app)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = Store(app[SETTINGS].db)
+    await store.open()
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+@web.middleware
+async def _log_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One INFO line per request; errors become JSON or a page, never a traceback."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        if status < 400:
+            raise
+        message = exc.reason if status != 404 else "not found"
+        if _is_api(request):
+            return json_error(status, message, _allow(exc))
+        response = page_error(request, status, message)
+        response.headers.update(_allow(exc))
+        return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away before the answer
+        raise
+    except Exception:
+        logger.exception("unexpected error on %s %s", request.method, request.path)
+        if _is_api(request):
+            return json_error(500, "internal error")
+        return page_error(request, 500, "internal error")
+    finally:
+        logger.info(
+            "%s %s %d traces=%d %.1fms",
+            request.method,
+            request.path,
+            status,
+            request.get(TRACE_COUNT, 0),
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+@web.middleware
+async def _require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With keys set: the API takes a Bearer key; pages take it or a session cookie.
+
+    Ingest takes only the header, so a page on another site cannot post traces with a
+    person's cookie.
+    """
+    keys = request.app[SETTINGS].keys
+    if not keys or request.path in _OPEN_PATHS:
+        return await handler(request)
+    if keys.check_header(request.headers.get("Authorization")):
+        return await handler(request)
+    api = request.path.startswith("/api/")
+    ingest = api and request.method == "POST"
+    if not ingest and keys.check_session(request.cookies.get(COOKIE)):
+        request[SESSION] = True
+        return await handler(request)
+    if api:
+        message = "a valid key is required: Authorization: Bearer <key>"
+        return json_error(401, message, {"WWW-Authenticate": 'Bearer realm="tracing"'})
+    if request.method in ("GET", "HEAD"):
+        raise signin_redirect(request)
+    return page_error(request, 401, "Sign in first.")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(
+    host: str, port: int, db: str | Path, *, keys: Iterable[str] = (), max_body: int
+) -> None:
+    """Run the collector until SIGTERM or SIGINT, then finish requests and close the db.
+
+    The first INFO line says where it listens (the real port, also for port 0) and which
+    database file it uses.
+    """
+    keys = list(keys)
+    app = make_app(db, keys=keys, max_body=max_body)
+    # auto_decompress=False: _body counts the bytes as received and inflates them itself,
+    # bounded, rather than letting the HTTP parser inflate a gzip bomb.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
+        await site.start()
+        bound = runner.addresses[0]
+        logger.info(
+            "tracing collector listening on %s (db: %s; keys: %d; max body: %d bytes)",
+            _url(str(bound[0]), int(bound[1])),
+            app[SETTINGS].db,
+            len(app[SETTINGS].keys),
+            max_body,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        logger.info("tracing collector stopping")
+    finally:
+        await runner.cleanup()
+    logger.info("tracing collector stopped")

@@ -1,0 +1,80 @@
+"""Keys and browser sessions.
+
+A key is shown as ``Authorization: Bearer <key>`` and compared in constant time with
+every configured key. A person signs in once through a form; the cookie it sets is not
+the key but ``<expiry>.<HMAC-SHA256(key, expiry)>``, so it reveals nothing about the key,
+expires on its own, survives a collector restart, and dies when its key is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+
+__all__ = ["COOKIE", "SESSION_SECONDS", "Keys"]
+
+COOKIE = "tracing_session"
+SESSION_SECONDS = 12 * 3600
+_CONTEXT = b"tracing-collector-session-v1:"
+
+
+class Keys:
+    """The collector's keys; with none, every request is allowed."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._keys = [k.encode() for k in dict.fromkeys(keys) if k]
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"<Keys count={len(self._keys)}>"  # never the keys themselves
+
+    def check(self, presented: str | None) -> bool:
+        """True when ``presented`` is one of the keys (constant time per key)."""
+        if presented is None:
+            return False
+        candidate = presented.encode("utf-8", "surrogatepass")
+        found = False
+        for key in self._keys:
+            # No early exit: the time taken does not say which key matched.
+            found |= hmac.compare_digest(candidate, key)
+        return found
+
+    def check_header(self, authorization: str | None) -> bool:
+        """True for ``Bearer <one of the keys>``."""
+        if authorization is None:
+            return False
+        scheme, _, credentials = authorization.partition(" ")
+        return scheme.lower() == "bearer" and self.check(credentials.strip())
+
+    def session_for(self, key: str, now: float | None = None) -> str:
+        """A session token for a person who showed ``key`` (call only after ``check``)."""
+        expiry = int(now if now is not None else time.time()) + SESSION_SECONDS
+        return f"{expiry}.{_mac(key.encode(), expiry)}"
+
+    def check_session(self, token: str | None, now: float | None = None) -> bool:
+        """True for an unexpired token made by ``session_for`` with a current key."""
+        if not token:
+            return False
+        expiry_text, _, mac = token.partition(".")
+        if not expiry_text.isdigit() or len(expiry_text) > 12:
+            return False
+        expiry = int(expiry_text)
+        if expiry < (now if now is not None else time.time()):
+            return False
+        found = False
+        for key in self._keys:
+            found |= hmac.compare_digest(
+                mac.encode("utf-8", "surrogatepass"), _mac(key, expiry).encode()
+            )
+        return found
+
+
+def _mac(key: bytes, expiry: int) -> str:
+    return hmac.new(key, _CONTEXT + str(expiry).encode(), hashlib.sha256).hexdigest()
