@@ -1,0 +1,37 @@
+"""Two successive asyncio.run() calls with one tracer; the first never shuts down.
+
+argv: endpoint, then "flush" (the first run flushes) or "leave" (it leaves traces queued
+and a batch in flight when asyncio.run() cancels everything; the second run sends them).
+"""
+
+import asyncio
+import sys
+
+from tracing import AsyncTracing
+
+tracer = AsyncTracing(
+    endpoint=sys.argv[1],
+    flush_at=3, flush_interval=0, retry_backoff=0.001,
+    retry_backoff_max=0.01,
+)
+
+
+async def first() -> None:
+    for i in range(5):
+        async with tracer.trace(f"first{i}") as trace:
+            print(trace.id)
+    if sys.argv[2] == "flush":
+        await tracer.flush()  # delivered on this loop
+
+
+async def second() -> None:
+    for i in range(5):
+        async with tracer.trace(f"second{i}") as trace:
+            print(trace.id)
+    stats = await tracer.shutdown()
+    assert stats.sent == 10, stats
+    assert stats.queue_size == stats.in_flight == 0, stats
+
+
+asyncio.run(first())
+asyncio.run(second())

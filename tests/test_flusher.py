@@ -1,0 +1,268 @@
+"""Batching, timers, requeueing and outage behaviour of the background flusher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from tests._server import FaultServer, Reply, check_invariant
+from tests.conftest import MakeTracer
+from tracing import AsyncTracing, DeliveryError, Trace, TracingError
+
+
+def traces(n: int, prefix: str = "t") -> list[Trace]:
+    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
+
+
+def enqueue_all(tracer: AsyncTracing, items: list[Trace]) -> None:
+    for item in items:
+        assert tracer.enqueue(item)
+
+
+@pytest.mark.parametrize(("count", "size"), [(250, 7), (10, 10), (11, 10), (1, 100)])
+async def test_batches_never_exceed_max_batch_size(
+    server: FaultServer, make_tracer: MakeTracer, count: int, size: int
+) -> None:
+    """Every request holds at most max_batch_size traces; each trace arrives once."""
+    tracer = make_tracer(max_batch_size=size, max_queue_size=1000, flush_at=1000)
+    items = traces(count)
+    enqueue_all(tracer, items)
+    await tracer.flush()
+    assert all(1 <= len(r.trace_ids) <= size for r in server.requests)
+    assert sorted(server.accepted_ids()) == sorted(t.id for t in items)
+    stats = tracer.stats()
+    assert (stats.sent, stats.batches) == (count, len(server.requests))
+    check_invariant(stats)
+
+
+async def test_flush_at_triggers_send_without_flush(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Reaching flush_at sends a batch with no flush() call and no timer."""
+    tracer = make_tracer(flush_at=5, flush_interval=0)
+    enqueue_all(tracer, traces(4))
+    enqueue_all(tracer, traces(1, "last"))
+    await server.wait_for_traces(5)
+    assert len(server.requests[0].trace_ids) == 5
+
+
+async def test_flush_interval_sends_partial_batch(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """The interval timer sends what is queued though flush_at was not reached."""
+    tracer = make_tracer(flush_at=100, flush_interval=0.05)
+    enqueue_all(tracer, traces(3))
+    await server.wait_for_traces(3)
+    assert server.requests[0].trace_ids == ["t-0", "t-1", "t-2"]
+
+
+async def test_flush_interval_zero_disables_the_timer(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """flush_interval=0 sends nothing until flush(), while a timed tracer sends thrice."""
+    quiet = make_tracer(flush_at=100, flush_interval=0)
+    timed = make_tracer(flush_at=100, flush_interval=0.05)
+    enqueue_all(quiet, traces(3, "quiet"))
+    for round_ in range(3):  # three timer rounds of the other tracer pass meanwhile
+        enqueue_all(timed, traces(1, f"timed{round_}"))
+        await server.wait_for_traces(round_ + 1)
+    assert not any(i.startswith("quiet") for i in server.accepted_ids())
+    assert quiet.stats().queue_size == 3
+    await quiet.flush()
+    assert sum(i.startswith("quiet") for i in server.accepted_ids()) == 3
+
+
+async def test_flush_delivers_everything_before_returning(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """When flush() returns, every trace queued before it has been accepted."""
+    tracer = make_tracer(flush_at=1000, max_queue_size=1000, max_batch_size=10)
+    enqueue_all(tracer, traces(95))
+    await tracer.flush()
+    assert len(server.accepted_ids()) == 95
+    stats = tracer.stats()
+    assert (stats.sent, stats.queue_size, stats.in_flight) == (95, 0, 0)
+
+
+async def test_flush_waits_for_batches_in_flight(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """flush() does not return while a batch the flusher started is still in flight."""
+    tracer = make_tracer(flush_at=1)
+    server.gate = asyncio.Event()
+    enqueue_all(tracer, traces(1))
+    await server.wait_for_requests(1)
+    flushing = asyncio.create_task(tracer.flush())
+    done, _ = await asyncio.wait({flushing}, timeout=0.2)
+    assert not done
+    assert tracer.stats().in_flight == 1
+    server.gate.set()
+    await flushing
+    assert server.accepted_ids() == ["t-0"]
+    assert tracer.stats().sent == 1
+
+
+async def test_failed_batch_requeued_to_front_in_order(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """After its last retry a batch goes back to the front, in order; flush() raises."""
+    tracer = make_tracer(max_retries=1, flush_at=1000)
+    server.default = Reply(503)
+    enqueue_all(tracer, traces(5))
+    with pytest.raises(DeliveryError) as info:
+        await tracer.flush()
+    assert info.value.requeued == 5
+    assert isinstance(info.value.__cause__, TracingError)
+    assert "503" in str(info.value.__cause__)
+    stats = tracer.stats()
+    assert (stats.queue_size, stats.in_flight, stats.retries, stats.failed) == (5, 0, 1, 0)
+    check_invariant(stats)
+    enqueue_all(tracer, traces(1, "later"))
+    server.default = Reply(200)
+    await tracer.flush()
+    assert server.requests[-1].trace_ids == ["t-0", "t-1", "t-2", "t-3", "t-4", "later-0"]
+    assert server.accepted_ids() == ["t-0", "t-1", "t-2", "t-3", "t-4", "later-0"]
+    check_invariant(tracer.stats())
+
+
+async def test_requeue_keeps_order_across_several_batches(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """With several batches, the failed one returns ahead of those never sent."""
+    tracer = make_tracer(max_retries=0, flush_at=1000, max_batch_size=2, max_concurrency=1)
+    server.respond_with(500)
+    enqueue_all(tracer, traces(6))
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+    await tracer.flush()
+    assert server.accepted_ids() == [f"t-{i}" for i in range(6)]
+
+
+async def test_flush_raises_only_for_retryable_failures(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A 400 is reported (failed), not raised; a persistent 503 raises DeliveryError."""
+    tracer = make_tracer(max_retries=0, flush_at=1000)
+    server.respond_with(400)
+    enqueue_all(tracer, traces(1, "bad"))
+    await tracer.flush()
+    assert tracer.stats().failed == 1
+    server.respond_with(503)
+    enqueue_all(tracer, traces(1, "retry"))
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+
+
+async def test_outage_backs_off_and_recovers(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """During an outage the flusher rests between rounds instead of spinning, then recovers."""
+    tracer = make_tracer(
+        flush_at=1, max_retries=0, retry_backoff=0.01, retry_backoff_max=0.2, flush_interval=0.01
+    )
+    server.default = Reply(503)
+    enqueue_all(tracer, traces(5))
+    await server.wait_for_requests(2)  # it does try again on its own
+    await asyncio.sleep(1.0)  # the outage lasts one second
+    during = len(server.requests)
+    server.default = Reply(200)
+    await server.wait_for_traces(5)
+    await tracer.flush()  # settles the batch whose answer is on its way
+    # Rests of 0.05, 0.1, 0.2, 0.2 ... s allow about 8 rounds a second; spinning makes hundreds.
+    assert 2 <= during <= 25
+    stats = tracer.stats()
+    assert (stats.sent, stats.failed, stats.dropped) == (5, 0, 0)
+    check_invariant(stats)
+
+
+async def test_outage_keeps_what_fits_and_drops_the_rest(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A long outage loses nothing that fits in the queue; the overflow is counted dropped."""
+    tracer = make_tracer(max_queue_size=10, flush_at=5, max_retries=0, retry_backoff_max=0.05)
+    server.default = Reply(503)
+    for i in range(15):
+        tracer.enqueue(Trace("t", id=f"t-{i}"))
+        check_invariant(tracer.stats())
+    await server.wait_for_requests(2)
+    server.default = Reply(200)
+    await server.wait_for_traces(10)  # the flusher recovers on its own
+    await tracer.flush()
+    stats = tracer.stats()
+    assert (stats.enqueued, stats.sent, stats.dropped, stats.failed) == (15, 10, 5, 0)
+    assert sorted(server.accepted_ids()) == sorted(f"t-{i}" for i in range(10))
+    check_invariant(stats)
+
+
+async def test_queue_bound_drops_newest_and_warns_once(
+    make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past max_queue_size, enqueue() returns False, counts dropped, calls on_error, warns once."""
+    reported: list[tuple[Exception, list[str]]] = []
+    tracer = make_tracer(
+        max_queue_size=5,
+        flush_at=5,
+        on_error=lambda exc, ts: reported.append((exc, [t.id for t in ts])),
+    )
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        results = [tracer.enqueue(Trace("t", id=f"t-{i}")) for i in range(12)]
+    assert results == [True] * 5 + [False] * 7
+    stats = tracer.stats()
+    assert (stats.enqueued, stats.dropped) == (12, 7)
+    check_invariant(stats)
+    assert [ids for _, ids in reported] == [[f"t-{i}"] for i in range(5, 12)]
+    assert all(isinstance(exc, TracingError) for exc, _ in reported)
+    drops = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(drops) == 1
+    assert drops[0].levelno == logging.WARNING
+    assert "1 trace" in drops[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        await tracer.shutdown()
+    later = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert [r.getMessage().split("dropped ")[1].split(" ")[0] for r in later] == ["6"]
+
+
+async def test_max_concurrency_is_never_exceeded(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """At most max_concurrency requests are in flight, and that many are used."""
+    tracer = make_tracer(max_batch_size=1, max_concurrency=3, flush_at=100)
+    server.gate = asyncio.Event()
+    enqueue_all(tracer, traces(12))
+    flushing = asyncio.create_task(tracer.flush())
+    await server.wait_until(lambda: server.in_flight >= 3)
+    with pytest.raises(TimeoutError):  # a fourth request would show up here
+        await server.wait_until(lambda: server.in_flight > 3, timeout=0.2)
+    server.gate.set()
+    await flushing
+    assert server.max_in_flight == 3
+    assert len(server.accepted_ids()) == 12
+
+
+async def test_rate_limit_spaces_requests(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """rate_limit=2 lets a burst of 2 through, then about one request per half second."""
+    tracer = make_tracer(max_batch_size=1, max_concurrency=5, rate_limit=2, flush_at=100)
+    enqueue_all(tracer, traces(5))
+    await tracer.flush()
+    times = sorted(r.time for r in server.requests)
+    assert len(times) == 5
+    assert times[-1] - times[0] >= 1.2  # 3 requests past the burst at 2/s: ~1.5 s
+    assert len(server.accepted_ids()) == 5
+
+
+async def test_invariant_holds_throughout_a_busy_run(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """The stats invariant holds at every sampled moment while batches fail and succeed."""
+    tracer = make_tracer(flush_at=3, max_batch_size=3, max_queue_size=40, max_retries=1)
+    server.script(*[Reply(503), Reply(200), Reply(400), Reply(drop=True), Reply(429)] * 4)
+    for i in range(60):
+        tracer.enqueue(Trace("t", id=f"t-{i}"))
+        check_invariant(tracer.stats())
+        await asyncio.sleep(0)
+        check_invariant(tracer.stats())
+    stats = await tracer.shutdown()
+    check_invariant(stats)
+    assert (stats.queue_size, stats.in_flight) == (0, 0)
+    assert len(server.accepted_ids()) == len(set(server.accepted_ids())) == stats.sent
