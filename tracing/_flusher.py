@@ -105,7 +105,9 @@ class Flusher:
     def poke(self) -> None:
         """Wake the flusher; safe from any thread."""
         wake = self._wake
-        if wake is None:
+        # Already set: nothing to do. Safe across threads: _wait() re-checks the queue
+        # after clearing, so a trace queued before this read is never missed.
+        if wake is None or wake.is_set():
             return
         if threading.get_ident() == self._thread:
             wake.set()
