@@ -154,10 +154,12 @@ async def serve(
     app = make_app(db, keys=keys, max_body=max_body)
     # auto_decompress=False: _body counts the bytes as received and inflates them itself,
     # bounded, rather than letting the HTTP parser inflate a gzip bomb.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, auto_decompress=False, shutdown_timeout=5.0
+    )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         bound = runner.addresses[0]
         logger.info(

@@ -1,0 +1,214 @@
+"""Fixtures for the collector: the real ``python -m tracing.collector`` as a subprocess,
+an HTTP session, and headless Chromium (Debian's ``/usr/bin/chromium``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tracing import LlmUsage, Span, Trace
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+_LISTENING = re.compile(r"listening on (http://\S+) \(db: (.+?);")
+START_TIMEOUT = 30.0
+
+
+class Collector:
+    """A running collector process; ``log`` holds its stderr lines as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, db: Path) -> None:
+        self.proc = proc
+        self.db = db
+        self.url = ""
+        self.log: list[str] = []
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Collector {self.url} pid={self.proc.pid} rc={self.proc.returncode}>"
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            async with self._changed:
+                self.log.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for_line(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
+        """The first log line matching ``pattern``, waiting for it to be written."""
+        regex = re.compile(pattern)
+        async with asyncio.timeout(timeout), self._changed:
+            while True:
+                for line in self.log:
+                    if found := regex.search(line):
+                        return found
+                if self._reader is not None and self._reader.done():
+                    raise AssertionError(f"collector exited; its log:\n{self.output}")
+                await self._changed.wait()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.log)
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read(), name="collector-log")
+        found = await self.wait_for_line(_LISTENING.pattern)
+        self.url = found.group(1)
+
+    async def stop(self) -> int:
+        """SIGTERM, then wait for a clean exit (SIGKILL only if it hangs)."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(15):
+                code = await self.proc.wait()
+        except TimeoutError:
+            self.proc.kill()
+            code = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return code
+
+
+StartCollector = Callable[..., Awaitable[Collector]]
+
+
+def collector_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACING_")}
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+async def start_collector(tmp_path: Path) -> AsyncIterator[StartCollector]:
+    """Start ``python -m tracing.collector --port 0`` with extra arguments; every process
+    started is stopped at teardown."""
+    started: list[Collector] = []
+
+    async def start(
+        *args: str, db: Path | None = None, env: dict[str, str] | None = None
+    ) -> Collector:
+        db = db or tmp_path / "collector.db"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-W",
+            "error",
+            "-m",
+            "tracing.collector",
+            "--port",
+            "0",
+            "--db",
+            str(db),
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=collector_env(env),
+        )
+        collector = Collector(proc, db)
+        started.append(collector)
+        await collector.start()
+        return collector
+
+    yield start
+    for collector in started:
+        await collector.stop()
+
+
+@pytest.fixture
+async def collector(start_collector: StartCollector) -> Collector:
+    return await start_collector()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def make_trace(
+    name: str = "agent.run",
+    *,
+    start: float = 0.0,
+    spans: Iterable[tuple[str, float, float, str | None]] = (),
+    **fields: Any,
+) -> Trace:
+    """A finished trace at fixed times; ``spans`` are ``(name, start, end, parent name)``."""
+    spans = list(spans)
+    end = max([start + 1.0, *(s[2] for s in spans)])
+    trace = Trace(name, start_time=at(start), end_time=at(end), **fields)
+    by_name: dict[str, Span] = {}
+    for span_name, begin, finish, parent in spans:
+        span = Span(
+            span_name,
+            parent_id=by_name[parent].id if parent else None,
+            start_time=at(begin),
+            end_time=at(finish),
+            llm_usage=LlmUsage("gpt-4o", "openai", 10, 5) if span_name.startswith("llm") else None,
+        )
+        by_name[span_name] = span
+        trace.spans.append(span)
+    return trace
+
+
+async def get_json(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    async with http.get(url, headers=headers) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def post_batch(
+    http: aiohttp.ClientSession,
+    collector: Collector,
+    body: bytes | Any,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    async with http.post(f"{collector.url}/api/traces/batch", data=body, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium browser (the system one; ``make pytest`` installs it)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make pytest` or `apt-get install chromium`")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            with contextlib.suppress(Exception):
+                await browser.close()
