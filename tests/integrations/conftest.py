@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tracing import AsyncTracing
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -108,3 +110,19 @@ async def read_until(stream: asyncio.StreamReader, marker: str, seen: list[str])
         seen.append(line)
         if marker in line:
             return line
+
+
+@pytest.fixture
+async def tracer(recorder: Recorder) -> AsyncIterator[AsyncTracing]:
+    """A tracer sending to ``recorder`` only when flushed; shut down after the test."""
+    made = AsyncTracing(endpoint=recorder.url, flush_at=10_000, flush_interval=0)
+    try:
+        yield made
+    finally:
+        await made.shutdown(timeout=10)
+
+
+async def delivered(tracer: AsyncTracing, recorder: Recorder) -> list[dict[str, Any]]:
+    """Flush ``tracer`` and return every trace the recorder holds, in arrival order."""
+    await tracer.flush()
+    return recorder.received

@@ -1,0 +1,69 @@
+"""run_worker(): a worker process stopped by SIGTERM or SIGINT in the middle of a job."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from .conftest import Recorder, read_until, spawn
+
+SCRIPT = "tests/integrations/worker_script.py"
+
+
+async def _run(recorder: Recorder, mode: str, sig: signal.Signals) -> tuple[int, list[str]]:
+    """Start the worker, signal it while job 20 runs, return (exit code, stdout lines)."""
+    proc = await spawn(SCRIPT, mode, TRACING_ENDPOINT=recorder.url)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        await asyncio.wait_for(read_until(proc.stdout, " 20\n", lines), 30)
+        proc.send_signal(sig)
+        lines += (await asyncio.wait_for(proc.stdout.read(), 30)).decode().splitlines(True)
+        code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return code, [line.strip() for line in lines]
+
+
+def _ids(lines: list[str], word: str) -> list[str]:
+    return [line.split()[1] for line in lines if line.startswith(word + " ")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_finish_mode_completes_current_job_and_delivers_all(
+    recorder: Recorder, sig: signal.Signals
+) -> None:
+    """The job in progress finishes, no new job starts, every completed trace arrives."""
+    code, lines = await _run(recorder, "finish", sig)
+    assert code == 0
+    assert lines[-1] == "exit 0"
+    started, done = _ids(lines, "started"), _ids(lines, "done")
+    assert len(done) == 21, "jobs 0-19 and the one running at the signal"
+    assert started == done, "no job started after the signal"
+    received = recorder.by_id
+    assert sorted(received) == sorted(done)
+    assert len(recorder.received) == len(done), "each trace sent once"
+    assert all(received[i]["status"] == "ok" for i in done)
+    assert received[done[-1]]["input"]["job"] == 20
+
+
+@pytest.mark.parametrize("mode", ["abandon", "grace"])
+async def test_abandoned_job_is_cancelled_and_still_delivered(
+    recorder: Recorder, mode: str
+) -> None:
+    """Abandoning (at once, or when grace ends) cancels the job; its trace is an error."""
+    code, lines = await _run(recorder, mode, signal.SIGTERM)
+    assert code == 0
+    started, done = _ids(lines, "started"), _ids(lines, "done")
+    assert len(done) == 20
+    assert started[:-1] == done
+    received = recorder.by_id
+    assert sorted(received) == sorted(started)
+    abandoned = received[started[-1]]
+    assert abandoned["status"] == "error"
+    assert abandoned["error"] == "CancelledError"
+    assert abandoned["input"]["job"] == 20
