@@ -1,0 +1,65 @@
+"""mask: once per value, when the trace is queued; a raising mask nulls that value."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tracing import AsyncTracing, Trace
+
+from .conftest import Recorder
+
+
+async def test_mask_runs_once_per_value_of_trace_and_spans(recorder: Recorder) -> None:
+    """input, output and each metadata value, of the trace and spans, masked exactly once."""
+    calls: Counter[str] = Counter()
+
+    def mask(value: Any) -> Any:
+        calls[repr(value)] += 1
+        return f"masked({value})"
+
+    tracer = AsyncTracing(endpoint=recorder.url, mask=mask, flush_at=10_000, flush_interval=0)
+    async with tracer.trace("t", input="in", metadata={"a": "1", "b": "2"}, tags=["tag"]) as t:
+        with t.span("s", input="span-in", metadata={"c": "3"}) as span:
+            span.end(output="span-out")
+        t.span("empty").end()
+        t.output = "out"
+        t.error = "kept as is"
+    await tracer.flush()
+    await tracer.flush()  # a second flush or a retry never masks again
+    await tracer.shutdown()
+    (trace,) = recorder.received
+    assert trace["input"] == "masked(in)" and trace["output"] == "masked(out)"
+    assert trace["metadata"] == {"a": "masked(1)", "b": "masked(2)"}
+    assert (trace["name"], trace["tags"], trace["error"]) == ("t", ["tag"], "kept as is")
+    first, empty = trace["spans"]
+    assert first["input"] == "masked(span-in)" and first["output"] == "masked(span-out)"
+    assert first["metadata"] == {"c": "masked(3)"}
+    assert (empty["input"], empty["output"]) == (None, None)
+    assert set(calls.values()) == {1}
+    assert len(calls) == 7
+
+
+async def test_raising_mask_nulls_the_value_and_warns(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mask that raises makes that value None and logs a WARNING; others still masked."""
+
+    def mask(value: Any) -> Any:
+        if value == "explode":
+            raise RuntimeError("mask bug")
+        return "ok"
+
+    tracer = AsyncTracing(endpoint=recorder.url, mask=mask, flush_at=10_000, flush_interval=0)
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        assert tracer.enqueue(Trace("t", input="explode", output="fine", metadata={"k": "explode"}))
+        await tracer.shutdown()
+    (trace,) = recorder.received
+    assert (trace["input"], trace["output"], trace["metadata"]) == (None, "ok", {"k": None})
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert all("mask raised" in r.getMessage() for r in warnings)
+    assert all("explode" not in r.getMessage() for r in warnings), "never log payloads"
