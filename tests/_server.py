@@ -214,7 +214,10 @@ class FaultServer:
             if transport is None or transport.is_closing():
                 record.status = None  # the client gave up before the answer
             else:
-                record.accepted = [i for i in record.trace_ids if i not in self.reject]
+                listed = reply.body is None and reply.results
+                record.accepted = [
+                    i for i in record.trace_ids if not listed or i not in self.reject
+                ]
         return web.Response(
             status=reply.status,
             body=payload,

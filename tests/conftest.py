@@ -4,7 +4,7 @@ tracer factory with fast retry settings that shuts every tracer down after the t
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -21,12 +21,11 @@ FAST: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees a ``TRACING_*`` variable it did not set itself."""
     for name in list(os.environ):
         if name.startswith("TRACING_"):
             monkeypatch.delenv(name)
-    yield
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_bad_argument_raises_value_error_naming_it(argument: str, value: Any) ->
 def test_arguments_are_keyword_only() -> None:
     """Positional arguments are refused."""
     with pytest.raises(TypeError):
-        AsyncTracing("http://127.0.0.1:1")  # type: ignore[misc]
+        AsyncTracing("http://127.0.0.1:1")  # type: ignore[call-arg]
 
 
 GOOD: list[tuple[str, Any]] = [

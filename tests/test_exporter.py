@@ -151,7 +151,9 @@ RETRYABLE_FAULTS: list[Reply] = [
 
 
 @pytest.mark.parametrize(
-    "fault", RETRYABLE_FAULTS, ids=lambda r: "drop" if r.drop else f"delay" if r.delay else str(r.status)
+    "fault",
+    RETRYABLE_FAULTS,
+    ids=lambda r: "drop" if r.drop else "delay" if r.delay else str(r.status),
 )
 async def test_retryable_failures_are_retried_exactly(
     server: FaultServer, make_tracer: MakeTracer, fault: Reply

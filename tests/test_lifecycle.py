@@ -293,7 +293,9 @@ async def test_restart_after_shutdown(server: FaultServer, make_tracer: MakeTrac
 # Subprocesses ----------------------------------------------------------------------------
 
 
-async def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def run_script(
+    name: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run tests/_scripts/<name> with this interpreter; return (code, stdout, stderr)."""
     import os
 

@@ -42,7 +42,7 @@ def test_values_are_frozen() -> None:
         Stats(),
     ):
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
-            value.id = "x"  # type: ignore[union-attr]
+            value.id = "x"  # type: ignore[union-attr,misc]
 
 
 def test_trace_defaults() -> None:
@@ -100,7 +100,11 @@ def test_times_are_converted_to_utc() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "word"),
-    [({"name": ""}, "name"), ({"name": "t", "id": ""}, "id"), ({"name": "t", "status": "x"}, "status")],
+    [
+        ({"name": ""}, "name"),
+        ({"name": "t", "id": ""}, "id"),
+        ({"name": "t", "status": "x"}, "status"),
+    ],
 )
 def test_trace_validators(kwargs: dict[str, str], word: str) -> None:
     """Empty name or id and unknown status raise ValueError naming the field."""
@@ -200,9 +204,8 @@ def test_span_of_another_trace_is_not_a_parent() -> None:
 async def test_async_with_span() -> None:
     """Spans work as ``async with`` and nest the same way."""
     trace = Trace("t")
-    async with trace.span("a") as a:
-        async with trace.span("b") as b:
-            pass
+    async with trace.span("a") as a, trace.span("b") as b:
+        pass
     assert b.parent_id == a.id
     assert a.end_time is not None
 

@@ -100,7 +100,12 @@ def test_trace_values() -> None:
     assert wire["startTime"] == "2026-11-21T23:59:58.000000Z"
     assert wire["endTime"] == "2026-11-21T23:59:59.000000Z"
     assert wire["duration"] == 1.0
-    assert (wire["status"], wire["error"], wire["tags"], wire["metadata"]) == ("ok", None, ["x"], {"k": 1})
+    assert (wire["status"], wire["error"], wire["tags"], wire["metadata"]) == (
+        "ok",
+        None,
+        ["x"],
+        {"k": 1},
+    )
     assert [s["parentId"] for s in wire["spans"]] == [None, "s1"]
     assert wire["spans"][0]["duration"] == 0.5
     assert wire["spans"][0]["llmUsage"]["promptTokens"] == 10

@@ -11,7 +11,9 @@ from tracing import AsyncTracing
 
 tracer = AsyncTracing(
     endpoint=sys.argv[1],
-    flush_at=3, flush_interval=0, retry_backoff=0.001,
+    flush_at=3,
+    flush_interval=0,
+    retry_backoff=0.001,
     retry_backoff_max=0.01,
 )
 

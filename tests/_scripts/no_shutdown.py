@@ -1,0 +1,49 @@
+"""Queue traces and exit without shutdown(); atexit must deliver them.
+
+argv: endpoint, mode, count[, timeout]. Modes: "asyncio_run" (the loop is closed by
+asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with no loop
+ever), "threads" (enqueue() from a thread, no loop), "shutdown" (a clean shutdown, for
+contrast). Prints the ids it queued.
+"""
+
+import asyncio
+import sys
+import threading
+
+from tracing import AsyncTracing, Trace
+
+endpoint, mode, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+tracer = AsyncTracing(
+    endpoint=endpoint,
+    flush_at=100,
+    flush_interval=0,
+    timeout=timeout,
+    retry_backoff=0.001,
+    retry_backoff_max=0.01,
+)
+items = [Trace("exit", id=f"exit-{i}") for i in range(count)]
+
+
+async def queue_them() -> None:
+    for item in items:
+        assert tracer.enqueue(item)
+    if mode == "shutdown":
+        await tracer.shutdown()
+
+
+if mode in ("asyncio_run", "shutdown"):
+    asyncio.run(queue_them())
+elif mode == "closed_loop":
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(queue_them())
+    loop.close()
+elif mode == "no_loop":
+    for item in items:
+        assert tracer.enqueue(item)
+elif mode == "threads":
+    thread = threading.Thread(target=lambda: [tracer.enqueue(i) for i in items])
+    thread.start()
+    thread.join()
+for item in items:
+    print(item.id)

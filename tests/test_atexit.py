@@ -1,0 +1,53 @@
+"""The last-chance delivery at interpreter exit (``_atexit``), in real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests._server import FaultServer, Reply
+from tests.test_lifecycle import run_script
+
+
+@pytest.mark.parametrize("mode", ["asyncio_run", "closed_loop", "no_loop", "threads"])
+async def test_process_without_shutdown_still_delivers(server: FaultServer, mode: str) -> None:
+    """A process that never calls shutdown() delivers what is queued at exit."""
+    code, out, err = await run_script("no_shutdown.py", server.url, mode, "5")
+    assert code == 0, err
+    expected = out.split()
+    assert len(expected) == 5
+    assert sorted(server.accepted_ids()) == sorted(expected)
+    assert "Traceback" not in err
+
+
+async def test_exit_attempt_is_bounded_and_logged(server: FaultServer) -> None:
+    """Against a server that never answers, exit waits about ``timeout``, once, and logs."""
+    server.default = Reply(delay=120)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    code, _, err = await run_script("no_shutdown.py", server.url, "asyncio_run", "3", "1.0")
+    elapsed = loop.time() - started
+    assert code == 0, err
+    assert elapsed < 15  # timeout=1.0; interpreter start-up and exit included
+    assert len(server.batch_requests()) == 1  # one attempt, no retries
+    assert server.accepted_ids() == []
+    assert "failed to deliver 3 trace(s)" in err
+    assert "Traceback" not in err
+
+
+async def test_exit_with_failing_server_makes_one_attempt(server: FaultServer) -> None:
+    """A 503 at exit is not retried: one request, the traces logged as failed."""
+    server.default = Reply(503)
+    code, _, err = await run_script("no_shutdown.py", server.url, "closed_loop", "2")
+    assert code == 0, err
+    assert len(server.batch_requests()) == 1
+    assert "failed to deliver 2 trace(s)" in err
+
+
+async def test_nothing_to_do_after_shutdown(server: FaultServer) -> None:
+    """A process that shut down cleanly sends nothing more at exit."""
+    code, out, err = await run_script("no_shutdown.py", server.url, "shutdown", "4")
+    assert code == 0, err
+    assert len(server.batch_requests()) == 1
+    assert sorted(server.accepted_ids()) == sorted(out.split())

@@ -1,0 +1,34 @@
+"""A forked child starts clean (``os.register_at_fork``), in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from tests._server import FaultServer
+from tests.test_lifecycle import run_script
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="os.fork() is POSIX only")
+
+
+@pytest.mark.parametrize("parent_flushes", ["flush", "leave"])
+async def test_child_starts_clean(server: FaultServer, parent_flushes: str) -> None:
+    """The child never re-sends the parent's queue, starts at zero and delivers its own."""
+    code, out, err = await run_script("fork.py", server.url, parent_flushes)
+    assert code == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    ids = server.accepted_ids()
+    assert len(ids) == len(set(ids)), "a trace arrived twice"
+    assert sorted(ids) == sorted(report["parent_ids"] + report["child_ids"])
+    child = report["child_stats"]
+    assert child["enqueued"] == child["sent"] == len(report["child_ids"]) == 4
+    assert child["failed"] == child["dropped"] == 0
+    assert report["child_start"]["enqueued"] == 0
+    assert report["child_start"]["queue_size"] == 0
+    parent = report["parent_stats"]
+    assert parent["sent"] == parent["enqueued"] == len(report["parent_ids"]) == 6
+    for record in server.requests:
+        pids = {t["metadata"]["pid"] for t in record.traces}
+        assert len(pids) == 1  # no request mixes parent and child traces

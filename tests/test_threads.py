@@ -1,0 +1,92 @@
+"""``enqueue()`` from worker threads: safe, non-blocking, every trace delivered once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from tests._server import FaultServer, check_invariant
+from tests.conftest import MakeTracer
+from tests.test_lifecycle import run_script
+from tracing import Trace
+
+THREADS = 8
+PER_THREAD = 100
+
+
+def join_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
+
+
+async def test_many_threads_deliver_exactly_once(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Eight threads enqueue 100 traces each; all 800 arrive exactly once."""
+    tracer = make_tracer(flush_at=25, max_batch_size=50, max_queue_size=10_000)
+    await tracer.start()
+    start = threading.Barrier(THREADS)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        start.wait()
+        local = [tracer.enqueue(Trace("t", id=f"w{n}-{i}")) for i in range(PER_THREAD)]
+        with lock:
+            results.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    await asyncio.to_thread(join_all, threads)
+    assert results == [True] * THREADS * PER_THREAD
+    check_invariant(tracer.stats())
+    await tracer.flush()
+    ids = server.accepted_ids()
+    assert len(ids) == len(set(ids)) == THREADS * PER_THREAD
+    assert all(len(r.trace_ids) <= 50 for r in server.requests)
+    stats = tracer.stats()
+    assert (stats.enqueued, stats.sent) == (800, 800)
+    check_invariant(stats)
+
+
+async def test_thread_enqueue_wakes_the_flusher(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Reaching flush_at from another thread wakes the loop's flusher (no flush() call)."""
+    tracer = make_tracer(flush_at=10)
+    await tracer.start()
+
+    def worker() -> None:
+        for i in range(10):
+            tracer.enqueue(Trace("t", id=f"t-{i}"))
+
+    await asyncio.to_thread(worker)
+    await server.wait_for_traces(10)
+
+
+async def test_threads_before_any_loop_started(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Traces enqueued from threads before the tracer ever started are sent on flush()."""
+    tracer = make_tracer(flush_at=1000)
+
+    def worker(n: int) -> None:
+        for i in range(20):
+            tracer.enqueue(Trace("t", id=f"w{n}-{i}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    await asyncio.to_thread(join_all, threads)
+    await tracer.flush()
+    assert len(set(server.accepted_ids())) == len(server.accepted_ids()) == 80
+
+
+async def test_threads_in_a_subprocess(server: FaultServer) -> None:
+    """A real process whose worker threads trace while the loop runs delivers them all."""
+    code, out, err = await run_script("threads.py", server.url)
+    assert code == 0, err
+    ids = server.accepted_ids()
+    assert len(ids) == len(set(ids)) == 16 * 50
+    assert out.strip() == "sent=800 failed=0 dropped=0"
