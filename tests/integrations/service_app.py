@@ -45,7 +45,8 @@ Rid = Annotated[str, Depends(request_id)]
 async def fetch(rid: str, part: int) -> str:
     await asyncio.sleep(0)
     span = current_span()
-    assert span is not None and span.name == "fetch"
+    assert span is not None
+    assert span.name == "fetch"
     return f"{rid}:{part}"
 
 

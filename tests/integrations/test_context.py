@@ -37,7 +37,8 @@ async def test_many_concurrent_traces_keep_their_own_spans() -> None:
     """200 concurrent traces: every span has the right trace and parent, no cross-talk."""
     tracer = AsyncTracing(enabled=False)
     traces = await asyncio.gather(*(_request(tracer, n) for n in range(TASKS)))
-    assert current_trace() is None and current_span() is None
+    assert current_trace() is None
+    assert current_span() is None
     for n, trace in enumerate(traces):
         by_id = {span.id: span for span in trace.spans}
         assert len(trace.spans) == 10  # 3 parents, 3 + 3 + 1 children
@@ -81,7 +82,8 @@ async def test_observed_calls_in_task_groups_nest_under_their_caller(tracer: Asy
     for n, trace in enumerate(finished):
         fans = [s for s in trace.spans if s.name == "fan"]
         leaves = [s for s in trace.spans if s.name == "leaf"]
-        assert len(fans) == 1 and fans[0].parent_id is None
+        assert len(fans) == 1
+        assert fans[0].parent_id is None
         assert trace.input == {"n": n}
         assert len(leaves) == 8
         assert all(s.parent_id == fans[0].id and s.input == {"n": n} for s in leaves)

@@ -32,11 +32,11 @@ async def test_mask_runs_once_per_value_of_trace_and_spans(recorder: Recorder) -
     await tracer.flush()  # a second flush or a retry never masks again
     await tracer.shutdown()
     (trace,) = recorder.received
-    assert trace["input"] == "masked(in)" and trace["output"] == "masked(out)"
+    assert (trace["input"], trace["output"]) == ("masked(in)", "masked(out)")
     assert trace["metadata"] == {"a": "masked(1)", "b": "masked(2)"}
     assert (trace["name"], trace["tags"], trace["error"]) == ("t", ["tag"], "kept as is")
     first, empty = trace["spans"]
-    assert first["input"] == "masked(span-in)" and first["output"] == "masked(span-out)"
+    assert (first["input"], first["output"]) == ("masked(span-in)", "masked(span-out)")
     assert first["metadata"] == {"c": "masked(3)"}
     assert (empty["input"], empty["output"]) == (None, None)
     assert set(calls.values()) == {1}

@@ -47,7 +47,9 @@ async def test_sync_call_inside_a_loop_is_a_trace(tracer: AsyncTracing, recorder
     assert (trace["name"], trace["input"], trace["output"]) == ("add", {"a": 2, "b": 3}, 5)
 
 
-async def test_nested_calls_are_spans_with_parents(tracer: AsyncTracing, recorder: Recorder) -> None:
+async def test_nested_calls_are_spans_with_parents(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
     """Inner decorated calls, async and sync, are spans nested under the current span."""
 
     @tracer.observe("leaf")
@@ -90,36 +92,44 @@ async def test_current_trace_and_span_inside_decorated_calls(tracer: AsyncTracin
 
     await outer()
     trace, span = seen["outer"]
-    assert trace is not None and trace.name == "outer" and span is None
+    assert trace is not None
+    assert trace.name == "outer"
+    assert span is None
     assert seen["inner"][0] is trace
     assert seen["inner"][1] is trace.spans[0]
     assert seen["after"] == (trace, None)
     assert (current_trace(), current_span()) == (None, None)
 
 
-@pytest.mark.parametrize("is_async", [True, False])
-async def test_exception_sets_error_and_is_reraised(
-    tracer: AsyncTracing, recorder: Recorder, is_async: bool
+async def test_async_exception_sets_error_and_is_reraised(
+    tracer: AsyncTracing, recorder: Recorder
 ) -> None:
-    """An exception sets status "error" and str(exc), and propagates unchanged."""
+    """An async call that raises: status "error", str(exc), the exception propagates."""
 
     @tracer.observe("failing")
-    def failing_sync() -> None:
-        raise KeyError("missing")
-
-    @tracer.observe("failing")
-    async def failing_async() -> None:
+    async def failing() -> None:
         raise KeyError("missing")
 
     with pytest.raises(KeyError, match="missing"):
-        if is_async:
-            await failing_async()
-        else:
-            failing_sync()
+        await failing()
     (trace,) = await delivered(tracer, recorder)
-    assert trace["status"] == "error"
-    assert trace["error"] == str(KeyError("missing"))
+    assert (trace["status"], trace["error"]) == ("error", str(KeyError("missing")))
     assert trace["output"] is None
+
+
+async def test_sync_exception_sets_error_and_is_reraised(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """A sync call that raises: status "error", str(exc), the exception propagates."""
+
+    @tracer.observe("failing")
+    def failing() -> None:
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        failing()
+    (trace,) = await delivered(tracer, recorder)
+    assert (trace["status"], trace["error"]) == ("error", "bad input")
 
 
 async def test_span_error_caught_by_caller_leaves_trace_ok(

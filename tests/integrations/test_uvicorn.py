@@ -72,9 +72,7 @@ async def test_every_request_traced_once_and_delivered_on_sigterm(recorder: Reco
         drain = asyncio.create_task(proc.stderr.read())  # the pipe must never fill up
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-            responses = await asyncio.gather(
-                *(client.get(_request(n)[0]) for n in range(REQUESTS))
-            )
+            responses = await asyncio.gather(*(client.get(_request(n)[0]) for n in range(REQUESTS)))
         assert [r.status_code for r in responses] == [_request(n)[2] for n in range(REQUESTS)]
         proc.send_signal(signal.SIGTERM)
         rest = (await asyncio.wait_for(drain, 30)).decode()
@@ -97,7 +95,7 @@ async def test_every_request_traced_once_and_delivered_on_sigterm(recorder: Reco
         assert key not in by_path
         by_path[key] = trace
     for n in range(REQUESTS):
-        path, name, status = _request(n)
+        _, name, status = _request(n)
         trace = by_path.get(f"r{n}") or by_path[f"GET /nowhere/{n}"]
         meta = trace["metadata"]
         assert trace["name"] == name
