@@ -236,7 +236,7 @@ def render_trace(doc: Mapping[str, Any], *, signed_in: bool) -> str:
 
 def _timeline(rows: Sequence[Row], total: float) -> str:
     ticks = "".join(
-        f'<span style="left:{p}%">{_e(format_duration(total * p / 100))}</span>'
+        f'<span style="left:{p}%">{_e(format_duration(total * p / 100) if p else "0")}</span>'
         for p in (0, 25, 50, 75, 100)
     )
     head = (
@@ -262,9 +262,10 @@ def _timeline_row(row: Row) -> str:
     label = _e(item.get("name"))
     if row.depth >= 0:
         label = f'<a href="#{row.anchor}">{label}</a>'
-    usage = _usage_text(item.get("llmUsage"))
-    if usage:
-        label += f'<span class="usage">{_e(usage)}</span>'
+    usage = item.get("llmUsage")
+    if isinstance(usage, Mapping):
+        tokens = int(usage.get("promptTokens") or 0) + int(usage.get("completionTokens") or 0)
+        label += f'<span class="usage">{_e(usage.get("model") or "LLM")} · {tokens:,} tok</span>'
     return (
         f'<div class="tl-row{" error" if error else ""}">'
         f'<div class="tl-label" style="padding-left:{indent:.1f}rem">{label}</div>'
