@@ -31,6 +31,7 @@ CHROMIUM_ARGS = [
 ]
 _LISTENING = re.compile(r"listening on (http://\S+) \(db: (.+?);")
 START_TIMEOUT = 30.0
+_HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
 class Collector:
@@ -201,7 +202,7 @@ async def post_batch(
 @pytest.fixture
 async def chromium() -> AsyncIterator[Any]:
     """A headless Chromium browser (the system one; ``make pytest`` installs it)."""
-    if not Path(CHROMIUM).exists():
+    if not _HAVE_CHROMIUM:
         pytest.fail(f"{CHROMIUM} is missing: run `make pytest` or `apt-get install chromium`")
     from playwright.async_api import async_playwright
 

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -19,7 +20,12 @@ from tests.collector.conftest import (
 )
 from tracing import AsyncTracing, LlmUsage, Trace
 
-FAST = {"flush_interval": 0, "retry_backoff": 0.01, "retry_backoff_max": 0.1, "timeout": 10.0}
+FAST: dict[str, Any] = {
+    "flush_interval": 0,
+    "retry_backoff": 0.01,
+    "retry_backoff_max": 0.1,
+    "timeout": 10.0,
+}
 
 
 async def produce(tracer: AsyncTracing, count: int, prefix: str) -> list[str]:
@@ -75,15 +81,18 @@ async def test_sdk_traces_arrive_and_every_route_answers(
     assert sorted(await all_ids(http, collector)) == sorted(ids)
 
     status, named = await get_json(http, f"{collector.url}/api/traces?name=svc.1")
-    assert status == 200 and named["total"] == 100
+    assert status == 200
+    assert named["total"] == 100
     assert {item["name"] for item in named["traces"]} == {"svc.1"}
 
     status, trace = await get_json(http, f"{collector.url}/api/traces/{ids[10]}")
     assert status == 200
-    assert trace["id"] == ids[10] and trace["status"] == "error"
+    assert trace["id"] == ids[10]
+    assert trace["status"] == "error"
     assert trace["error"] == "tool failed on 10"
     plan, llm = sorted(trace["spans"], key=lambda s: s["name"] != "plan")
-    assert plan["parentId"] is None and llm["parentId"] == plan["id"]
+    assert plan["parentId"] is None
+    assert llm["parentId"] == plan["id"]
     assert llm["llmUsage"] == {
         "model": "gpt-4o",
         "provider": "openai",
@@ -92,7 +101,8 @@ async def test_sdk_traces_arrive_and_every_route_answers(
         "apiCallsCount": 1,
     }
     summary = next(i for i in (await all_page(http, collector)) if i["id"] == ids[10])
-    assert summary["totalTokens"] == 20 and summary["spanCount"] == 2
+    assert summary["totalTokens"] == 20
+    assert summary["spanCount"] == 2
 
     assert (await get_json(http, f"{collector.url}/healthz")) == (200, {"status": "ok"})
     async with http.get(f"{collector.url}/") as response:
@@ -103,7 +113,7 @@ async def test_sdk_traces_arrive_and_every_route_answers(
         assert "tool failed on 10" in await response.text()
 
 
-async def all_page(http: aiohttp.ClientSession, collector: Collector) -> list[dict]:
+async def all_page(http: aiohttp.ClientSession, collector: Collector) -> list[dict[str, Any]]:
     status, page = await get_json(http, f"{collector.url}/api/traces?limit=1000")
     assert status == 200
     return list(page["traces"])
@@ -119,7 +129,8 @@ async def test_wrong_key_is_401(
     body = orjson.dumps({"sentAt": "2026-11-21T12:00:00Z", "traces": []})
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "first-key"}):
         status, answer = await post_batch(http, collector, body, headers)
-        assert status == 401 and "key" in answer["message"]
+        assert status == 401
+        assert "key" in answer["message"]
     for key in ("first-key", "env-key", "other"):
         status, _ = await post_batch(http, collector, body, {"Authorization": f"Bearer {key}"})
         assert status == 200
@@ -130,7 +141,8 @@ async def test_wrong_key_is_401(
     tracer = AsyncTracing(endpoint=collector.url, publishable_key="wrong", **FAST)
     result = await tracer.send_batch([make_trace()])
     await tracer.shutdown()
-    assert result.failed == 1 and result.results[0].status == 401
+    assert result.failed == 1
+    assert result.results[0].status == 401
     async with AsyncTracing(endpoint=collector.url, publishable_key="env-key", **FAST) as good:
         await produce(good, 5, "keyed")
     assert good.stats().sent == 5
@@ -159,7 +171,8 @@ async def test_garbage_is_400_with_a_message(
             assert orjson.loads(text)["message"]
             assert "Traceback" not in text
     status, answer = await post_batch(http, collector, b"{}", {"Content-Encoding": "br"})
-    assert status == 415 and "gzip" in answer["message"]
+    assert status == 415
+    assert "gzip" in answer["message"]
     assert "Traceback" not in collector.output
 
 
@@ -191,7 +204,8 @@ async def test_bad_traces_are_rejected_alone(
     assert [r["success"] for r in results] == [False, True, False, False, False]
     assert [r["id"] for r in results] == [None, "good", "bad-time", "bad-tokens", None]
     assert all(r["message"] for r in results)
-    assert "RFC 3339" in results[2]["message"] and "promptTokens" in results[3]["message"]
+    assert "RFC 3339" in results[2]["message"]
+    assert "promptTokens" in results[3]["message"]
     _, page = await get_json(http, f"{collector.url}/api/traces")
     assert [t["id"] for t in page["traces"]] == ["good"]
 
@@ -229,7 +243,8 @@ async def test_oversize_is_413(
     tracer = AsyncTracing(endpoint=collector.url, max_batch_size=10, **FAST)
     result = await tracer.send_batch([*normal, huge])
     await tracer.shutdown()
-    assert result.successful == 5 and result.failed == 1
+    assert result.successful == 5
+    assert result.failed == 1
     assert next(r for r in result.results if r.id == huge.id).status == 413
 
 
@@ -240,9 +255,11 @@ async def test_resend_is_idempotent(collector: Collector, http: aiohttp.ClientSe
     first = await tracer.send_batch(traces)
     second = await tracer.send_batch([*traces[:10], *traces[:10]])
     await tracer.shutdown()
-    assert first.successful == 20 and second.successful == 20
+    assert first.successful == 20
+    assert second.successful == 20
     status, page = await get_json(http, f"{collector.url}/api/traces")
-    assert status == 200 and page["total"] == 20
+    assert status == 200
+    assert page["total"] == 20
 
     body = orjson.dumps(
         {"traces": [{"id": "dup", "name": "a", "startTime": "2026-11-21T12:00:00Z"}] * 2}
@@ -290,7 +307,9 @@ async def test_restart_keeps_the_data(
     _, page = await get_json(http, f"{second.url}/api/traces?limit=1000")
     assert page["total"] == 50
     status, trace = await get_json(http, f"{second.url}/api/traces/{traces[7].id}")
-    assert status == 200 and trace["name"] == "kept7" and len(trace["spans"]) == 1
+    assert status == 200
+    assert trace["name"] == "kept7"
+    assert len(trace["spans"]) == 1
 
 
 async def test_one_log_line_per_request(collector: Collector, http: aiohttp.ClientSession) -> None:
@@ -308,7 +327,7 @@ async def test_one_log_line_per_request(collector: Collector, http: aiohttp.Clie
     )
 
 
-def make_wire(i: int) -> dict:
+def make_wire(i: int) -> dict[str, Any]:
     return {"id": f"w{i}", "name": "wire", "startTime": "2026-11-21T12:00:00Z"}
 
 
@@ -320,6 +339,7 @@ async def test_gzip_members_and_zlib_error_paths(
     half = len(body) // 2
     members = gzip.compress(body[:half]) + gzip.compress(body[half:])
     status, answer = await post_batch(http, collector, members, {"Content-Encoding": "gzip"})
-    assert status == 200 and len(answer["results"]) == 2
+    assert status == 200
+    assert len(answer["results"]) == 2
     status, _ = await post_batch(http, collector, zlib.compress(body), {"Content-Encoding": "gzip"})
     assert status == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -22,7 +23,7 @@ def valid(trace_id: str, name: str = "job", second: int = 0) -> ValidTrace:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = Store(tmp_path / "sub" / "traces.db")
     await store.open()
     yield store

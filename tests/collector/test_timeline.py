@@ -30,7 +30,8 @@ def test_bars_are_placed_and_scaled_by_time() -> None:
     assert geometry["a"] == (0, 12.5)
     assert geometry["b"] == (25, 25)
     assert geometry["c"] == (50, 50)
-    assert rows[0].depth == -1 and (rows[0].left, rows[0].width) == (0, 100)
+    assert rows[0].depth == -1
+    assert (rows[0].left, rows[0].width) == (0, 100)
 
 
 def test_children_follow_their_parent() -> None:
@@ -59,4 +60,5 @@ def test_zero_length_trace_and_untimed_span() -> None:
     doc = {"startTime": t(0), "endTime": t(0), "spans": [{"id": "s", "name": "s"}]}
     rows, extent = timeline(doc)
     assert extent == 0
-    assert rows[1].left is None and rows[1].width is None
+    assert rows[1].left is None
+    assert rows[1].width is None

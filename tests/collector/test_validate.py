@@ -52,8 +52,10 @@ def test_valid_trace_is_normalised() -> None:
     assert result.total_tokens == 7
     assert result.span_count == 1
     summary = orjson.loads(result.summary)
-    assert summary["totalTokens"] == 7 and summary["spanCount"] == 1
-    assert "spans" not in summary and "input" not in summary
+    assert summary["totalTokens"] == 7
+    assert summary["spanCount"] == 1
+    assert "spans" not in summary
+    assert "input" not in summary
 
 
 def test_tokens_fall_back_to_the_spans() -> None:
@@ -121,13 +123,14 @@ def test_rule_rejects_the_trace(changes: dict[str, Any], message: str) -> None:
 def test_rejected_keeps_a_usable_id() -> None:
     """The result of a rejected trace carries its id when it was a string, else None."""
     bad_status = validate_trace(wire(status="bad"))
-    assert isinstance(bad_status, Rejected) and bad_status.id == "t1"
+    assert isinstance(bad_status, Rejected)
+    assert bad_status.id == "t1"
     rejected = validate_trace(wire(id=7))
-    assert isinstance(rejected, Rejected) and rejected.id is None
+    assert isinstance(rejected, Rejected)
+    assert rejected.id is None
     not_object = validate_trace(["t1"])
-    assert (
-        isinstance(not_object, Rejected) and not_object.message == "a trace must be a JSON object"
-    )
+    assert isinstance(not_object, Rejected)
+    assert not_object.message == "a trace must be a JSON object"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from tests.collector.conftest import Collector, StartCollector, make_trace
 from tracing import AsyncTracing
 
 SCRIPT_NAME = "<script>alert(1)</script>"
-FAST = {"flush_interval": 0, "retry_backoff": 0.01, "timeout": 10.0}
+FAST: dict[str, Any] = {"flush_interval": 0, "retry_backoff": 0.01, "timeout": 10.0}
 
 
 async def send(collector: Collector, traces: list[Any], key: str | None = None) -> None:
@@ -169,7 +169,8 @@ async def test_sign_in_in_the_browser(
     assert await page.locator("#traces tbody tr").count() == 1
     (cookie,) = await page.context.cookies()
     assert cookie["name"] == "tracing_session"
-    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
     assert "browser-key" not in cookie["value"]
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url("**/signin")
