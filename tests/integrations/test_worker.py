@@ -67,3 +67,24 @@ async def test_abandoned_job_is_cancelled_and_still_delivered(
     assert abandoned["status"] == "error"
     assert abandoned["error"] == "CancelledError"
     assert abandoned["input"]["job"] == 20
+
+
+async def test_second_signal_abandons_a_job_that_would_not_finish(recorder: Recorder) -> None:
+    """In finish mode a second signal cancels the job; its trace still arrives."""
+    proc = await spawn(SCRIPT, "twice", TRACING_ENDPOINT=recorder.url)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        await asyncio.wait_for(read_until(proc.stdout, " 20\n", lines), 30)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(read_until(proc.stdout, "stopping", lines), 30)
+        proc.send_signal(signal.SIGINT)
+        lines += (await asyncio.wait_for(proc.stdout.read(), 30)).decode().splitlines(True)
+        assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    started = _ids([line.strip() for line in lines], "started")
+    assert len(recorder.received) == len(started) == 21
+    assert recorder.by_id[started[-1]]["error"] == "CancelledError"

@@ -1,6 +1,6 @@
 """A queue worker run by ``test_worker.py``: ``python worker_script.py MODE``.
 
-MODE is ``finish``, ``abandon`` or ``grace``. Jobs are quick, except job 20, which is
+MODE is ``finish``, ``abandon``, ``grace`` or ``twice``. Jobs are quick, except job 20, which is
 still running when the test sends its signal. It prints ``started <trace id> <job>``
 when a job starts and ``done <trace id>`` once the job's trace is complete; nothing is
 sent before shutdown (``flush_at`` is never reached), so delivery is all on the drain.
@@ -28,6 +28,10 @@ async def handle(job: int, stop: Stop) -> str:
     if job == SLOW_JOB:
         if MODE == "grace":
             await asyncio.Event().wait()  # never finishes: the grace period ends it
+        if MODE == "twice":
+            await stop.wait()
+            print("stopping", flush=True)
+            await asyncio.Event().wait()  # ignores the stop: only a second signal ends it
         await stop.wait()  # still running when the signal arrives
     await asyncio.sleep(0)
     return trace.id

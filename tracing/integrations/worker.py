@@ -18,7 +18,6 @@ mode; an exception from ``main`` propagates (after the traces are delivered), so
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal as _signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
@@ -76,10 +75,9 @@ class Stop:
                 await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopping.cancel()
-                if not getting.done():
-                    getting.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await getting
+                getting.cancel()  # no-op if it is done
+                # wait() neither raises their errors nor swallows our own cancellation.
+                await asyncio.wait({getting, stopping})
             if getting.cancelled():
                 return
             yield getting.result()
@@ -146,10 +144,9 @@ async def run_worker(
             loop.remove_signal_handler(sig)
         for timer in timers:
             timer.cancel()
-        if not task.done():
+        if not task.done():  # we are being cancelled ourselves: take the job down too
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})
         await tracer.shutdown(timeout)
 
 
