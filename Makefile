@@ -22,10 +22,29 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tracing
 	$(BIN)/mypy tests examples
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The viewer's browser tests drive Debian's Chromium (never a downloaded build).
+CHROMIUM := /usr/bin/chromium
+.PHONY: chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# `make demo`: collector + agent workload + summary; `make serve`: browse the result.
+DEMO_DB    := .demo/collector.db
+SERVE_ARGS ?=
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py --db $(DEMO_DB)
+
+serve: $(STAMP)
+	$(BIN)/python -m tracing.collector --db $(DEMO_DB) $(SERVE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
