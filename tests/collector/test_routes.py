@@ -156,6 +156,14 @@ async def test_pages_need_a_key_or_a_session(
         async with browser.get(f"{collector.url}/", allow_redirects=False) as response:
             assert response.status == 303
 
+    async with http.post(
+        f"{collector.url}/signin",
+        data=b"garbage",
+        headers={"Content-Type": "multipart/form-data; boundary=zz"},
+    ) as response:
+        assert response.status == 400
+        assert "could not be read" in await response.text()
+
     forged = {"tracing_session": "99999999999.deadbeef"}
     async with (
         aiohttp.ClientSession(cookies=forged) as forger,

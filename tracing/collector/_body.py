@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zlib
 
+import aiohttp
 from aiohttp import web
 
 __all__ = ["BodyError", "read_body"]
@@ -38,11 +39,15 @@ async def read_body(request: web.Request, max_body: int) -> bytes:
     inflater = _Inflater(max_body) if encoding in ("gzip", "x-gzip") else None
     received = 0
     parts: list[bytes] = []
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        received += len(chunk)
-        if received > max_body:
-            raise BodyError(413, f"body is over the limit of {max_body} bytes")
-        parts.append(chunk if inflater is None else inflater.feed(chunk))
+    try:
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            received += len(chunk)
+            if received > max_body:
+                raise BodyError(413, f"body is over the limit of {max_body} bytes")
+            parts.append(chunk if inflater is None else inflater.feed(chunk))
+    except (aiohttp.ClientError, ConnectionError):
+        # The client went away or broke the framing mid-body; nobody reads the answer.
+        raise BodyError(400, "the body was cut short") from None
     if inflater is not None:
         inflater.finish()
     return b"".join(parts)

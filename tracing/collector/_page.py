@@ -160,6 +160,7 @@ def render_list(
     name: str | None,
     names: Sequence[str],
     signed_in: bool,
+    page_size: int = 50,
 ) -> str:
     """The trace list: newest first, filterable by name, ``limit`` rows per page."""
     options = "".join(f'<option value="{_e(n)}">' for n in names)
@@ -183,7 +184,9 @@ def render_list(
     )
     heading = f'<h1>Traces <span class="mute">({total:,})</span></h1>'
     return _layout(
-        "Traces", heading + form + table + _pager(total, limit, offset, name), signed_in=signed_in
+        "Traces",
+        heading + form + table + _pager(total, limit, offset, name, page_size),
+        signed_in=signed_in,
     )
 
 
@@ -207,11 +210,13 @@ def _list_row(item: Mapping[str, Any]) -> str:
     )
 
 
-def _pager(total: int, limit: int, offset: int, name: str | None) -> str:
+def _pager(total: int, limit: int, offset: int, name: str | None, page_size: int) -> str:
     def link(to: int, text: str, rel: str) -> str:
         query: dict[str, str | int] = {"offset": to}
         if name:
             query["name"] = name
+        if limit != page_size:
+            query["limit"] = limit
         return f'<a rel="{rel}" href="/?{_e(urlencode(query))}">{text}</a>'
 
     newer = link(max(offset - limit, 0), "« Newer", "prev") if offset > 0 else ""

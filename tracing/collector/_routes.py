@@ -186,6 +186,7 @@ async def list_page(request: web.Request) -> web.Response:
         name=name,
         names=names,
         signed_in=request.get(SESSION, False),
+        page_size=PAGE_SIZE,
     )
     return page(markup)
 
@@ -219,7 +220,10 @@ async def signin(request: web.Request) -> web.StreamResponse:
     keys = request.app[SETTINGS].keys
     if not keys:
         raise web.HTTPSeeOther("/")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # a malformed form body (bad multipart, bad encoding)
+        return page_error(request, 400, "The sign-in form could not be read.")
     key, next_path = form.get("key"), _safe_next(form.get("next"))
     if not isinstance(key, str) or not keys.check(key):
         return page(render_signin(next_path=next_path, failed=True), 401)
