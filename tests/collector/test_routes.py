@@ -253,3 +253,37 @@ async def test_unusable_database_exits_1(tmp_path: Path) -> None:
     assert code == 1
     assert "cannot use the database" in out
     assert "Traceback" not in out
+
+
+async def test_foreign_host_is_refused_without_keys(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    """On loopback with no keys, a non-loopback Host (DNS rebinding) gets 403."""
+    port = collector.url.rsplit(":", 1)[1]
+    for host, expected in (("evil.example", 403), (f"localhost:{port}", 200), ("[::1]", 200)):
+        async with http.get(f"{collector.url}/api/traces", headers={"Host": host}) as response:
+            assert response.status == expected, host
+    async with http.get(f"{collector.url}/", headers={"Host": "evil.example:80"}) as response:
+        assert response.status == 403
+        assert "loopback" in await response.text()
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({"Sec-Fetch-Site": "same-origin"}, 200),
+        ({}, 200),
+    ],
+)
+async def test_cross_site_posts_are_refused(
+    collector: Collector, http: aiohttp.ClientSession, headers: dict[str, str], expected: int
+) -> None:
+    """A post a browser makes for another site is refused; clients without those
+    headers (the SDK, curl) are not affected."""
+    status, answer = await post_batch(http, collector, orjson.dumps({"traces": []}), headers)
+    assert status == expected
+    if expected == 403:
+        assert answer["message"] == "cross-site requests are refused"

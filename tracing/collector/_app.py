@@ -28,7 +28,11 @@ _OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout"})
 
 
 def make_app(
-    db: str | Path, *, keys: Iterable[str] = (), max_body: int = DEFAULT_MAX_BODY
+    db: str | Path,
+    *,
+    keys: Iterable[str] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+    loopback_hosts_only: bool = False,
 ) -> web.Application:
     """The collector as an aiohttp application storing into the SQLite file ``db``.
 
@@ -36,13 +40,17 @@ def make_app(
         db: path of the SQLite database (created if missing).
         keys: accepted keys; none means no authentication.
         max_body: the largest request body in bytes, before and after decompression.
+        loopback_hosts_only: answer only requests whose Host is a loopback name.
     """
     if max_body < 1:
         raise ValueError(f"max_body must be >= 1, got {max_body!r}")
     app = web.Application(
-        middlewares=[_log_requests, _require_key], client_max_size=max(max_body, 64 * 1024)
+        middlewares=[_log_requests, _same_site_only, _require_key],
+        client_max_size=max(max_body, 64 * 1024),
     )
-    app[SETTINGS] = Settings(db=str(db), keys=Keys(keys), max_body=max_body)
+    app[SETTINGS] = Settings(
+        db=str(db), keys=Keys(keys), max_body=max_body, loopback_hosts_only=loopback_hosts_only
+    )
     app.cleanup_ctx.append(_store_ctx)
     add_routes(app)
     return app
@@ -103,6 +111,37 @@ def _allow(exc: web.HTTPException) -> dict[str, str]:
     return {"Allow": allow} if allow else {}
 
 
+def _refuse(request: web.Request, status: int, message: str) -> web.Response:
+    if _is_api(request):
+        return json_error(status, message)
+    return page_error(request, status, message)
+
+
+@web.middleware
+async def _same_site_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse what a browser sends on behalf of another site.
+
+    A page elsewhere may make a person's browser post to this collector (a form or a
+    ``text/plain`` fetch needs no preflight): such requests carry ``Sec-Fetch-Site`` or
+    ``Origin``, which the SDK and command-line clients never send. And with no keys on
+    loopback, a Host other than a loopback name means DNS rebinding.
+    """
+    if request.app[SETTINGS].loopback_hosts_only:
+        hostname = (request.url.host or "").rstrip(".")
+        if not is_loopback(hostname):
+            return _refuse(request, 403, "this collector answers only loopback Host names")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        site = request.headers.get("Sec-Fetch-Site")
+        origin = request.headers.get("Origin")
+        if site is not None:
+            cross = site not in ("same-origin", "none")
+        else:
+            cross = origin is not None and origin != f"{request.scheme}://{request.host}"
+        if cross:
+            return _refuse(request, 403, "cross-site requests are refused")
+    return await handler(request)
+
+
 @web.middleware
 async def _require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     """With keys set: the API takes a Bearer key; pages take it or a session cookie.
@@ -150,8 +189,10 @@ async def serve(
     The first INFO line says where it listens (the real port, also for port 0) and which
     database file it uses.
     """
-    keys = list(keys)
-    app = make_app(db, keys=keys, max_body=max_body)
+    keys = [k for k in keys if k]
+    app = make_app(
+        db, keys=keys, max_body=max_body, loopback_hosts_only=not keys and is_loopback(host)
+    )
     # auto_decompress=False: _body counts the bytes as received and inflates them itself,
     # bounded, rather than letting the HTTP parser inflate a gzip bomb.
     runner = web.AppRunner(

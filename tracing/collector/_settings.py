@@ -18,6 +18,9 @@ class Settings:
     db: str
     keys: Keys
     max_body: int
+    # Without keys on a loopback address, only loopback Host names are answered: a web
+    # page cannot reach the collector through DNS rebinding.
+    loopback_hosts_only: bool = False
 
 
 SETTINGS = web.AppKey("settings", Settings)

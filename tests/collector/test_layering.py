@@ -1,0 +1,39 @@
+"""The collector's place in the package: the SDK never imports it, and it uses only the
+SDK's wire format and models."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import tracing.collector
+
+ALLOWED = {"tracing._wire", "tracing._models"}
+
+
+def test_sdk_does_not_import_the_collector() -> None:
+    """``import tracing`` leaves ``tracing.collector`` (and aiohttp.web) unloaded."""
+    code = (
+        "import sys, tracing; "
+        "assert 'tracing.collector' not in sys.modules; "
+        "assert 'aiohttp.web' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_collector_imports_only_wire_and_models() -> None:
+    """Every ``tracing.*`` import in the collector is ``_wire`` or ``_models``."""
+    package = Path(tracing.collector.__file__).parent
+    used: set[str] = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                used.add(node.module)
+            elif isinstance(node, ast.Import):
+                used.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level > 1:
+                used.add("tracing." + "?" * node.level)  # reaching out of the package
+    sdk = {name for name in used if name == "tracing" or name.startswith("tracing.")}
+    assert sdk <= ALLOWED, sdk - ALLOWED
