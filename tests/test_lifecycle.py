@@ -330,3 +330,37 @@ async def test_two_asyncio_runs_in_one_process(server: FaultServer, mode: str) -
     assert len(expected) == 10
     assert sorted(server.accepted_ids()) == sorted(expected)
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+async def test_traces_enqueued_during_shutdown_are_accounted(
+    server: FaultServer, make_tracer: MakeTracer, timeout: float | None
+) -> None:
+    """Traces ended while shutdown() runs are delivered, failed or dropped; none stay queued."""
+    reported: list[str] = []
+    tracer = make_tracer(flush_at=3, on_error=lambda exc, ts: reported.extend(t.id for t in ts))
+    server.default = Reply(delay=0.01)
+    for trace in traces(5, "before"):
+        tracer.enqueue(trace)
+    made: list[str] = []
+    stop = asyncio.Event()
+
+    async def keep_tracing() -> None:
+        while not stop.is_set():
+            trace = Trace("during")
+            made.append(trace.id)
+            tracer.enqueue(trace)
+            check_invariant(tracer.stats())
+            await asyncio.sleep(0)
+
+    producer = asyncio.create_task(keep_tracing())
+    await asyncio.sleep(0)
+    stats = await tracer.shutdown(timeout=timeout)
+    stop.set()
+    await producer
+    final = tracer.stats()
+    assert (stats.queue_size, stats.in_flight) == (0, 0)
+    assert (final.queue_size, final.in_flight) == (0, 0)
+    check_invariant(final)
+    everything = [f"before-{i}" for i in range(5)] + made
+    assert sorted(server.accepted_ids() + reported) == sorted(everything)

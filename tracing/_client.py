@@ -260,7 +260,9 @@ class AsyncTracing:
         if config.mask is not None:
             _apply_mask(trace, config.mask)
         state = self._state
-        if state is _State.CLOSED:
+        if state is _State.CLOSED or state is _State.STOPPING:
+            # Refused once shutdown() has begun: its drain must end (a steady producer
+            # would otherwise keep it busy forever) and leave nothing queued behind it.
             self._queue.count_dropped()
             self._dropped(trace, "the tracer is shut down")
             return False
