@@ -332,3 +332,44 @@ async def test_connection_refused_raises_delivery_error(make_tracer: MakeTracer)
     assert isinstance(info.value.__cause__, TracingError)
     assert info.value.__cause__.__cause__ is not None
     assert tracer.stats().queue_size == 2
+
+
+async def test_retry_backoff_sets_the_first_delay(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """With retry_backoff=0.4 the first retry waits at least half of it (equal jitter)."""
+    tracer = make_tracer(retry_backoff=0.4, retry_backoff_max=1)
+    server.respond_with(503)
+    enqueue_all(tracer, traces(1))
+    await tracer.flush()
+    first, second = server.requests
+    assert second.time - first.time >= 0.2
+    assert tracer.stats().retries == 1
+
+
+class _Costly:
+    """An input value the JSON encoder must stringify; counts how often it is encoded."""
+
+    calls = 0
+
+    def __str__(self) -> str:
+        _Costly.calls += 1
+        return "costly"
+
+
+async def test_each_trace_serialised_once_across_retries_and_requeues(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Nothing is encoded on the hot path, and a trace is encoded once however often sent."""
+    _Costly.calls = 0
+    tracer = make_tracer(max_retries=1)
+    server.respond_with(503, times=2)  # fails the first flush after its retry
+    async with tracer.trace("t", input=_Costly()):
+        pass
+    assert _Costly.calls == 0
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+    await tracer.flush()
+    assert len(server.requests) == 3
+    assert server.requests[-1].traces[0]["input"] == "costly"
+    assert _Costly.calls == 1

@@ -266,3 +266,21 @@ async def test_invariant_holds_throughout_a_busy_run(
     check_invariant(stats)
     assert (stats.queue_size, stats.in_flight) == (0, 0)
     assert len(server.accepted_ids()) == len(set(server.accepted_ids())) == stats.sent
+
+
+async def test_concurrent_flushes_send_each_trace_once(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Several flush() calls at once, plus the background flusher: each trace sent once."""
+    tracer = make_tracer(flush_at=7, max_batch_size=5, max_queue_size=1000)
+    server.default = Reply(delay=0.01)
+    items = traces(60)
+    for i, item in enumerate(items):
+        tracer.enqueue(item)
+        if i % 20 == 0:
+            await asyncio.sleep(0)
+    await asyncio.gather(tracer.flush(), tracer.flush(), tracer.flush())
+    ids = server.accepted_ids()
+    assert len(ids) == len(set(ids)) == 60
+    stats = tracer.stats()
+    assert (stats.sent, stats.queue_size, stats.in_flight) == (60, 0, 0)

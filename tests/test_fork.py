@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests._server import FaultServer
+from tests._server import FaultServer, Reply
 from tests.test_lifecycle import run_script
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="os.fork() is POSIX only")
@@ -32,3 +32,20 @@ async def test_child_starts_clean(server: FaultServer, parent_flushes: str) -> N
     for record in server.requests:
         pids = {t["metadata"]["pid"] for t in record.traces}
         assert len(pids) == 1  # no request mixes parent and child traces
+
+
+async def test_fork_from_a_running_loop(server: FaultServer) -> None:
+    """multiprocessing's fork from inside a running loop, batches in flight: child is clean."""
+    server.default = Reply(delay=0.2)
+    code, out, err = await run_script("fork_in_loop.py", server.url)
+    assert code == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    ids = server.accepted_ids()
+    assert len(ids) == len(set(ids)), "a trace arrived twice"
+    assert sorted(ids) == sorted(report["parent_ids"] + report["child_ids"])
+    assert report["child_start"]["enqueued"] == 0
+    assert report["child_start"]["in_flight"] == 0
+    child = report["child_stats"]
+    assert child["enqueued"] == child["sent"] == 4
+    parent = report["parent_stats"]
+    assert parent["enqueued"] == parent["sent"] == 5

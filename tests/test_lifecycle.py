@@ -364,3 +364,10 @@ async def test_traces_enqueued_during_shutdown_are_accounted(
     check_invariant(final)
     everything = [f"before-{i}" for i in range(5)] + made
     assert sorted(server.accepted_ids() + reported) == sorted(everything)
+
+
+async def test_shutdown_of_an_unused_tracer(server: FaultServer) -> None:
+    """A tracer never used shuts down at once with zero stats and no request."""
+    tracer = AsyncTracing(endpoint=server.url)
+    assert await tracer.shutdown() == Stats()
+    assert server.requests == []
