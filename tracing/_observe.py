@@ -122,7 +122,7 @@ class _Observed:
         capture_output: bool,
     ) -> None:
         self.tracer = tracer
-        self.name = name or func.__qualname__
+        self.name = name or getattr(func, "__qualname__", None) or repr(func)
         self.capture_input = capture_input
         self.capture_output = capture_output
         try:
