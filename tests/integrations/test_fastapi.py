@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, WebSocket
+from fastapi.responses import StreamingResponse
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, Router
+from starlette.types import Message
 
 from tracing import AsyncTracing, Trace, current_trace
 from tracing.integrations.fastapi import TracingMiddleware, lifespan
@@ -190,3 +192,65 @@ async def test_lifespan_without_inner_starts_and_stops(recorder: Recorder) -> No
         tracer.enqueue(Trace("during"))
     assert [t["name"] for t in recorder.received] == ["during"]
     assert tracer.stats().sent == 1
+
+
+async def test_error_after_the_response_started_keeps_the_sent_status(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """A stream that fails midway: the status sent (200) is kept, the trace is an error."""
+    app = FastAPI()
+    app.add_middleware(TracingMiddleware, tracer=tracer)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first"
+        raise RuntimeError("stream broke")
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(chunks())
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/stream")
+    await tracer.flush()
+    (trace,) = recorder.received
+    assert trace["metadata"]["http.response.status_code"] == 200
+    assert (trace["status"], trace["error"]) == ("error", "stream broke")
+
+
+async def test_websockets_pass_through_untraced(tracer: AsyncTracing, recorder: Recorder) -> None:
+    """Only HTTP requests are traced; a websocket connection is forwarded untouched."""
+    app = FastAPI()
+    app.add_middleware(TracingMiddleware, tracer=tracer)
+    seen: list[Trace | None] = []
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        seen.append(current_trace())
+        await socket.accept()
+        await socket.close()
+
+    sent: list[Message] = []
+    messages = iter([{"type": "websocket.connect"}])
+
+    async def receive() -> Message:
+        return next(messages)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
+        "scheme": "ws",
+        "server": ("test", 80),
+        "subprotocols": [],
+    }
+    await app(scope, receive, send)
+    await tracer.flush()
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
+    assert seen == [None]
+    assert recorder.received == []
