@@ -28,7 +28,7 @@ FAULTS = st.sampled_from(
         Reply(503),
         Reply(400),
         Reply(drop=True),
-        Reply(delay=5),  # past the client's 0.1 s timeout
+        Reply(delay=5),  # past the client's 0.5 s timeout
     ]
 )
 
@@ -44,6 +44,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, object]:
         "big": draw(st.sets(st.integers(0, count - 1), max_size=3)),
         "max_body": draw(st.sampled_from([None, 1500, 6000])),
         "flushes": draw(st.sets(st.integers(0, count - 1), max_size=4)),
+        "shutdown_timeout": draw(st.sampled_from([None, None, 0.0, 0.05, 0.3])),
         "options": {
             "max_queue_size": max_queue_size,
             "flush_at": draw(st.integers(1, max_queue_size)),
@@ -70,7 +71,7 @@ async def run_scenario(scenario: dict[str, object]) -> None:
         server.reject = {f"t-{i}": "rejected by test" for i in scenario["reject"]}  # type: ignore[attr-defined]
         tracer = AsyncTracing(
             endpoint=server.url,
-            timeout=0.1,
+            timeout=0.5,
             retry_backoff=0.001,
             retry_backoff_max=0.02,
             on_error=on_error,
@@ -100,7 +101,9 @@ async def run_scenario(scenario: dict[str, object]) -> None:
                 check_invariant(tracer.stats())
             else:
                 await asyncio.sleep(0)
-        stats = await tracer.shutdown()
+        shutdown_timeout = scenario["shutdown_timeout"]
+        assert shutdown_timeout is None or isinstance(shutdown_timeout, float)
+        stats = await tracer.shutdown(timeout=shutdown_timeout)
         done.set()
         await sampling
         check_invariant(stats)
@@ -108,10 +111,17 @@ async def run_scenario(scenario: dict[str, object]) -> None:
         assert stats.enqueued == count
         accepted = server.accepted_ids()
         assert len(accepted) == len(set(accepted)), "a trace was delivered twice"
-        assert len(accepted) == stats.sent
         assert len(reported) == len(set(reported)) == stats.failed + stats.dropped
-        assert not set(accepted) & set(reported)
-        assert sorted([*accepted, *reported]) == sorted(ids)
+        if shutdown_timeout is None:
+            assert len(accepted) == stats.sent
+            assert not set(accepted) & set(reported)
+            assert sorted([*accepted, *reported]) == sorted(ids)
+        else:
+            # A batch cut off by the timeout may have reached the server after all: the
+            # client cannot know, so it counts it failed. Nothing is lost or sent twice.
+            assert stats.sent <= len(accepted)
+            assert set(accepted) | set(reported) == set(ids)
+            assert len(set(accepted) - set(reported)) == stats.sent
 
 
 @settings(
