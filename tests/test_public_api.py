@@ -120,3 +120,62 @@ def test_public_coroutines_are_async() -> None:
     assert not inspect.iscoroutinefunction(AsyncTracing.enqueue)
     assert not inspect.iscoroutinefunction(AsyncTracing.stats)
     assert not inspect.iscoroutinefunction(tracing.Span.end)
+
+
+def test_value_classes_have_the_contract_fields_in_order() -> None:
+    """LlmUsage, ApiResponse, BatchResult and Stats have the documented fields, in order."""
+    import attrs
+
+    def names(cls: type) -> list[str]:
+        return [f.name for f in attrs.fields(cls)]
+
+    assert names(tracing.LlmUsage) == [
+        "model",
+        "provider",
+        "prompt_tokens",
+        "completion_tokens",
+        "api_calls_count",
+    ]
+    assert names(tracing.ApiResponse) == ["id", "success", "status", "message"]
+    assert names(tracing.BatchResult) == ["total", "successful", "failed", "results", "errors"]
+    assert names(tracing.Stats) == [
+        "enqueued",
+        "sent",
+        "failed",
+        "dropped",
+        "retries",
+        "batches",
+        "queue_size",
+        "in_flight",
+    ]
+
+
+def test_trace_and_span_carry_the_contract_fields() -> None:
+    """Trace and Span expose every documented attribute."""
+    common = {
+        "id",
+        "name",
+        "start_time",
+        "end_time",
+        "duration",
+        "status",
+        "error",
+        "input",
+        "output",
+        "metadata",
+        "llm_usage",
+    }
+    trace = tracing.Trace("t")
+    span = trace.span("s")
+    for name in common | {"description", "input_summary", "output_summary", "tags", "spans"}:
+        assert hasattr(trace, name), name
+    for name in common | {"parent_id"}:
+        assert hasattr(span, name), name
+
+
+def test_errors_carry_their_attributes() -> None:
+    """DeliveryError has requeued; BatchError has total, failed and errors."""
+    delivery = DeliveryError("x", requeued=3)
+    assert delivery.requeued == 3
+    batch = BatchError("y", total=2, failed=2, errors=["a", "b"])
+    assert (batch.total, batch.failed, batch.errors) == (2, 2, ["a", "b"])
