@@ -51,3 +51,14 @@ async def test_nothing_to_do_after_shutdown(server: FaultServer) -> None:
     assert code == 0, err
     assert len(server.batch_requests()) == 1
     assert sorted(server.accepted_ids()) == sorted(out.split())
+
+
+@pytest.mark.parametrize("mode", ["asyncio_run", "no_loop"])
+async def test_exit_delivery_to_a_host_name(server: FaultServer, mode: str) -> None:
+    """At exit a host name still resolves (no executor threads are allowed by then)."""
+    endpoint = server.url.replace("127.0.0.1", "localhost")
+    code, out, err = await run_script("no_shutdown.py", endpoint, mode, "3")
+    assert code == 0, err
+    assert sorted(server.accepted_ids()) == sorted(out.split())
+    assert len(server.accepted_ids()) == 3
+    assert "Traceback" not in err

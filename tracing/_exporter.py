@@ -7,6 +7,7 @@ root cause). Everything above this module sees outcomes, not HTTP.
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 import attrs
 import backoff
+from aiohttp.abc import ResolveResult
 from aiolimiter import AsyncLimiter
 
 from ._config import Config
@@ -73,6 +75,36 @@ class _Answer:
     body: bytes
 
 
+class _Resolver(aiohttp.ThreadedResolver):
+    """aiohttp's default resolver, with a blocking fallback for interpreter exit.
+
+    At exit (the atexit attempt) the interpreter refuses new executor threads, which
+    ``getaddrinfo`` on the loop needs, so a host name would never resolve. That last-chance
+    loop runs alone, so a direct, blocking ``socket.getaddrinfo`` is harmless there.
+    """
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            return await super().resolve(host, port, family)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+            infos = socket.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address[0]),
+                port=int(address[1]),
+                family=af,
+                proto=proto,
+                flags=flags,
+            )
+            for af, _, proto, _, address in infos
+            if af in (socket.AF_INET, socket.AF_INET6)
+        ]
+
+
 def _snippet(body: bytes) -> str:
     text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
     return f": {text}" if text else ""
@@ -120,7 +152,9 @@ class Exporter:
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or (self._owns_session and session.closed):
-            connector = aiohttp.TCPConnector(limit=max(self._config.max_concurrency, 10))
+            connector = aiohttp.TCPConnector(
+                limit=max(self._config.max_concurrency, 10), resolver=_Resolver()
+            )
             session = self._session = aiohttp.ClientSession(connector=connector)
         return session
 
