@@ -49,7 +49,10 @@ async def parent() -> dict[str, object]:
     items = make("parent", 5)
     for item in items:  # flush_at=2: batches are in flight (the server is slow)
         tracer.enqueue(item)
-    await asyncio.sleep(0.05)
+    for _ in range(10_000):  # fork only once a batch is on the wire
+        if tracer.stats().in_flight:
+            break
+        await asyncio.sleep(0)
     ctx = multiprocessing.get_context("fork")
     here, there = ctx.Pipe()
     process = ctx.Process(target=child, args=(there,))
