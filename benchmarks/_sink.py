@@ -90,12 +90,13 @@ def make_app() -> web.Application:
             return web.Response(status=503, text="down")
         body = await request.read()
         counters.requests += 1
-        counters.bytes += len(body)
+        counters.bytes += request.content_length or len(body)  # as sent (gzip included)
         encoding = request.headers.get("Content-Encoding", "")
         try:
-            if encoding == "gzip":
+            # aiohttp's server usually inflates bodies itself; inflate only what is left.
+            if encoding == "gzip" and body[:2] == b"\x1f\x8b":
                 body = gzip.decompress(body)
-            elif encoding == "deflate":
+            elif encoding == "deflate" and body[:1] == b"\x78":
                 body = zlib.decompress(body)
             count = _count(request.path, body)
         except Exception:
@@ -130,18 +131,23 @@ def make_app() -> web.Application:
     return app
 
 
+def _write_port(path: str, port: int) -> None:
+    with open(path + ".tmp", "w") as f:
+        f.write(str(port))
+    os.replace(path + ".tmp", path)
+
+
 async def _serve(port: int, ready_file: str | None, lifetime: float) -> None:
     runner = web.AppRunner(make_app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
     await site.start()
     server = site._server
-    assert server is not None and server.sockets
+    assert server is not None
+    assert server.sockets
     bound = server.sockets[0].getsockname()[1]
     if ready_file:
-        with open(ready_file + ".tmp", "w") as f:
-            f.write(str(bound))
-        os.replace(ready_file + ".tmp", ready_file)
+        _write_port(ready_file, bound)
     print(f"sink listening on 127.0.0.1:{bound}", flush=True)
     try:
         await asyncio.sleep(lifetime)  # bounded: the sink never outlives a forgotten run
