@@ -46,5 +46,21 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python -m tracing.collector --db $(DEMO_DB) $(SERVE_ARGS)
 
+# `make bench`: this SDK vs its peers and two floors over loopback (benchmarks/README.md).
+# A virtualenv of its own, so `make test` never needs the peers. BENCH_ARGS=--quick: smoke run.
+BENCH_VENV  := benchmarks/_out/venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS  ?=
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
