@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import resource
 import sys
 import time
@@ -31,6 +32,7 @@ __all__ = [
     "Recorder",
     "main",
     "record_dict",
+    "rss_now_mb",
 ]
 
 # Same content for every driver: ~600 chars in, ~300 out, four metadata keys, tokens.
@@ -108,6 +110,12 @@ class Recorder:
             "enqueue_median_us": values[len(values) // 2] / 1000,
             "enqueue_p99_us": values[min(len(values) - 1, int(len(values) * 0.99))] / 1000,
         }
+
+
+def rss_now_mb() -> float:
+    """Current (not peak) resident memory of this process."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def sink_stats(sink: str) -> dict[str, Any]:

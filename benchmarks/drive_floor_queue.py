@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from random import getrandbits
 from typing import Any
@@ -29,6 +30,7 @@ from ._common import (
     YIELD_EVERY,
     Recorder,
     main,
+    rss_now_mb,
 )
 
 BATCH, WORKERS = 100, 4
@@ -78,6 +80,8 @@ async def body(sink: str, n: int, rec: Recorder) -> dict[str, Any]:
                 if delivered >= n:
                     done.set()
 
+        if DEPTH[0]:
+            return await depth(queue, n, consume, done)
         workers = [asyncio.create_task(consume()) for _ in range(WORKERS)]
         clock = time.perf_counter_ns
         add = rec.add
@@ -97,5 +101,32 @@ async def body(sink: str, n: int, rec: Recorder) -> dict[str, Any]:
     return {"start": start, "end": end}
 
 
+async def depth(
+    queue: asyncio.Queue[dict[str, Any]],
+    n: int,
+    consume: Callable[[], Awaitable[None]],
+    done: asyncio.Event,
+) -> dict[str, Any]:
+    """Queue n records with no consumer running (memory at that depth), then drain them."""
+    before = rss_now_mb()
+    for _ in range(n):
+        queue.put_nowait(make_record())
+    queued_mb = rss_now_mb() - before
+    start = time.perf_counter()
+    workers = [asyncio.create_task(consume()) for _ in range(WORKERS)]
+    await asyncio.wait_for(done.wait(), 300)
+    end = time.perf_counter()
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+    return {"start": start, "end": end, "queued_mb": queued_mb, "queued_at_shutdown": n}
+
+
+DEPTH = [False]
+
 if __name__ == "__main__":
-    main("floor: Queue+orjson+aiohttp", body, asyncio_native=True)
+    import sys
+
+    DEPTH[0] = "--variant" in sys.argv and sys.argv[sys.argv.index("--variant") + 1] == "depth"
+    name = "floor: queue 10,000 then drain" if DEPTH[0] else "floor: Queue+orjson+aiohttp"
+    main(name, body, asyncio_native=True)

@@ -24,6 +24,7 @@ from ._common import (
     YIELD_EVERY,
     Recorder,
     main,
+    rss_now_mb,
 )
 
 USAGE = LlmUsage(MODEL, PROVIDER, prompt_tokens=152, completion_tokens=61)
@@ -80,10 +81,12 @@ async def drain(sink: str, n: int, rec: Recorder) -> dict[str, Any]:
     """Queue n (<= 10,000, the default bound) traces without yielding, then time shutdown()."""
     tracer = AsyncTracing(endpoint=sink)
     await tracer.start()
+    before = rss_now_mb()
     for _ in range(n):
         trace = tracer.trace(NAME, input=INPUT, metadata=METADATA)
         await trace.end(output=OUTPUT, llm_usage=USAGE)
     queued = tracer.stats().queue_size
+    queued_mb = rss_now_mb() - before
     start = time.perf_counter()
     stats = await tracer.shutdown()
     end = time.perf_counter()
@@ -91,6 +94,7 @@ async def drain(sink: str, n: int, rec: Recorder) -> dict[str, Any]:
         "start": start,
         "end": end,
         "queued_at_shutdown": queued,
+        "queued_mb": queued_mb,
         "sdk_sent": stats.sent,
         "sdk_dropped": stats.dropped,
     }
