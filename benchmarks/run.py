@@ -121,6 +121,15 @@ def drivers(quick: bool) -> list[Driver]:
             settings="4 tasks, batches of 100, bodies built before the clock",
         ),
         Driver(
+            "floor-depth",
+            "floor: 10,000 queued, then drained",
+            "drive_floor_queue",
+            "floor",
+            "depth",
+            n=10_000,
+            settings="4 consumers started once 10,000 records are queued",
+        ),
+        Driver(
             "drain",
             "tracing: shutdown() with 10,000 queued",
             "drive_tracing",
