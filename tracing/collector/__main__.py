@@ -53,28 +53,37 @@ def build_parser() -> argparse.ArgumentParser:
             "accepts everyone, so it listens only on a loopback address unless "
             "--insecure-public is given."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    parser.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one"
     )
     parser.add_argument(
-        "--db", default=DEFAULT_DB, help="SQLite database file (created if missing)"
+        "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        help="SQLite file, created if missing (default: %(default)s in the current directory)",
     )
     parser.add_argument(
         "--key",
         action="append",
         default=[],
         metavar="KEY",
-        help="accept this key as 'Authorization: Bearer KEY' (repeatable; default: none)",
+        help="accept this key as 'Authorization: Bearer KEY' (repeatable; default: no keys)",
     )
     parser.add_argument(
         "--max-body",
         type=_positive,
         default=DEFAULT_MAX_BODY,
         metavar="BYTES",
-        help="largest request body, counted as received and again after gzip decompression",
+        help=(
+            "largest request body, counted as received and again after gzip decompression "
+            "(default: %(default)s)"
+        ),
     )
     parser.add_argument(
         "--insecure-public",

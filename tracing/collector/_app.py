@@ -41,6 +41,9 @@ def make_app(
         keys: accepted keys; none means no authentication.
         max_body: the largest request body in bytes, before and after decompression.
         loopback_hosts_only: answer only requests whose Host is a loopback name.
+
+    Run it with ``auto_decompress=False`` on the runner (``serve()`` does), so that gzip
+    bodies reach the size-bounded inflater instead of being inflated by the HTTP parser.
     """
     if max_body < 1:
         raise ValueError(f"max_body must be >= 1, got {max_body!r}")
