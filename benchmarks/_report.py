@@ -249,6 +249,8 @@ def write_report(path: Path, drivers: list[Driver], *, n: int, rounds: int, seco
         "turned off.",
         "- Host CPU is `time.process_time()` of the driver process (all its threads) over "
         "the timed window, divided by N.",
+        "- Where the time goes, what was tried, and why the unmet targets are unmet: "
+        '`benchmarks/README.md`, section "Where the time goes".',
         "",
     ]
     path.write_text("\n".join(lines))
@@ -276,8 +278,8 @@ def write_chart(path: Path, drivers: list[Driver]) -> None:
     ax1.set_yticks(y, labels)
     ax1.invert_yaxis()
     ax1.set_xlabel("end-to-end traces/s (log scale; median, min-max)")
-    for yi, t in zip(y, tps, strict=True):
-        ax1.text(t * 1.1, yi, f"{t:,.0f}", va="center", fontsize=8)
+    for yi, t, hi in zip(y, tps, high, strict=True):
+        ax1.text((t + hi) * 1.15, yi, f"{t:,.0f}", va="center", fontsize=8)
     enq = [_med(d, "enqueue_median_us") for d in shown]
     ax2.barh(y, [e or 0 for e in enq], color=bar_colors)
     ax2.set_xscale("log")
