@@ -320,7 +320,7 @@ async def test_import_time_construction(server: FaultServer) -> None:
     assert len(server.accepted_ids()) == 3
 
 
-@pytest.mark.parametrize("mode", ["flush", "leave"])
+@pytest.mark.parametrize("mode", ["flush", "leave", "closed"])
 async def test_two_asyncio_runs_in_one_process(server: FaultServer, mode: str) -> None:
     """Traces from two successive asyncio.run() calls are all delivered exactly once."""
     server.default = Reply(delay=0.05)  # so the first run ends with a batch in flight

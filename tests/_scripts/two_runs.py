@@ -1,7 +1,8 @@
 """Two successive asyncio.run() calls with one tracer; the first never shuts down.
 
-argv: endpoint, then "flush" (the first run flushes) or "leave" (it leaves traces queued
-and a batch in flight when asyncio.run() cancels everything; the second run sends them).
+argv: endpoint, then "flush" (the first run flushes), "leave" (it leaves traces queued
+and a batch in flight when asyncio.run() cancels everything; the second run sends them)
+or "closed" (like "leave", but the first loop is closed by hand, its tasks still pending).
 """
 
 import asyncio
@@ -35,5 +36,10 @@ async def second() -> None:
     assert stats.queue_size == stats.in_flight == 0, stats
 
 
-asyncio.run(first())
+if sys.argv[2] == "closed":
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(first())
+    loop.close()
+else:
+    asyncio.run(first())
 asyncio.run(second())
