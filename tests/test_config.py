@@ -98,8 +98,8 @@ GOOD: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("argument", "value"), GOOD, ids=[f"{a}={v!r}" for a, v in GOOD])
 def test_boundary_values_are_accepted(argument: str, value: Any) -> None:
-    """Values at the edge of each range construct fine."""
-    AsyncTracing(**{argument: value})
+    """Values at the edge of each range are accepted and kept as given."""
+    assert getattr(AsyncTracing(**{argument: value})._config, argument) == value
 
 
 def test_construction_needs_no_event_loop() -> None:
