@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from tests._proc import run_script
 from tests._server import FaultServer, Reply
-from tests.test_lifecycle import run_script
 
 
 @pytest.mark.parametrize("mode", ["asyncio_run", "closed_loop", "no_loop", "threads"])

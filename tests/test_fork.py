@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from tests._proc import run_script
 from tests._server import FaultServer, Reply
-from tests.test_lifecycle import run_script
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="os.fork() is POSIX only")
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests._proc import run_script
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import FAST, MakeTracer
 from tracing import AsyncTracing, Stats, Trace, TracingError
-
-SCRIPTS = Path(__file__).parent / "_scripts"
 
 
 def traces(n: int, prefix: str = "t") -> list[Trace]:
@@ -291,25 +288,6 @@ async def test_restart_after_shutdown(server: FaultServer, make_tracer: MakeTrac
 
 
 # Subprocesses ----------------------------------------------------------------------------
-
-
-async def run_script(
-    name: str, *args: str, env: dict[str, str] | None = None
-) -> tuple[int, str, str]:
-    """Run tests/_scripts/<name> with this interpreter; return (code, stdout, stderr)."""
-    import os
-
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPTS / name),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=40)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_import_time_construction(server: FaultServer) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from tests._proc import run_script
 from tests._server import FaultServer, check_invariant
 from tests.conftest import MakeTracer
-from tests.test_lifecycle import run_script
 from tracing import Trace
 
 THREADS = 8
