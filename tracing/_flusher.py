@@ -117,7 +117,13 @@ class Flusher:
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("tracing flusher crashed; it restarts on the next trace", exc_info=exc)
+            logger.error("tracing flusher crashed; restarting it in 1 s", exc_info=exc)
+            if not self._stopping:
+                task.get_loop().call_later(1.0, self._restart_after_crash, task)
+
+    def _restart_after_crash(self, crashed: asyncio.Task[None]) -> None:
+        if self._task is crashed and not self._stopping:
+            self.ensure_started()
 
     def _put_back_taken(self) -> None:
         for batch in self._taken.values():
@@ -237,7 +243,7 @@ class Flusher:
         for trace, response in rejected:
             by_message.setdefault(response.message, []).append(trace)
         for message, traces in by_message.items():
-            self._report(TracingError(f"rejected: {message}"), traces, "rejected")
+            self._report(TracingError(message), traces, "rejected by the collector")
         unanswered = outcome.unanswered()
         if not unanswered:
             return 0

@@ -81,7 +81,7 @@ async def test_sql_runs_on_the_store_thread(store: Store, monkeypatch: pytest.Mo
     seen: list[str] = []
     original = Store._call
 
-    def spy(self: Store, func, args):  # type: ignore[no-untyped-def]
+    def spy(self: Store, func, args):
         seen.append(threading.current_thread().name)
         return original(self, func, args)
 
