@@ -93,24 +93,15 @@ class LlmUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
-def _duration(start: datetime, end: datetime | None) -> float | None:
-    return None if end is None else (end - start).total_seconds()
-
-
 # Validators and converters run at construction only (on_setattr=NO_OP): attrs' default
 # re-runs them on every assignment through a generated __setattr__, which cost ~0.5 us per
 # assignment and about a quarter of trace()+end() (benchmarks/README.md).
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
-class Span:
-    """A timed step inside a trace: an LLM call, a tool call, a retrieval.
-
-    Made by ``trace.span(name)``; usable as ``with`` and ``async with``. While its block
-    runs it is the current span, and spans made inside it get it as their parent.
-    """
+class _Record:
+    """The fields a trace and a span share."""
 
     name: str = attrs.field(validator=_check_name)
     id: str = attrs.field(default=None, converter=_id_or_new, kw_only=True)
-    parent_id: str | None = attrs.field(default=None, kw_only=True)
     start_time: datetime = attrs.field(factory=utcnow, converter=_to_utc, kw_only=True)
     end_time: datetime | None = attrs.field(default=None, converter=_to_utc_or_none, kw_only=True)
     status: Status = attrs.field(default="ok", validator=_check_status, kw_only=True)
@@ -119,13 +110,25 @@ class Span:
     output: Any = attrs.field(default=None, kw_only=True)
     metadata: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
     llm_usage: LlmUsage | None = attrs.field(default=None, kw_only=True)
-    _trace: Trace | None = attrs.field(default=None, init=False, repr=False)
-    _token: Token[Span | None] | None = attrs.field(default=None, init=False, repr=False)
 
     @property
     def duration(self) -> float | None:
-        """Seconds from start to end, or None while the span is open."""
-        return _duration(self.start_time, self.end_time)
+        """Seconds from start to end, or None while still open."""
+        end = self.end_time
+        return None if end is None else (end - self.start_time).total_seconds()
+
+
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
+class Span(_Record):
+    """A timed step inside a trace: an LLM call, a tool call, a retrieval.
+
+    Made by ``trace.span(name)``; usable as ``with`` and ``async with``. While its block
+    runs it is the current span, and spans made inside it get it as their parent.
+    """
+
+    parent_id: str | None = attrs.field(default=None, kw_only=True)
+    _trace: Trace | None = attrs.field(default=None, init=False, repr=False)
+    _token: Token[Span | None] | None = attrs.field(default=None, init=False, repr=False)
 
     def end(
         self,
@@ -180,27 +183,17 @@ class Span:
 
 
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
-class Trace:
+class Trace(_Record):
     """One run of an LLM or agent task: the unit the SDK queues and sends.
 
     Made by ``tracer.trace(name)`` (clock starts then) or built directly, every field a
     keyword, and handed to ``tracer.enqueue()`` or ``tracer.send_batch()``.
     """
 
-    name: str = attrs.field(validator=_check_name)
-    id: str = attrs.field(default=None, converter=_id_or_new, kw_only=True)
     description: str | None = attrs.field(default=None, kw_only=True)
-    start_time: datetime = attrs.field(factory=utcnow, converter=_to_utc, kw_only=True)
-    end_time: datetime | None = attrs.field(default=None, converter=_to_utc_or_none, kw_only=True)
-    status: Status = attrs.field(default="ok", validator=_check_status, kw_only=True)
-    error: str | None = attrs.field(default=None, kw_only=True)
-    input: Any = attrs.field(default=None, kw_only=True)
-    output: Any = attrs.field(default=None, kw_only=True)
     input_summary: str | None = attrs.field(default=None, kw_only=True)
     output_summary: str | None = attrs.field(default=None, kw_only=True)
-    metadata: dict[str, Any] = attrs.field(factory=dict, kw_only=True)
     tags: list[str] = attrs.field(factory=list, kw_only=True)
-    llm_usage: LlmUsage | None = attrs.field(default=None, kw_only=True)
     spans: list[Span] = attrs.field(factory=list, kw_only=True)
     # Set by AsyncTracing.trace(): where end() enqueues the trace.
     _tracer: AsyncTracing | None = attrs.field(default=None, init=False, repr=False)
@@ -210,11 +203,6 @@ class Trace:
     # The trace's wire form, encoded once by the flusher and reused on retries.
     _wire: bytes | None = attrs.field(default=None, init=False, repr=False)
     _token: Token[Trace | None] | None = attrs.field(default=None, init=False, repr=False)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end, or None while the trace is open."""
-        return _duration(self.start_time, self.end_time)
 
     def span(
         self, name: str, *, input: Any = None, metadata: Mapping[str, Any] | None = None
