@@ -10,7 +10,7 @@ from tests._proc import run_script
 from tests._server import FaultServer, Reply
 
 
-@pytest.mark.parametrize("mode", ["asyncio_run", "closed_loop", "no_loop", "threads"])
+@pytest.mark.parametrize("mode", ["asyncio_run", "closed_loop", "no_loop", "threads", "dropped"])
 async def test_process_without_shutdown_still_delivers(server: FaultServer, mode: str) -> None:
     """A process that never calls shutdown() delivers what is queued at exit."""
     code, out, err = await run_script("no_shutdown.py", server.url, mode, "5")

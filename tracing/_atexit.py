@@ -19,17 +19,28 @@ from ._log import logger
 if TYPE_CHECKING:
     from ._client import AsyncTracing
 
-__all__ = ["register"]
+__all__ = ["register", "release"]
 
+# Every tracer, for the fork reset; weak, so closed tracers can be collected.
 _tracers: weakref.WeakSet[AsyncTracing] = weakref.WeakSet()
+# Tracers not shut down yet, held strongly: a tracer the application dropped without
+# shutdown() may still hold traces, and exit delivery must still find it.
+_open: set[AsyncTracing] = set()
 
 
 def register(tracer: AsyncTracing) -> None:
+    """A tracer that is open (new or started): keep it until it is shut down."""
     _tracers.add(tracer)
+    _open.add(tracer)
+
+
+def release(tracer: AsyncTracing) -> None:
+    """A tracer that shut down: nothing left for exit delivery."""
+    _open.discard(tracer)
 
 
 def _deliver_all() -> None:
-    tracers = [t for t in list(_tracers) if t._needs_exit_delivery()]
+    tracers = [t for t in list(_open) if t._needs_exit_delivery()]
     if not tracers:
         return
     deadline = time.monotonic() + max(t._config.timeout for t in tracers)

@@ -126,6 +126,7 @@ class AsyncTracing:
         if self._state is _State.STOPPING and self._stopped is not None:
             await asyncio.shield(self._stopped)
         self._state = _State.RUNNING
+        _atexit.register(self)
         self._flusher.ensure_started()
 
     async def __aenter__(self) -> Self:
@@ -165,6 +166,7 @@ class AsyncTracing:
             await self._flusher.shutdown(timeout)
         finally:
             self._state = _State.CLOSED
+            _atexit.release(self)
             self._drops.flush()
             stats = self.stats()
             self._stopped.set_result(stats)

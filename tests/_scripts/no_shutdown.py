@@ -2,8 +2,9 @@
 
 argv: endpoint, mode, count[, timeout]. Modes: "asyncio_run" (the loop is closed by
 asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with no loop
-ever), "threads" (enqueue() from a thread, no loop), "shutdown" (a clean shutdown, for
-contrast). Prints the ids it queued.
+ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
+of the tracer and collects garbage), "shutdown" (a clean shutdown, for contrast).
+Prints the ids it queued.
 """
 
 import asyncio
@@ -41,6 +42,13 @@ elif mode == "closed_loop":
 elif mode == "no_loop":
     for item in items:
         assert tracer.enqueue(item)
+elif mode == "dropped":
+    import gc
+
+    for item in items:
+        assert tracer.enqueue(item)
+    del tracer, item
+    gc.collect()
 elif mode == "threads":
     thread = threading.Thread(target=lambda: [tracer.enqueue(i) for i in items])
     thread.start()
