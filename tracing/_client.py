@@ -21,7 +21,7 @@ from ._exceptions import BatchError, DeliveryError, TracingError
 from ._exporter import Outcome
 from ._flusher import Flusher
 from ._log import RateLimitedWarning, ids, logger
-from ._models import ApiResponse, BatchResult, Span, Stats, Trace
+from ._models import NOT_MADE, ApiResponse, BatchResult, Span, Stats, Trace, _get_spans
 from ._observe import make_decorator
 from ._queue import TraceQueue
 
@@ -197,7 +197,7 @@ class AsyncTracing:
             description=description,
             input_summary=input_summary,
             metadata=dict(metadata) if metadata else {},
-            tags=list(tags) if tags else [],
+            tags=list(tags) if tags else NOT_MADE,
         )
         if self._enabled:
             trace._tracer = self
@@ -409,7 +409,7 @@ def _apply_mask(trace: Trace, mask: Mask) -> None:
     if trace._masked:
         return
     trace._masked = True
-    records: list[Trace | Span] = [trace, *trace.spans]
+    records: list[Trace | Span] = [trace, *(_get_spans(trace) or ())]
     for record in records:
         if record.input is not None:
             record.input = _masked(mask, record.input, "input")

@@ -7,7 +7,7 @@ Serialisation to the wire format lives in ``_wire``, not here.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
 from datetime import UTC, datetime
 from types import TracebackType
@@ -193,8 +193,10 @@ class Trace(_Record):
     description: str | None = attrs.field(default=None, kw_only=True)
     input_summary: str | None = attrs.field(default=None, kw_only=True)
     output_summary: str | None = attrs.field(default=None, kw_only=True)
-    tags: list[str] = attrs.field(factory=list, kw_only=True)
-    spans: list[Span] = attrs.field(factory=list, kw_only=True)
+    # Stored as None until first read (see _lazy_list below): an empty list per trace is
+    # a GC-tracked object, and a deep backlog of them made full collections pause the loop.
+    tags: list[str] = attrs.field(default=None, kw_only=True)
+    spans: list[Span] = attrs.field(default=None, kw_only=True)
     # Set by AsyncTracing.trace(): where end() enqueues the trace.
     _tracer: AsyncTracing | None = attrs.field(default=None, init=False, repr=False)
     _ended: bool = attrs.field(default=False, init=False, repr=False)
@@ -220,7 +222,11 @@ class Trace(_Record):
             metadata=dict(metadata) if metadata else {},
         )
         span._trace = self
-        self.spans.append(span)
+        spans = _get_spans(self)
+        if spans is None:
+            _set_spans(self, [span])
+        else:
+            spans.append(span)
         return span
 
     def _finish(self) -> None:
@@ -229,9 +235,11 @@ class Trace(_Record):
         end = self.end_time
         if end is None:
             end = self.end_time = utcnow()
-        for span in self.spans:
-            if span.end_time is None:
-                span.end_time = end
+        spans = _get_spans(self)
+        if spans:
+            for span in spans:
+                if span.end_time is None:
+                    span.end_time = end
 
     async def end(
         self,
@@ -289,6 +297,38 @@ class Trace(_Record):
             _trace_var.reset(self._token)
             self._token = None
         await self.end(error=exc)
+
+
+# What a Trace's tags/spans slot holds until the list is first read (typed Any so the SDK
+# can pass it where a list is expected).
+NOT_MADE: Any = None
+
+
+def _lazy_list(slot: Any) -> tuple[property, Callable[[Trace], Any], Callable[[Trace, Any], None]]:
+    """A property over an attrs slot that holds None until the list is first read.
+
+    The attrs field keeps its public name (``attrs.fields``, ``__init__``, ``evolve``,
+    ``asdict`` and ``repr`` are unchanged); reading it gives a real list, made and stored
+    on first access, so appending to it works as before. The SDK reads the raw slot
+    (``_get_tags``/``_get_spans``) and never makes the list: most traces have no tags or
+    spans, and each empty list was one more GC-tracked object per queued trace.
+    """
+    get, put = slot.__get__, slot.__set__
+
+    def read(self: Trace) -> Any:
+        value = get(self)
+        if value is None:
+            value = []
+            put(self, value)
+        return value
+
+    return property(read, put), get, put
+
+
+_tags_property, _get_tags, _set_tags = _lazy_list(Trace.__dict__["tags"])
+_spans_property, _get_spans, _set_spans = _lazy_list(Trace.__dict__["spans"])
+setattr(Trace, "tags", _tags_property)  # noqa: B010  (mypy: a list attribute to users)
+setattr(Trace, "spans", _spans_property)  # noqa: B010
 
 
 @attrs.frozen

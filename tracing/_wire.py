@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import orjson
 
-from ._models import LlmUsage, Span, Trace
+from ._models import LlmUsage, Span, Trace, _get_spans, _get_tags
 
 __all__ = [
     "BATCH_PATH",
@@ -39,6 +39,7 @@ DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 BATCH_PATH = "/api/traces/batch"
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z
 TimeFormat = Callable[[datetime], Any]
+_NONE: tuple[()] = ()  # an empty JSON array that is neither allocated nor GC-tracked
 
 
 class WireError(ValueError):
@@ -114,6 +115,7 @@ def trace_to_wire(trace: Trace, time: TimeFormat = format_time) -> dict[str, Any
     writes them in C.
     """
     end = trace.end_time
+    tags, spans = _get_tags(trace), _get_spans(trace)  # the raw slots: no list made
     return {
         "id": trace.id,
         "name": trace.name,
@@ -128,9 +130,9 @@ def trace_to_wire(trace: Trace, time: TimeFormat = format_time) -> dict[str, Any
         "inputSummary": trace.input_summary,
         "outputSummary": trace.output_summary,
         "metadata": trace.metadata,
-        "tags": trace.tags,
+        "tags": _NONE if tags is None else tags,
         "llmUsage": _usage(trace.llm_usage),
-        "spans": [_span(span, time) for span in trace.spans] if trace.spans else [],
+        "spans": [_span(span, time) for span in spans] if spans else _NONE,
     }
 
 
