@@ -32,33 +32,74 @@ Counter = Callable[..., None]
 _SNIPPET = 200
 
 
+_ACCEPTED = (True, "ok")
+
+
 @attrs.define
 class Outcome:
     """What became of each trace of a batch, in input order.
 
     ``retryable[i]`` marks a trace that got no answer (transport error, or a retryable
     status after the last retry): it may be sent again. The others were answered.
+
+    A 2xx answer keeps its per-trace results (``_answer``) and makes the ``ApiResponse``
+    objects only when ``responses`` is read (``send_batch()``): the flusher needs only
+    who was delivered and who was rejected, and one frozen ``ApiResponse`` per trace cost
+    ~0.45 us of the loop's time (benchmarks/README.md).
     """
 
     traces: list[Trace]
-    responses: list[ApiResponse]
+    _responses: list[ApiResponse] | None = attrs.field(alias="responses")
     retryable: list[bool]
     error: Exception | None = None
+    # With _responses None: the HTTP status and the results by trace id.
+    _answer: tuple[int, dict[str, tuple[bool, str]]] | None = None
+
+    @classmethod
+    def answered(
+        cls, traces: list[Trace], status: int, results: dict[str, tuple[bool, str]]
+    ) -> Outcome:
+        """The outcome of a 2xx answer: each trace accepted unless its result says not."""
+        return cls(traces, None, [False] * len(traces), None, (status, results))
+
+    @property
+    def responses(self) -> list[ApiResponse]:
+        responses = self._responses
+        if responses is None:
+            assert self._answer is not None
+            status, results = self._answer
+            responses = self._responses = []
+            for trace in self.traces:
+                success, message = results.get(trace.id, _ACCEPTED)
+                responses.append(ApiResponse(trace.id, success, status, message or "ok"))
+        return responses
 
     @classmethod
     def merge(cls, parts: Sequence[Outcome]) -> Outcome:
-        out = cls([], [], [])
+        traces: list[Trace] = []
+        responses: list[ApiResponse] = []
+        retryable: list[bool] = []
+        error: Exception | None = None
         for part in parts:
-            out.traces += part.traces
-            out.responses += part.responses
-            out.retryable += part.retryable
-            out.error = part.error or out.error
-        return out
+            traces += part.traces
+            responses += part.responses
+            retryable += part.retryable
+            error = part.error or error
+        return cls(traces, responses, retryable, error)
 
     def delivered(self) -> list[Trace]:
+        if self._responses is None and self._answer is not None:
+            results = self._answer[1]
+            if not results:
+                return list(self.traces)
+            return [t for t in self.traces if results.get(t.id, _ACCEPTED)[0]]
         return [t for t, r in zip(self.traces, self.responses, strict=True) if r.success]
 
     def rejected(self) -> list[tuple[Trace, ApiResponse]]:
+        if self._responses is None and self._answer is not None:
+            results = self._answer[1]
+            if all(success for success, _ in results.values()):
+                return []
         return [
             (t, r)
             for t, r, again in zip(self.traces, self.responses, self.retryable, strict=True)
@@ -281,15 +322,10 @@ class Exporter:
     def _read_answer(traces: list[Trace], answer: _Answer) -> Outcome:
         status = answer.status
         if 200 <= status < 300:
-            results = parse_results(answer.body) or {}
-            responses = []
-            for trace in traces:
-                success, message = results.get(trace.id, (True, "ok"))
-                responses.append(ApiResponse(trace.id, success, status, message or "ok"))
+            return Outcome.answered(traces, status, parse_results(answer.body) or {})
+        if status == 413:
+            message = "HTTP 413: the trace alone is larger than the collector accepts"
         else:
-            if status == 413:
-                message = "HTTP 413: the trace alone is larger than the collector accepts"
-            else:
-                message = f"HTTP {status}{_snippet(answer.body)}"
-            responses = [ApiResponse(t.id, False, status, message) for t in traces]
+            message = f"HTTP {status}{_snippet(answer.body)}"
+        responses = [ApiResponse(t.id, False, status, message) for t in traces]
         return Outcome(traces, responses, [False] * len(traces))
