@@ -23,7 +23,15 @@ from ._exceptions import SendFailure
 from ._models import ApiResponse, Trace, utcnow
 from ._retry import RETRYABLE, parse_retry_after, wait_gen
 from ._version import __version__
-from ._wire import WireError, encode_body, encode_trace, gzip_body, parse_results
+from ._wire import (
+    WireError,
+    cache_parts,
+    encode_batch,
+    encode_body,
+    encode_trace,
+    gzip_body,
+    parse_results,
+)
 
 __all__ = ["Counter", "Exporter", "Outcome"]
 
@@ -270,6 +278,9 @@ class Exporter:
         Never raises for delivery problems; only cancellation propagates.
         """
         traces = list(traces)
+        body = encode_batch(traces, utcnow())
+        if body is not None:
+            return await self._deliver_encoded(traces, None, count, body)
         parts: list[bytes] = []
         sendable: list[Trace] = []
         broken: list[tuple[Trace, str]] = []
@@ -291,9 +302,17 @@ class Exporter:
         return Outcome.merge([failed] if outcome is None else [outcome, failed])
 
     async def _deliver_encoded(
-        self, traces: list[Trace], parts: list[bytes], count: Counter | None
+        self,
+        traces: list[Trace],
+        parts: list[bytes] | None,
+        count: Counter | None,
+        body: bytes | None = None,
     ) -> Outcome:
-        body = encode_body(parts, utcnow())
+        """Post ``body`` (or the envelope around ``parts``, the traces' own bytes)."""
+        if body is None:
+            assert parts is not None
+            body = encode_body(parts, utcnow())
+        raw = body
         if self._config.compression == "gzip":
             body = gzip_body(body)
         if count is not None:
@@ -301,6 +320,8 @@ class Exporter:
         try:
             answer: _Answer = await self._post(body, self._headers(str(uuid.uuid4())), count=count)
         except SendFailure as exc:
+            if parts is None:  # requeued next: keep each trace's bytes, as encode_trace does
+                cache_parts(traces, raw)
             message = f"not delivered after {self._config.max_retries + 1} attempt(s): {exc}"
             return Outcome(
                 traces,
@@ -310,6 +331,8 @@ class Exporter:
             )
         if answer.status == 413 and len(traces) > 1:
             half = len(traces) // 2
+            if parts is None:
+                parts = cache_parts(traces, raw)
             return Outcome.merge(
                 await asyncio.gather(
                     self._deliver_encoded(traces[:half], parts[:half], count),

@@ -24,6 +24,8 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "WireError",
+    "cache_parts",
+    "encode_batch",
     "encode_body",
     "encode_trace",
     "format_time",
@@ -172,6 +174,39 @@ def encode_trace(trace: Trace) -> bytes:
             raise WireError(f"trace {trace.id} cannot be encoded as JSON: {exc}") from exc
     trace._wire = encoded
     return encoded
+
+
+def encode_batch(traces: Sequence[Trace], sent_at: datetime) -> bytes | None:
+    """The whole batch body in one orjson call, or None to take the per-trace path.
+
+    None when a trace already has its bytes cached (requeued after ``encode_trace``) or
+    orjson refuses something; ``encode_trace`` + ``encode_body`` then handle each trace
+    alone, so one bad trace fails alone. One call for the batch instead of one per trace
+    and their join: ~0.4 us less per trace (benchmarks/README.md).
+    """
+    for trace in traces:
+        if trace._wire is not None:
+            return None
+    data = {
+        "sentAt": format_time(sent_at),
+        "traces": [trace_to_wire(trace, _native_time) for trace in traces],
+    }
+    try:
+        return orjson.dumps(data, default=_fallback, option=_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+
+
+def cache_parts(traces: Sequence[Trace], body: bytes) -> list[bytes]:
+    """Cut an ``encode_batch`` body into each trace's bytes and cache them on the traces.
+
+    For a batch that is split (413) or requeued: the parts come from the JSON already
+    written, so the user's values are not serialised a second time.
+    """
+    parts = [bytes(memoryview(orjson.dumps(item))) for item in orjson.loads(body)["traces"]]
+    for trace, part in zip(traces, parts, strict=True):
+        trace._wire = part
+    return parts
 
 
 def encode_body(parts: Sequence[bytes], sent_at: datetime) -> bytes:
