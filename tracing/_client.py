@@ -21,7 +21,7 @@ from ._exceptions import BatchError, DeliveryError, TracingError
 from ._exporter import Outcome
 from ._flusher import Flusher
 from ._log import RateLimitedWarning, ids, logger
-from ._models import NOT_MADE, ApiResponse, BatchResult, Span, Stats, Trace, _get_spans
+from ._models import ApiResponse, BatchResult, Span, Stats, Trace, _get_spans, start_trace
 from ._observe import make_decorator
 from ._queue import TraceQueue
 
@@ -190,14 +190,14 @@ class AsyncTracing:
         Use it as ``async with tracer.trace(name) as trace:`` to end it on exit and make
         it the current trace inside the block.
         """
-        trace = Trace(
+        trace = start_trace(
             name,
-            id=id,
-            input=input,
-            description=description,
-            input_summary=input_summary,
-            metadata=dict(metadata) if metadata else {},
-            tags=list(tags) if tags else NOT_MADE,
+            id,
+            input,
+            description,
+            input_summary,
+            dict(metadata) if metadata else {},
+            list(tags) if tags else None,
         )
         if self._enabled:
             trace._tracer = self
