@@ -116,15 +116,15 @@ def trace_to_wire(trace: Trace, time: TimeFormat = format_time) -> dict[str, Any
     ``time`` formats the datetimes; ``encode_trace`` passes ``_native_time`` so orjson
     writes them in C.
     """
-    end = trace.end_time
+    start, end = trace.start_time, trace.end_time
     tags, spans = _get_tags(trace), _get_spans(trace)  # the raw slots: no list made
     return {
         "id": trace.id,
         "name": trace.name,
         "description": trace.description,
-        "startTime": time(trace.start_time),
+        "startTime": time(start),
         "endTime": None if end is None else time(end),
-        "duration": trace.duration,
+        "duration": None if end is None else (end - start).total_seconds(),
         "status": trace.status,
         "error": trace.error,
         "input": trace.input,
