@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, overload
@@ -17,11 +16,12 @@ import aiohttp
 
 from . import _atexit
 from ._config import ErrorCallback, Mask, resolve_config
-from ._exceptions import BatchError, DeliveryError, TracingError
-from ._exporter import Outcome
+from ._exceptions import DeliveryError, TracingError
+from ._exporter import Outcome, batch_result, disabled_result
+from ._filters import apply_mask, sampled_in
 from ._flusher import Flusher
 from ._log import RateLimitedWarning, ids, logger
-from ._models import ApiResponse, BatchResult, Span, Stats, Trace, _get_spans, start_trace
+from ._models import BatchResult, Stats, Trace, start_trace
 from ._observe import make_decorator
 from ._queue import TraceQueue
 
@@ -38,12 +38,6 @@ class _State(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     CLOSED = "closed"
-
-
-def sampled_in(trace_id: str, rate: float) -> bool:
-    """Keep or drop by a fixed hash of the id: the same answer in every process."""
-    digest = hashlib.blake2b(trace_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") < rate * 2**64
 
 
 class AsyncTracing:
@@ -260,7 +254,7 @@ class AsyncTracing:
         if not trace._ended:
             trace._finish()
         if config.mask is not None:
-            _apply_mask(trace, config.mask)
+            apply_mask(trace, config.mask)
         state = self._state
         if state is _State.CLOSED or state is _State.STOPPING:
             # Refused once shutdown() has begun: its drain must end (a steady producer
@@ -326,19 +320,19 @@ class AsyncTracing:
         """
         chunks = self._chunks(traces)
         if chunks is None:
-            return _disabled_result(traces)
+            return disabled_result(traces)
         exporter = self._flusher.exporter
         outcomes = await asyncio.gather(*(exporter.deliver(chunk) for chunk in chunks))
-        return _batch_result(Outcome.merge(outcomes))
+        return batch_result(Outcome.merge(outcomes))
 
     async def send_batch_sequential(self, traces: Sequence[Trace]) -> BatchResult:
         """Like ``send_batch()``, but one request at a time, in order."""
         chunks = self._chunks(traces)
         if chunks is None:
-            return _disabled_result(traces)
+            return disabled_result(traces)
         exporter = self._flusher.exporter
         outcomes = [await exporter.deliver(chunk) for chunk in chunks]
-        return _batch_result(Outcome.merge(outcomes))
+        return batch_result(Outcome.merge(outcomes))
 
     def _chunks(self, traces: Sequence[Trace]) -> list[list[Trace]] | None:
         if not self._enabled:
@@ -357,7 +351,7 @@ class AsyncTracing:
             if not trace._ended:
                 trace._finish()
             if mask is not None:
-                _apply_mask(trace, mask)
+                apply_mask(trace, mask)
         size = self._config.max_batch_size
         return [traces[i : i + size] for i in range(0, len(traces), size)]
 
@@ -408,51 +402,3 @@ class AsyncTracing:
         self._drops = RateLimitedWarning(self._drops.message)
         self._state = _State.NEW
         self._stopped = None
-
-
-def _apply_mask(trace: Trace, mask: Mask) -> None:
-    """Run ``mask`` once over input, output and metadata values of the trace and its spans."""
-    if trace._masked:
-        return
-    trace._masked = True
-    records: list[Trace | Span] = [trace, *(_get_spans(trace) or ())]
-    for record in records:
-        if record.input is not None:
-            record.input = _masked(mask, record.input, "input")
-        if record.output is not None:
-            record.output = _masked(mask, record.output, "output")
-        if record.metadata:
-            record.metadata = {
-                key: _masked(mask, value, f"metadata[{key!r}]")
-                for key, value in record.metadata.items()
-            }
-
-
-def _masked(mask: Mask, value: Any, where: str) -> Any:
-    try:
-        return mask(value)
-    except Exception as exc:
-        logger.warning(
-            "tracing mask raised on %s (%s); the value is sent as null", where, type(exc).__name__
-        )
-        return None
-
-
-def _disabled_result(traces: Sequence[Trace]) -> BatchResult:
-    message = "tracing is disabled (enabled=False); nothing was sent"
-    results = [ApiResponse(t.id, False, None, message) for t in traces]
-    return BatchResult(len(results), 0, len(results), results, [message] * len(results))
-
-
-def _batch_result(outcome: Outcome) -> BatchResult:
-    results = outcome.responses
-    errors = [f"{r.id}: {r.message}" for r in results if not r.success]
-    if results and all(outcome.retryable):
-        raise BatchError(
-            f"none of {len(results)} trace(s) could be delivered: {outcome.error}",
-            total=len(results),
-            failed=len(results),
-            errors=errors,
-        ) from outcome.error
-    successful = sum(r.success for r in results)
-    return BatchResult(len(results), successful, len(results) - successful, results, errors)

@@ -19,8 +19,8 @@ from aiohttp.abc import ResolveResult
 from aiolimiter import AsyncLimiter
 
 from ._config import Config
-from ._exceptions import SendFailure
-from ._models import ApiResponse, Trace, utcnow
+from ._exceptions import BatchError, SendFailure
+from ._models import ApiResponse, BatchResult, Trace, utcnow
 from ._retry import RETRYABLE, parse_retry_after, wait_gen
 from ._version import __version__
 from ._wire import (
@@ -33,7 +33,7 @@ from ._wire import (
     parse_results,
 )
 
-__all__ = ["Counter", "Exporter", "Outcome"]
+__all__ = ["Counter", "Exporter", "Outcome", "batch_result", "disabled_result"]
 
 USER_AGENT = f"tracing-python/{__version__}"
 Counter = Callable[..., None]
@@ -352,3 +352,25 @@ class Exporter:
             message = f"HTTP {status}{_snippet(answer.body)}"
         responses = [ApiResponse(t.id, False, status, message) for t in traces]
         return Outcome(traces, responses, [False] * len(traces))
+
+
+def disabled_result(traces: Sequence[Trace]) -> BatchResult:
+    """What ``send_batch()`` returns with ``enabled=False``: nothing sent, all failed."""
+    message = "tracing is disabled (enabled=False); nothing was sent"
+    results = [ApiResponse(t.id, False, None, message) for t in traces]
+    return BatchResult(len(results), 0, len(results), results, [message] * len(results))
+
+
+def batch_result(outcome: Outcome) -> BatchResult:
+    """The ``BatchResult`` of a ``send_batch()``; ``BatchError`` when nothing got an answer."""
+    results = outcome.responses
+    errors = [f"{r.id}: {r.message}" for r in results if not r.success]
+    if results and all(outcome.retryable):
+        raise BatchError(
+            f"none of {len(results)} trace(s) could be delivered: {outcome.error}",
+            total=len(results),
+            failed=len(results),
+            errors=errors,
+        ) from outcome.error
+    successful = sum(r.success for r in results)
+    return BatchResult(len(results), successful, len(results) - successful, results, errors)

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from . import _client
 from ._capture import capture
 from ._context import _span_var, _trace_var
+from ._filters import sampled_in
 from ._models import Span, Trace, _error_text
 
 if TYPE_CHECKING:
@@ -188,4 +188,4 @@ class _Observed:
 def _kept(tracer: AsyncTracing, trace: Trace) -> bool:
     """Whether ``trace`` survives sampling; capturing for one that will not is wasted."""
     rate = tracer._config.sample_rate
-    return rate >= 1.0 or _client.sampled_in(trace.id, rate)
+    return rate >= 1.0 or sampled_in(trace.id, rate)
