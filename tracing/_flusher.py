@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -88,10 +90,7 @@ class Flusher:
             if old is not None and old.is_running():
                 # Another live loop (in another thread) owns this tracer: keep it there.
                 return
-            if self._task is not None and not self._task.done():
-                # Its loop is stopped, not closed: should it run again, the old task must
-                # not compete with the new one.
-                self._task.cancel()
+            self._abandon_tasks(old)
             self._put_back_taken()
             self.loop = loop
             self._thread = threading.get_ident()
@@ -101,6 +100,25 @@ class Flusher:
         self._stop = asyncio.Event()
         self._task = loop.create_task(self._run(), name="tracing-flusher")
         self._task.add_done_callback(self._on_task_done)
+
+    def _abandon_tasks(self, old: asyncio.AbstractEventLoop | None) -> None:
+        """Leave the tasks of a loop we are moving away from; their batches are put back."""
+        tasks: list[asyncio.Task[Any]] = [*self._taken]
+        if self._task is not None:
+            tasks.append(self._task)
+        for task in tasks:
+            if task.done():
+                continue
+            if old is None or not old.is_closed():
+                # A stopped loop could run again: its task must not compete with ours.
+                task.cancel()
+                continue
+            # A closed loop never runs these again: say so to asyncio (no "Task was
+            # destroyed but it is pending!"), and close coroutines that never started.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+            coro = task.get_coro()
+            if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED":
+                coro.close()
 
     def poke(self) -> None:
         """Wake the flusher; safe from any thread."""

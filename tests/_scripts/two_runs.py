@@ -2,7 +2,8 @@
 
 argv: endpoint, then "flush" (the first run flushes), "leave" (it leaves traces queued
 and a batch in flight when asyncio.run() cancels everything; the second run sends them)
-or "closed" (like "leave", but the first loop is closed by hand, its tasks still pending).
+"closed" (like "leave", but the first loop is closed by hand, its tasks still pending) or
+"idle" (the first loop, closed by hand, leaves the flusher waiting for work on it).
 """
 
 import asyncio
@@ -20,11 +21,14 @@ tracer = AsyncTracing(
 
 
 async def first() -> None:
-    for i in range(5):
+    for i in range(1 if sys.argv[2] == "idle" else 5):
         async with tracer.trace(f"first{i}") as trace:
             print(trace.id)
     if sys.argv[2] == "flush":
         await tracer.flush()  # delivered on this loop
+    if sys.argv[2] == "idle":
+        for _ in range(3):
+            await asyncio.sleep(0)  # the flusher starts and waits on this loop
 
 
 async def second() -> None:
@@ -32,11 +36,11 @@ async def second() -> None:
         async with tracer.trace(f"second{i}") as trace:
             print(trace.id)
     stats = await tracer.shutdown()
-    assert stats.sent == 10, stats
+    assert stats.sent == (6 if sys.argv[2] == "idle" else 10), stats
     assert stats.queue_size == stats.in_flight == 0, stats
 
 
-if sys.argv[2] == "closed":
+if sys.argv[2] in ("closed", "idle"):
     loop = asyncio.new_event_loop()
     loop.run_until_complete(first())
     loop.close()
