@@ -211,6 +211,15 @@ async def test_enqueue_ends_an_open_trace(server: FaultServer, make_tracer: Make
     assert wire["spans"][0]["endTime"] == wire["endTime"]
 
 
+@pytest.mark.parametrize("bad", [None, {"name": "x"}, "trace"])
+def test_enqueue_rejects_what_is_not_a_trace(make_tracer: MakeTracer, bad: object) -> None:
+    """enqueue() of something that is not a Trace is a ValueError naming the argument."""
+    tracer = make_tracer()
+    with pytest.raises(ValueError, match=r"trace must be a tracing\.Trace"):
+        tracer.enqueue(bad)  # type: ignore[arg-type]
+    assert tracer.stats().enqueued == 0
+
+
 async def test_hot_path_never_waits_for_the_network(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:

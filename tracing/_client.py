@@ -244,7 +244,12 @@ class AsyncTracing:
         Returns:
             True if queued; False if it was dropped (queue full, shut down, disabled,
             sampled out) or was queued before.
+
+        Raises:
+            ValueError: ``trace`` is not a ``Trace``.
         """
+        if not isinstance(trace, Trace):
+            raise ValueError(f"trace must be a tracing.Trace, got {trace!r}")
         if not self._enabled or trace._queued:
             return False
         trace._queued = True
@@ -272,7 +277,10 @@ class AsyncTracing:
             loop = _get_running_loop()
             if loop is not None and (state is _State.NEW or loop is not running):
                 self._state = _State.RUNNING if state is _State.NEW else state
-                flusher.ensure_started()
+                try:
+                    flusher.ensure_started()
+                except Exception:  # never into the host: the trace waits for the next start
+                    logger.exception("tracing could not start its background flusher")
         if not self._queue.put(trace):
             self._dropped(trace, "the queue is full")
             return False
