@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
-from ._context import _span_var, _trace_var
+from ._context import _span_var, _trace_var, restore
 
 if TYPE_CHECKING:
     from ._client import AsyncTracing
@@ -169,7 +169,7 @@ class Span(_Record):
         tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
-            _span_var.reset(self._token)
+            restore(_span_var, self._token)
             self._token = None
         self.end(error=exc)
 
@@ -297,7 +297,7 @@ class Trace(_Record):
         tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
-            _trace_var.reset(self._token)
+            restore(_trace_var, self._token)
             self._token = None
         await self.end(error=exc)
 

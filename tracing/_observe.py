@@ -15,7 +15,7 @@ from contextvars import Token
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from ._capture import capture
-from ._context import _span_var, _trace_var
+from ._context import _span_var, _trace_var, restore
 from ._filters import sampled_in
 from ._models import Span, Trace, _error_text
 
@@ -164,9 +164,9 @@ class _Observed:
         self, frame: _Frame, *, result: Any = None, error: BaseException | None = None
     ) -> None:
         """Restore the context, record the outcome, and queue the trace if it was ours."""
-        _span_var.reset(frame.span_token)
+        restore(_span_var, frame.span_token)
         if frame.trace_token is not None:
-            _trace_var.reset(frame.trace_token)
+            restore(_trace_var, frame.trace_token)
         output = capture(result) if frame.keep and self.capture_output and error is None else None
         span = frame.span
         if span is not None:

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._client import AsyncTracing
-from .._context import _span_var, _trace_var
+from .._context import _span_var, _trace_var, restore
 from .._models import Trace, _error_text
 
 __all__ = ["TracingMiddleware", "lifespan"]
@@ -82,8 +82,8 @@ class TracingMiddleware:
             error = exc
             raise
         finally:
-            _span_var.reset(span_token)
-            _trace_var.reset(trace_token)
+            restore(_span_var, span_token)
+            restore(_trace_var, trace_token)
             self._finish(trace, request, status, error)
 
     def _finish(
