@@ -49,6 +49,7 @@ class Flusher:
     def _reset(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
+        self._poke_pending = False
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
@@ -96,6 +97,7 @@ class Flusher:
             self._thread = threading.get_ident()
             self._exporter = Exporter(self._config)
         self._stopping = False
+        self._poke_pending = False
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._task = loop.create_task(self._run(), name="tracing-flusher")
@@ -129,9 +131,18 @@ class Flusher:
             return
         if threading.get_ident() == self._thread:
             wake.set()
-        elif self.loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: atexit sends
-                self.loop.call_soon_threadsafe(wake.set)
+        elif self.loop is not None and not self._poke_pending:
+            # One hand-off at a time: a busy producer thread would otherwise queue a
+            # callback (and a self-pipe write) per trace until the loop gets to them.
+            self._poke_pending = True
+            try:
+                self.loop.call_soon_threadsafe(self._poked, wake)
+            except RuntimeError:  # the loop is closed: exit delivery sends
+                self._poke_pending = False
+
+    def _poked(self, wake: asyncio.Event) -> None:
+        self._poke_pending = False
+        wake.set()
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (exc := task.exception()) is not None:
