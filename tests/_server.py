@@ -238,7 +238,12 @@ async def running_server() -> Any:
 
 
 def check_invariant(stats: Stats) -> None:
-    """``enqueued == sent + failed + dropped + queue_size + in_flight``."""
-    assert stats.enqueued == (
-        stats.sent + stats.failed + stats.dropped + stats.queue_size + stats.in_flight
+    """``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``."""
+    assert stats.enqueued + stats.replayed == (
+        stats.sent
+        + stats.failed
+        + stats.dropped
+        + stats.queue_size
+        + stats.spooled
+        + stats.in_flight
     ), stats

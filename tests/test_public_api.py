@@ -84,6 +84,9 @@ def test_constructor_arguments_and_defaults() -> None:
         "enabled": True,
         "sample_rate": 1.0,
         "mask": None,
+        "spool_dir": None,
+        "spool_max_bytes": 256 * 2**20,
+        "spool_fsync": "interval",
     }
     params = inspect.signature(AsyncTracing).parameters
     assert {n: p.default for n, p in params.items()} == expected
@@ -147,6 +150,8 @@ def test_value_classes_have_the_contract_fields_in_order() -> None:
         "batches",
         "queue_size",
         "in_flight",
+        "spooled",
+        "replayed",
     ]
 
 

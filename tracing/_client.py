@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, overload
@@ -24,6 +25,8 @@ from ._log import RateLimitedWarning, ids, logger
 from ._models import BatchResult, Stats, Trace, start_trace
 from ._observe import make_decorator
 from ._queue import TraceQueue
+from ._spool import Spool
+from ._spool_queue import SpoolQueue
 
 __all__ = ["AsyncTracing"]
 
@@ -72,6 +75,9 @@ class AsyncTracing:
         enabled: bool = True,
         sample_rate: float = 1.0,
         mask: Mask | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int = 256 * 2**20,
+        spool_fsync: str = "interval",
     ) -> None:
         self._config = config = resolve_config(
             endpoint=endpoint,
@@ -92,11 +98,21 @@ class AsyncTracing:
             enabled=enabled,
             sample_rate=sample_rate,
             mask=mask,
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
+            spool_fsync=spool_fsync,
         )
         self._enabled = config.enabled
         self._flush_at = config.flush_at
-        self._queue = TraceQueue(config.max_queue_size)
-        self._flusher = Flusher(config, self._queue, self._report)
+        self._spool: Spool | None = None
+        if config.spool_dir is not None and config.enabled:
+            spooled = SpoolQueue(config.max_queue_size)
+            self._queue: TraceQueue = spooled
+            self._flusher = Flusher(config, spooled, self._report)
+            self._spool = Spool(config, spooled, self._flusher, self._dropped_by_spool)
+        else:
+            self._queue = TraceQueue(config.max_queue_size)
+            self._flusher = Flusher(config, self._queue, self._report)
         self._state = _State.NEW
         self._stopped: asyncio.Future[Stats] | None = None
         self._drops = RateLimitedWarning(
@@ -122,6 +138,8 @@ class AsyncTracing:
         self._state = _State.RUNNING
         _atexit.register(self)
         self._flusher.ensure_started()
+        if self._spool is not None:
+            self._spool.start()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -139,7 +157,8 @@ class AsyncTracing:
         """Stop the timer, deliver what is queued and in flight, close an owned session.
 
         Idempotent, and never raises for delivery failures: every trace not delivered is
-        counted in ``failed``, logged, and passed to ``on_error``.
+        counted in ``failed``, logged, and passed to ``on_error``; with a spool, those on
+        disk stay there instead (``spooled``, logged with a count) for the next start.
 
         Args:
             timeout: seconds for the whole call; None lets every batch have its attempts.
@@ -157,7 +176,10 @@ class AsyncTracing:
         self._stopped = asyncio.get_running_loop().create_future()
         try:
             self._flusher.ensure_started()
-            await self._flusher.shutdown(timeout)
+            if self._spool is None:
+                await self._flusher.shutdown(timeout)
+            else:
+                await self._spool.shutdown(timeout)
         finally:
             self._state = _State.CLOSED
             _atexit.release(self)
@@ -300,6 +322,9 @@ class AsyncTracing:
         if self._state is _State.NEW:
             self._state = _State.RUNNING
         self._flusher.ensure_started()
+        if self._spool is not None:
+            self._spool.start()
+            await self._spool.sync()  # what enqueue() accepted is written, then sent
         requeued = await self._flusher.flush()
         if requeued:
             raise DeliveryError(
@@ -365,6 +390,13 @@ class AsyncTracing:
 
     # Reporting -------------------------------------------------------------------------
 
+    def _dropped_by_spool(self, traces: Sequence[Trace]) -> None:
+        self._drops.hit(len(traces))
+        self._call_on_error(
+            TracingError("trace dropped: memory was full and the spool could not take it"),
+            traces,
+        )
+
     def _dropped(self, trace: Trace, reason: str) -> None:
         self._drops.hit()
         self._call_on_error(TracingError(f"trace dropped: {reason}"), [trace])
@@ -393,7 +425,9 @@ class AsyncTracing:
 
     def _needs_exit_delivery(self) -> bool:
         return self._state is not _State.CLOSED and (
-            len(self._queue) > 0 or self._queue.in_flight > 0
+            len(self._queue) > 0
+            or self._queue.in_flight > 0
+            or (self._spool is not None and self._spool.running)
         )
 
     def _deliver_at_exit(self, seconds: float) -> None:
@@ -401,12 +435,17 @@ class AsyncTracing:
         if loop is not None and loop.is_running():
             return  # its own loop still runs (in another thread); it owns delivery
         self._state = _State.CLOSED
-        self._flusher.deliver_at_exit(seconds)
+        if self._spool is not None:
+            self._spool.deliver_at_exit(seconds)
+        else:
+            self._flusher.deliver_at_exit(seconds)
         self._drops.flush()
 
     def _after_fork(self) -> None:
         self._queue.after_fork()
         self._flusher.after_fork()
+        if self._spool is not None:
+            self._spool.after_fork()
         self._drops = RateLimitedWarning(self._drops.message)
         self._state = _State.NEW
         self._stopped = None

@@ -25,6 +25,8 @@ __all__ = ["Config", "ErrorCallback", "Mask", "resolve_config"]
 ErrorCallback = Callable[[Exception, "Sequence[Trace]"], None]
 Mask = Callable[[Any], Any]
 COMPRESSIONS = (None, "gzip")
+SPOOL_FSYNC = ("interval", "always", "never")
+SPOOL_MIN_BYTES = 2**20
 
 
 @attrs.frozen
@@ -47,6 +49,9 @@ class Config:
     enabled: bool
     sample_rate: float
     mask: Mask | None
+    spool_dir: str | None = None
+    spool_max_bytes: int = 256 * 2**20
+    spool_fsync: str = "interval"
 
     @property
     def batch_url(self) -> str:
@@ -94,6 +99,27 @@ def _callable_or_none(name: str, value: object) -> Any:
     return value
 
 
+def _spool_dir(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+        raise ValueError(f"spool_dir must be None or a directory path, got {value!r}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path.strip() or "\0" in path:
+        raise ValueError(f"spool_dir must be None or a directory path, got {value!r}")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _spool(spool_dir: object, max_bytes: object, fsync: object) -> dict[str, Any]:
+    if fsync not in SPOOL_FSYNC:
+        raise ValueError(f"spool_fsync must be 'interval', 'always' or 'never', got {fsync!r}")
+    return {
+        "spool_dir": _spool_dir(spool_dir),
+        "spool_max_bytes": _int("spool_max_bytes", max_bytes, SPOOL_MIN_BYTES),
+        "spool_fsync": fsync,
+    }
+
+
 def resolve_config(
     *,
     endpoint: str | None,
@@ -114,6 +140,9 @@ def resolve_config(
     enabled: bool,
     sample_rate: float,
     mask: Mask | None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int = 256 * 2**20,
+    spool_fsync: str = "interval",
 ) -> Config:
     """Check every argument and fill in the environment.
 
@@ -164,4 +193,5 @@ def resolve_config(
         enabled=enabled,
         sample_rate=rate,
         mask=_callable_or_none("mask", mask),
+        **_spool(spool_dir, spool_max_bytes, spool_fsync),
     )

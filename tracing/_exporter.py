@@ -33,7 +33,14 @@ from ._wire import (
     parse_results,
 )
 
-__all__ = ["Counter", "Exporter", "Outcome", "batch_result", "disabled_result"]
+__all__ = [
+    "Counter",
+    "Exporter",
+    "Outcome",
+    "batch_result",
+    "disabled_result",
+    "idempotency_key",
+]
 
 USER_AGENT = f"tracing-python/{__version__}"
 Counter = Callable[..., None]
@@ -318,7 +325,9 @@ class Exporter:
         if count is not None:
             count(batches=1)
         try:
-            answer: _Answer = await self._post(body, self._headers(str(uuid.uuid4())), count=count)
+            answer: _Answer = await self._post(
+                body, self._headers(idempotency_key(traces)), count=count
+            )
         except SendFailure as exc:
             if parts is None:  # requeued next: keep each trace's bytes, as encode_trace does
                 cache_parts(traces, raw)
@@ -352,6 +361,18 @@ class Exporter:
             message = f"HTTP {status}{_snippet(answer.body)}"
         responses = [ApiResponse(t.id, False, status, message) for t in traces]
         return Outcome(traces, responses, [False] * len(traces))
+
+
+_KEYS = uuid.UUID("1b0e4f0e-5c57-4d52-9a8e-7370ee1d0b52")
+
+
+def idempotency_key(traces: Sequence[Trace]) -> str:
+    """One batch's ``Idempotency-Key``: random, or derived from the trace ids (uuid5 of
+    the sorted ids) when the batch holds traces from a spool, so the batch a restarted
+    process replays after a crash carries the same key for the same traces."""
+    if any(trace._spool is not None for trace in traces):
+        return str(uuid.uuid5(_KEYS, "\n".join(sorted(trace.id for trace in traces))))
+    return str(uuid.uuid4())
 
 
 def disabled_result(traces: Sequence[Trace]) -> BatchResult:

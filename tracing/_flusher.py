@@ -267,7 +267,7 @@ class Flusher:
 
     def _settle(self, outcome: Outcome) -> int:
         delivered, rejected = outcome.delivered(), outcome.rejected()
-        self._queue.settle(sent=len(delivered), failed=len(rejected))
+        self._queue.answered(delivered, rejected)
         by_message: dict[str, list[Trace]] = {}
         for trace, response in rejected:
             by_message.setdefault(response.message, []).append(trace)
@@ -288,8 +288,9 @@ class Flusher:
         return len(unanswered)
 
     def _fail(self, traces: Sequence[Trace], exc: Exception, reason: str) -> None:
-        self._queue.settle(failed=len(traces))
-        self._report(exc, traces, reason)
+        lost = self._queue.give_up(traces)  # a spool keeps on disk what it holds there
+        if lost:
+            self._report(exc, lost, reason)
 
     async def _drain(self) -> None:
         """Final round when stopping: send everything, wait for every batch in flight."""

@@ -207,6 +207,9 @@ class Trace(_Record):
     _masked: bool = attrs.field(default=False, init=False, repr=False)
     # The trace's wire form, encoded once by the flusher and reused on retries.
     _wire: bytes | None = attrs.field(default=None, init=False, repr=False)
+    # With a spool: where its record is on disk (for the acknowledgement), or how it was
+    # counted while it waits for the spool writer (see _spool_queue).
+    _spool: Any = attrs.field(default=None, init=False, repr=False)
     _token: Token[Trace | None] | None = attrs.field(default=None, init=False, repr=False)
 
     def span(
@@ -369,13 +372,14 @@ def start_trace(
     trace._queued = False
     trace._masked = False
     trace._wire = None
+    trace._spool = None
     trace._token = None
     return trace
 
 
 _START_FIELDS = (
     "name id start_time end_time status error input output metadata llm_usage description "
-    "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _token"
+    "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _spool _token"
 )
 if [field.name for field in attrs.fields(Trace)] != _START_FIELDS.split():  # pragma: no cover
     raise RuntimeError("start_trace() must set every field of Trace: update it")
@@ -410,7 +414,10 @@ class BatchResult:
 class Stats:
     """Counters of an ``AsyncTracing``, in traces except ``retries`` and ``batches``.
 
-    At every moment ``enqueued == sent + failed + dropped + queue_size + in_flight``.
+    At every moment ``enqueued + replayed == sent + failed + dropped + queue_size +
+    spooled + in_flight``. ``spooled`` counts traces held on disk only (waiting for room in
+    memory, or for the next start); ``replayed`` traces read back from a spool that this
+    tracer did not enqueue. Both stay 0 without ``spool_dir``.
     """
 
     enqueued: int = 0
@@ -421,3 +428,5 @@ class Stats:
     batches: int = 0
     queue_size: int = 0
     in_flight: int = 0
+    spooled: int = 0
+    replayed: int = 0

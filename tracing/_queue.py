@@ -3,7 +3,8 @@
 A deque, not an ``asyncio.Queue``: a failed batch must go back to the *front*, callers
 on other threads must get an answer at once, and the loop it wakes changes across
 ``asyncio.run()`` calls. One lock guards the deque and the counters, so ``snapshot()``
-always satisfies ``enqueued == sent + failed + dropped + queue_size + in_flight``.
+always satisfies ``enqueued + replayed == sent + failed + dropped + queue_size + spooled +
+in_flight`` (``spooled`` and ``replayed`` move only with a spool: ``_spool_queue``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from ._models import Stats, Trace
+from ._models import ApiResponse, Stats, Trace
 
 __all__ = ["TraceQueue"]
 
@@ -33,6 +34,9 @@ class TraceQueue:
         self._items: deque[Trace] = deque()
         self.enqueued = self.sent = self.failed = self.dropped = 0
         self.retries = self.batches = self.in_flight = 0
+        self.spooled = self.replayed = 0
+        # Traces accepted but not yet in _items (the spool writer's inbox): queue_size.
+        self._held = 0
 
     def after_fork(self) -> None:
         """Forget the parent's traces and counters (the lock may be held by a dead thread)."""
@@ -77,6 +81,20 @@ class TraceQueue:
             self._items.extendleft(reversed(traces))
             self.in_flight -= len(traces)
 
+    def answered(
+        self, delivered: Sequence[Trace], rejected: Sequence[tuple[Trace, ApiResponse]]
+    ) -> None:
+        """In-flight traces the server answered for: delivered, or rejected for good."""
+        self.settle(sent=len(delivered), failed=len(rejected))
+
+    def give_up(self, traces: Sequence[Trace]) -> list[Trace]:
+        """In-flight traces that will not be delivered now: return those lost (``failed``).
+
+        Without a spool that is all of them; a spool keeps those on disk (``spooled``).
+        """
+        self.settle(failed=len(traces))
+        return list(traces)
+
     def settle(self, *, sent: int = 0, failed: int = 0) -> None:
         """In-flight traces that were delivered or failed for good."""
         with self._lock:
@@ -98,6 +116,8 @@ class TraceQueue:
                 dropped=self.dropped,
                 retries=self.retries,
                 batches=self.batches,
-                queue_size=len(self._items),
+                queue_size=len(self._items) + self._held,
                 in_flight=self.in_flight,
+                spooled=self.spooled,
+                replayed=self.replayed,
             )

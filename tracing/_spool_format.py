@@ -1,0 +1,185 @@
+"""The spool's on-disk format: framed records with a CRC each, and acknowledgement entries.
+
+A segment file (``<n>.seg``) is a run of records, appended and never rewritten::
+
+    magic b"\\xf7\\x1e" | body length u32 | crc32 u32 | seq u64 | id length u16 | id | json
+
+(little-endian). The CRC covers everything after itself. ``seq`` numbers the records of a
+part, in write order. The JSON is the trace exactly as it is posted. The magic's first byte
+never occurs in UTF-8, so it never occurs in a payload: after a damaged record, the reader
+finds the next one by scanning for the magic and checking that record's CRC.
+
+An acknowledgement file (``<n>.ack``) holds 12-byte entries, ``seq u64 | crc32 u32``, one
+per record of segment ``n`` the server answered for. A damaged or missing entry only means
+that record is sent again (the collector stores a trace id once), never that one is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterable
+
+import attrs
+
+__all__ = [
+    "HEADER",
+    "Record",
+    "SegmentReader",
+    "encode_acks",
+    "encode_record",
+    "read_acks",
+]
+
+MAGIC = b"\xf7\x1e"
+HEADER = struct.Struct("<2sIIQH")  # magic, body length, crc32, seq, id length
+_TAIL = struct.Struct("<QH")  # seq, id length: the header's part under the CRC
+_ACK = struct.Struct("<QI")
+MAX_BODY = 256 * 2**20  # a length field beyond this is damage, not a record
+_CHUNK = 1 << 20
+
+
+@attrs.define(slots=True)
+class Record:
+    seq: int
+    trace_id: str
+    payload: bytes
+    offset: int
+    end: int
+
+
+def encode_record(seq: int, trace_id: str, payload: bytes) -> bytes:
+    """One framed record."""
+    ident = trace_id.encode("utf-8", "replace")[:65535]
+    tail = _TAIL.pack(seq, len(ident))
+    crc = zlib.crc32(payload, zlib.crc32(ident, zlib.crc32(tail)))
+    head = HEADER.pack(MAGIC, len(ident) + len(payload), crc, seq, len(ident))
+    return head + ident + payload
+
+
+def encode_acks(seqs: Iterable[int]) -> bytes:
+    pack = _ACK.pack
+    return b"".join(pack(seq, zlib.crc32(seq.to_bytes(8, "little"))) for seq in seqs)
+
+
+def read_acks(data: bytes) -> tuple[set[int], int]:
+    """The acknowledged seqs in an ack file's bytes, and how many entries were damaged."""
+    acked: set[int] = set()
+    damaged = 0
+    whole = len(data) - len(data) % _ACK.size
+    for seq, crc in _ACK.iter_unpack(data[:whole]):
+        if zlib.crc32(seq.to_bytes(8, "little")) == crc:
+            acked.add(seq)
+        else:
+            damaged += 1
+    return acked, damaged + (whole != len(data))
+
+
+class SegmentReader:
+    """Reads the records of one segment file in bounded pieces, skipping damage.
+
+    ``end`` bounds the reading (the writer's position in a segment still being written).
+    A record that fails its CRC, or a run of bytes that is no record, counts once in
+    ``corrupt`` and is skipped; a record cut short by the end of the file (a torn write)
+    counts once and ends the segment.
+    """
+
+    def __init__(self, path: str, start: int = 0, end: int | None = None) -> None:
+        self.path = path
+        self.offset = start  # of the next record to parse
+        self.end = end
+        self.corrupt = 0
+        self.done = False
+        self._buf = b""
+        self._base = start  # file offset of _buf[0]
+        self._fd: int | None = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _fill(self, upto: int) -> bool:
+        """Make sure the buffer reaches file offset ``upto``; False at the end."""
+        have = self._base + len(self._buf)
+        if upto <= have:
+            return True
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        limit = self.end
+        want = max(upto - have, _CHUNK)
+        if limit is not None:
+            want = min(want, limit - have)
+        # Drop what was consumed, so the buffer stays about one chunk long.
+        cut = self.offset - self._base
+        if cut > 0:
+            self._buf = self._buf[cut:]
+            self._base = self.offset
+        while want > 0:
+            data = os.pread(self._fd, want, self._base + len(self._buf))
+            if not data:
+                break
+            self._buf += data
+            want -= len(data)
+        return upto <= self._base + len(self._buf)
+
+    def _parse_at(self, pos: int) -> Record | bool | None:
+        """The record at ``pos``; None if damaged; False if the file ends inside it."""
+        if not self._fill(pos + HEADER.size):
+            return False
+        at = pos - self._base
+        magic, length, crc, seq, id_len = HEADER.unpack_from(self._buf, at)
+        if magic != MAGIC or length > MAX_BODY or id_len > length:
+            return None
+        end = pos + HEADER.size + length
+        if not self._fill(end):
+            return False
+        body = self._buf[at + HEADER.size : at + HEADER.size + length]
+        tail = self._buf[at + 10 : at + HEADER.size]
+        if zlib.crc32(body, zlib.crc32(tail)) != crc:
+            return None
+        trace_id = body[:id_len].decode("utf-8", "replace")
+        return Record(seq, trace_id, body[id_len:], pos, end)
+
+    def _resync(self, pos: int) -> int | None:
+        """The offset of the next valid record after damage at ``pos``, or None."""
+        search = pos + 1
+        while True:
+            found = self._buf.find(MAGIC, max(search - self._base, 0))
+            if found >= 0:
+                candidate = self._base + found
+                if isinstance(self._parse_at(candidate), Record):
+                    return candidate
+                search = candidate + 1
+                continue
+            have = self._base + len(self._buf)
+            search = max(search, have - 1)
+            self._fill(have + _CHUNK)
+            if self._base + len(self._buf) == have:
+                return None
+
+    def read(self, max_records: int, max_bytes: int = 4 * 2**20) -> list[Record]:
+        """Up to ``max_records`` records (and about ``max_bytes``) from where it stopped."""
+        records: list[Record] = []
+        size = 0
+        while not self.done and len(records) < max_records and size < max_bytes:
+            if self.end is not None and self.offset >= self.end:
+                self.done = True
+                break
+            found = self._parse_at(self.offset)
+            if isinstance(found, Record):
+                records.append(found)
+                size += found.end - found.offset
+                self.offset = found.end
+                continue
+            # Damage, or the file ends inside this record (a torn tail, or a damaged
+            # length that points past the end): count it once, go on at the next good one.
+            if found is None or self._base + len(self._buf) > self.offset:
+                self.corrupt += 1
+            again = self._resync(self.offset)
+            if again is None:
+                self.done = True
+                break
+            self.offset = again
+        return records

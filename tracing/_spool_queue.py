@@ -1,0 +1,178 @@
+"""The trace queue when a spool backs it: the writer's inbox and the disk-only counters.
+
+``enqueue()`` still only appends to a list under the queue's lock. The spool writer
+(``_spool_writer``) takes that inbox every few milliseconds, writes it to disk, and then
+*places* each trace: into memory for the flusher (``_items``), on disk only (``spooled``)
+when memory is full, or, when the disk cannot take it, into memory without a record, or
+dropped when neither has room. A trace is never handed to the flusher before its record is
+written (or its write failed), so the disk is a true write-ahead log; and its JSON bytes,
+encoded once by the writer, are the bytes the POST sends.
+
+Each trace's ``_spool`` slot says where it is: ``_OVERFLOW`` while it waits in the inbox
+counted as spooled (memory was full when it came), a ``Ref`` once written, None otherwise.
+All counters change under one lock, so ``snapshot()`` always satisfies
+``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ._models import ApiResponse, Trace
+from ._queue import TraceQueue
+
+if TYPE_CHECKING:
+    from ._spool_part import Part
+
+__all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
+
+Ref = tuple["Part", int, int]  # part, segment number, record seq
+OVERFLOW = object()
+
+
+class SpoolQueue(TraceQueue):
+    """A ``TraceQueue`` whose traces pass through the spool writer's inbox."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__(max_size)
+        self.on_put: Callable[[], None] | None = None  # starts the writer, once
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._inbox: list[Trace] = []
+        self._inbox_spooled = 0  # inbox traces counted as spooled (memory was full)
+        self._acks: list[Ref] = []
+        # Set by the writer: whether a trace may be accepted onto disk only.
+        self.disk_room = True
+        self.refilling = True  # False once shutdown() begins: the backlog stays on disk
+
+    def __repr__(self) -> str:
+        return (
+            f"<SpoolQueue queued={len(self._items)} inbox={len(self._inbox)} "
+            f"in_flight={self.in_flight} spooled={self.spooled} max={self.max_size}>"
+        )
+
+    # The caller's side ----------------------------------------------------------------
+
+    def put(self, trace: Trace) -> bool:
+        """Accept a trace into the writer's inbox; False (counted dropped) when neither
+        memory nor the spool has room."""
+        with self._lock:
+            self.enqueued += 1
+            if len(self._items) + self.in_flight + self._held < self.max_size:
+                self._inbox.append(trace)
+                self._held += 1
+            elif self.disk_room and self._inbox_spooled < self.max_size:
+                trace._spool = OVERFLOW
+                self._inbox.append(trace)
+                self._inbox_spooled += 1
+                self.spooled += 1
+            else:
+                self.dropped += 1
+                return False
+        if self.on_put is not None:
+            self.on_put()
+        return True
+
+    # The flusher's side ---------------------------------------------------------------
+
+    def answered(
+        self, delivered: Sequence[Trace], rejected: Sequence[tuple[Trace, ApiResponse]]
+    ) -> None:
+        with self._lock:
+            self.in_flight -= len(delivered) + len(rejected)
+            self.sent += len(delivered)
+            self.failed += len(rejected)
+            acks = self._acks
+            for trace in delivered:
+                if trace._spool is not None:
+                    acks.append(trace._spool)
+            for trace, _ in rejected:
+                if trace._spool is not None:
+                    acks.append(trace._spool)
+
+    def give_up(self, traces: Sequence[Trace]) -> list[Trace]:
+        lost = [trace for trace in traces if trace._spool is None]
+        with self._lock:
+            self.in_flight -= len(traces)
+            self.spooled += len(traces) - len(lost)
+            self.failed += len(lost)
+        return lost
+
+    # The writer's side ----------------------------------------------------------------
+
+    def take_inbox(self) -> list[Trace]:
+        with self._lock:
+            inbox, self._inbox = self._inbox, []
+            return inbox
+
+    def take_acks(self) -> list[Ref]:
+        with self._lock:
+            acks, self._acks = self._acks, []
+            return acks
+
+    def room(self) -> int:
+        """How many more traces memory holds now."""
+        with self._lock:
+            return self.max_size - len(self._items) - self.in_flight - self._held
+
+    def place(
+        self, group: list[Trace], refs: list[Ref | None], disk_only: bool
+    ) -> tuple[int, list[Trace]]:
+        """Put the writer's group where it belongs, in order.
+
+        ``refs[i]`` is where trace i was written (None: not written). With ``disk_only``
+        (the part already has records waiting on disk only), written traces stay on disk
+        only, which keeps those records a suffix of the part that is read back in order.
+
+        Returns the index of the first trace left on disk only (``len(group)``: none) and
+        the traces dropped (no record, no room).
+        """
+        first = len(group)
+        dropped: list[Trace] = []
+        with self._lock:
+            items = self._items
+            for index, (trace, ref) in enumerate(zip(group, refs, strict=True)):
+                if trace._spool is OVERFLOW:
+                    self._inbox_spooled -= 1
+                    self.spooled -= 1
+                else:
+                    self._held -= 1
+                trace._spool = ref
+                full = len(items) + self.in_flight + self._held >= self.max_size
+                if ref is not None and (disk_only or full):
+                    disk_only = True
+                    first = min(first, index)
+                    self.spooled += 1
+                elif not full:
+                    items.append(trace)
+                else:
+                    self.dropped += 1
+                    dropped.append(trace)
+        return first, dropped
+
+    def refill(self, traces: list[Trace], kind: str) -> None:
+        """Traces read back from disk into memory.
+
+        ``kind``: "own" (this part's disk-only records: they were ``spooled``), "mine" (a
+        part this tracer wrote before a restart: ``spooled`` too, while it lasts) or
+        "adopted" (another tracer's: ``replayed``).
+        """
+        with self._lock:
+            self._items.extend(traces)
+            count = len(traces)
+            if kind == "adopted":
+                self.replayed += count
+                return
+            if kind == "mine":
+                mine = min(count, self.spooled)
+                self.replayed += count - mine
+                count = mine
+            self.spooled -= count
+
+    def lost_on_disk(self, count: int) -> None:
+        """Disk-only records of this part that could not be read back (damaged)."""
+        with self._lock:
+            self.spooled -= count
+            self.failed += count

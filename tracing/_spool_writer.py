@@ -1,0 +1,432 @@
+"""The spool writer: one daemon thread that does every disk operation of a spool.
+
+Every ``PERIOD`` seconds (or when asked: ``flush()``, ``shutdown()``) it takes the queue's
+inbox, encodes each trace once (the bytes the POST reuses), appends the group to its part
+with one ``write()``, syncs it when ``spool_fsync="always"``, and places the traces (see
+``_spool_queue``). Then it writes the acknowledgements the flusher collected, deletes
+segments whose every record was answered for, reads disk-only and adopted records back
+while memory has room, syncs about once a second with ``"interval"``, and looks for
+orphaned parts every few seconds.
+
+An ``OSError`` (full disk, EIO, a read-only or vanished directory) never leaves this
+thread: the group goes to memory, one warning is logged, and writing is tried again after
+a pause, from a fresh segment. Any other exception is logged and the cycle carries on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ._config import Config
+from ._log import logger
+from ._models import Trace
+from ._spool_format import encode_record
+from ._spool_part import Part, Segment, adoptable, create_part
+from ._spool_queue import Ref, SpoolQueue
+from ._spool_replay import PIECE, AdoptedReader, OwnReader
+from ._wire import WireError, encode_trace
+
+__all__ = ["SpoolWriter"]
+
+PERIOD = 0.02  # seconds between groups: well inside the 50 ms the contract allows
+SYNC_INTERVAL = 1.0  # spool_fsync="interval"
+SCAN_INTERVAL = 2.0  # looking for orphaned parts
+RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
+
+Dropped = Callable[[Sequence[Trace]], None]
+
+
+class SpoolWriter:
+    """The thread, its part, the adopted parts and the disk-health state."""
+
+    def __init__(
+        self, config: Config, queue: SpoolQueue, poke: Callable[[], None], dropped: Dropped
+    ) -> None:
+        assert config.spool_dir is not None
+        self._dir = config.spool_dir
+        self._max_bytes = config.spool_max_bytes
+        self._segment_max = max(64 * 1024, min(16 * 2**20, config.spool_max_bytes // 16))
+        self._fsync = config.spool_fsync
+        self._flush_at = config.flush_at
+        self._queue = queue
+        self._poke = poke
+        self._dropped = dropped
+        self._mine: set[str] = set()  # parts this tracer wrote, before a restart
+        self._reset()
+
+    def _reset(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters: list[concurrent.futures.Future[None]] = []
+        self._closing = False
+        self._own: Part | None = None
+        self._own_reader: OwnReader | None = None
+        self._adopted: list[AdoptedReader] = []
+        self._healthy = True
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_FIRST
+        self._next_scan = 0.0
+        self._last_sync = time.monotonic()
+        self._dirty: set[Segment] = set()  # written since the last sync
+        self.corrupt = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<SpoolWriter {self._dir} running={self.running} healthy={self._healthy} "
+            f"own={self._own!r} adopted={len(self._adopted)} corrupt={self.corrupt}>"
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # Control (any thread) ---------------------------------------------------------------
+
+    def ensure_started(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._closing = False
+            self._thread = threading.Thread(
+                target=self._run, name="tracing-spool-writer", daemon=True
+            )
+            self._thread.start()
+        self._queue.on_put = None
+
+    def request(self, *, close: bool = False) -> concurrent.futures.Future[None]:
+        """A future done after the writer's next full cycle (and its closing, if asked)."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._lock:
+            if close:
+                self._closing = True
+            if self._thread is None or not self._thread.is_alive():
+                future.set_result(None)
+                return future
+            self._waiters.append(future)
+        self._wake.set()
+        return future
+
+    def after_fork(self) -> None:
+        """In a forked child: close the parent's descriptors (never unlocking), start over."""
+        for part in [self._own, *(r.part for r in self._adopted)]:
+            if part is not None:
+                part.forget_after_fork()
+        self._mine = set()
+        self._reset()
+
+    # The thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(PERIOD)
+            self._wake.clear()
+            with self._lock:
+                waiters, self._waiters = self._waiters, []
+                closing = self._closing
+            try:
+                self._cycle(closing)
+                if closing:
+                    self._finish()
+            except Exception:  # a bug: keep the thread (and the traces) going
+                logger.exception("tracing spool writer failed; carrying on")
+            if closing:
+                with self._lock:
+                    # Gone before anyone hears it is closed: a start() right after the
+                    # shutdown gets a new thread, never this ending one.
+                    self._thread = None
+                    self._queue.on_put = self.ensure_started
+                    waiters += self._waiters
+                    self._waiters = []
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+            if closing:
+                return
+
+    def _cycle(self, closing: bool) -> None:
+        now = time.monotonic()
+        if self._own is None and self._healthy_at(now):
+            self._open()
+        group = self._queue.take_inbox()
+        if group:
+            self._place(group)
+        self._write_acks()
+        if not closing and self._queue.refilling:
+            self._refill()
+        if self._fsync == "interval" and self._dirty and now - self._last_sync >= SYNC_INTERVAL:
+            self._sync()
+        if not closing and self._own is not None and now >= self._next_scan:
+            self._next_scan = now + SCAN_INTERVAL
+            self._adopt()
+        self._queue.disk_room = self._writable(now)
+
+    def _healthy_at(self, now: float) -> bool:
+        return self._healthy or now >= self._retry_at
+
+    def _writable(self, now: float) -> bool:
+        own = self._own
+        return own is not None and own.bytes < self._max_bytes and self._healthy_at(now)
+
+    def _failed(self, what: str, exc: OSError) -> None:
+        """One warning when the disk starts failing; retry later, pausing longer each time."""
+        if self._healthy:
+            logger.warning(
+                "tracing spool: cannot %s in %s (%s); traces are kept in memory until "
+                "the spool can be written again",
+                what,
+                self._dir,
+                exc,
+            )
+            self._retry_delay = RETRY_FIRST
+        else:
+            self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
+        self._healthy = False
+        self._retry_at = time.monotonic() + self._retry_delay
+
+    def _recovered(self) -> None:
+        if not self._healthy:
+            self._healthy = True
+            logger.warning("tracing spool: writing to %s again", self._dir)
+
+    def _open(self) -> None:
+        try:
+            self._own = create_part(self._dir)
+        except OSError as exc:
+            self._failed("create its directory", exc)
+            return
+        self._recovered()
+        self._mine.add(self._own.name)
+        self._next_scan = 0.0
+
+    # Writing ----------------------------------------------------------------------------
+
+    def _place(self, group: list[Trace]) -> None:
+        refs: list[Ref | None] = [None] * len(group)
+        offsets: list[int] = [0] * len(group)
+        if self._writable(time.monotonic()):
+            try:
+                self._write(group, refs, offsets)
+            except Exception:
+                logger.exception("tracing spool writer failed to write a group")
+        reader = self._own_reader
+        first, dropped = self._queue.place(group, refs, reader is not None)
+        if reader is None and first < len(group):
+            ref = refs[first]
+            assert ref is not None
+            assert self._own is not None
+            self._own_reader = OwnReader(self._own, ref[1], offsets[first])
+        if dropped:
+            self._dropped(dropped)
+        if len(self._queue) >= self._flush_at:
+            self._poke()
+
+    def _write(self, group: list[Trace], refs: list[Ref | None], offsets: list[int]) -> None:
+        """Append the group's records; fill ``refs``/``offsets`` for those written."""
+        part = self._own
+        assert part is not None
+        budget = self._max_bytes - part.bytes
+        pending: list[tuple[int, int]] = []  # (index, seq) in the buffer
+        buffer: list[bytes] = []
+        size = 0
+        segment = part.current
+        wrote = False
+        try:
+            for index, trace in enumerate(group):
+                try:
+                    payload = encode_trace(trace)
+                except WireError:
+                    continue  # the exporter reports it; nothing to keep on disk
+                record = encode_record(part.next_seq, trace.id, payload)
+                if len(record) > budget:
+                    break  # spool_max_bytes: the rest goes to memory (or is dropped)
+                if segment is None or (
+                    segment.size + size + len(record) > self._segment_max and segment.size + size
+                ):
+                    if segment is not None:
+                        if buffer:
+                            self._flush(buffer, pending, refs)
+                            wrote = True
+                        if self._fsync != "never":  # its descriptor closes now
+                            os.fsync(segment.fd)
+                        part.seal_current()
+                    buffer, pending, size = [], [], 0
+                    segment = part.open_segment()
+                offsets[index] = segment.size + size
+                buffer.append(record)
+                pending.append((index, part.next_seq))
+                part.next_seq += 1
+                size += len(record)
+                budget -= len(record)
+            if segment is not None and buffer:
+                self._flush(buffer, pending, refs)
+                wrote = True
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                part.seal_current()
+            self._failed("write", exc)
+            return
+        if wrote:
+            self._recovered()
+
+    def _flush(
+        self, buffer: list[bytes], pending: list[tuple[int, int]], refs: list[Ref | None]
+    ) -> None:
+        """Write one buffered run of records to the current segment (synced with
+        "always" before any of them counts as written)."""
+        part = self._own
+        assert part is not None
+        current = part.current
+        assert current is not None
+        data = b"".join(buffer)
+        new_file = current.size == 0
+        part.append(current, data)
+        if self._fsync == "always":
+            os.fsync(current.fd)
+            if new_file:
+                _sync_dir(part.path)
+        elif self._fsync == "interval":
+            self._dirty.add(current)
+        current.outstanding += len(pending)
+        for index, seq in pending:
+            refs[index] = (part, current.number, seq)
+
+    def _write_acks(self) -> None:
+        acks = self._queue.take_acks()
+        if not acks:
+            return
+        by_segment: dict[tuple[int, int], tuple[Part, list[int]]] = {}
+        for part, number, seq in acks:
+            entry = by_segment.setdefault((id(part), number), (part, []))
+            entry[1].append(seq)
+        for (_, number), (part, seqs) in by_segment.items():
+            if part.closed:
+                continue
+            try:
+                part.write_acks(number, seqs)
+            except OSError as exc:  # only duplicates later: the record is sent again
+                self._failed("write acknowledgements", exc)
+                continue
+            segment = part.segments.get(number)
+            if segment is not None and self._fsync != "never":
+                self._dirty.add(segment)
+        self._drop_finished_parts()
+
+    def _sync(self) -> None:
+        for segment in self._dirty:
+            for fd in (segment.fd, segment.ack_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.fsync(fd)
+        self._dirty.clear()
+        if self._own is not None:
+            with contextlib.suppress(OSError):
+                _sync_dir(self._own.path)
+        self._last_sync = time.monotonic()
+
+    # Reading back -----------------------------------------------------------------------
+
+    def _refill(self) -> None:
+        room = self._queue.room()
+        while room > 0 and self._adopted:
+            reader = self._adopted[0]
+            traces = reader.read(min(room, PIECE))
+            if traces:
+                self._queue.refill(traces, "mine" if reader.part.mine else "adopted")
+                room -= len(traces)
+            if reader.done:
+                self._finish_adopted(reader)
+            elif not traces:
+                break
+        own = self._own_reader
+        if own is not None and room > 0:
+            try:
+                traces = own.read(min(room, PIECE))
+            except OSError as exc:
+                logger.warning("tracing spool: cannot read back %s: %s", own.part.path, exc)
+                traces = []
+            if traces:
+                self._queue.refill(traces, "own")
+            if own.corrupt:
+                self._queue.lost_on_disk(own.corrupt)
+                self._report_corrupt(own.corrupt, own.part)
+                own.corrupt = 0
+            if own.caught_up():
+                own.close()
+                self._own_reader = None
+        if len(self._queue) >= self._flush_at:
+            self._poke()
+
+    def _report_corrupt(self, count: int, part: Part) -> None:
+        self.corrupt += count
+        logger.warning(
+            "tracing spool: skipped %d damaged record(s) in %s; the rest is delivered",
+            count,
+            part.path,
+        )
+
+    def _finish_adopted(self, reader: AdoptedReader) -> None:
+        if reader.corrupt:
+            self._report_corrupt(reader.corrupt, reader.part)
+            reader.corrupt = 0
+        self._drop_finished_parts()
+
+    def _drop_finished_parts(self) -> None:
+        """Delete adopted parts fully read whose every record was answered for."""
+        for reader in list(self._adopted):
+            if reader.done and not reader.part.segments:
+                reader.close()
+                reader.part.release(remove=True)
+                self._adopted.remove(reader)
+
+    def _adopt(self) -> None:
+        skip = {r.part.name for r in self._adopted}
+        if self._own is not None:
+            skip.add(self._own.name)
+        try:
+            parts = adoptable(self._dir, skip)
+        except OSError as exc:
+            logger.warning("tracing spool: cannot look for orphaned parts: %s", exc)
+            return
+        for part in parts:
+            part.mine = part.name in self._mine
+            if part.segments:
+                logger.info("tracing spool: replaying %s (%d bytes)", part.path, part.bytes)
+            self._adopted.append(AdoptedReader(part))
+        self._drop_finished_parts()
+
+    # Closing ----------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        """Last cycle of a shutdown: sync, release the parts (deleting empty ones)."""
+        if self._fsync != "never":
+            self._sync()
+        own, self._own = self._own, None
+        if self._own_reader is not None:
+            self._own_reader.close()
+            self._own_reader = None
+        if own is not None:
+            with contextlib.suppress(OSError):
+                own.seal_current()
+            empty = not own.segments
+            own.release(remove=empty)
+            if empty:
+                self._mine.discard(own.name)
+        for reader in self._adopted:
+            reader.close()
+            reader.part.release(remove=reader.done and not reader.part.segments)
+        self._adopted = []
+        self._dirty.clear()
+
+
+def _sync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
