@@ -29,6 +29,7 @@ __all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
 
 Ref = tuple["Part", int, int]  # part, segment number, record seq
 OVERFLOW = object()
+BURST = 4096
 
 
 class SpoolQueue(TraceQueue):
@@ -36,6 +37,9 @@ class SpoolQueue(TraceQueue):
 
     def __init__(self, max_size: int) -> None:
         super().__init__(max_size)
+        # Traces accepted for disk only wait in the inbox until the writer's next group
+        # (<= 20 ms); this bounds that wait's memory, and a burst beyond it is dropped.
+        self._burst = max(max_size, BURST)
         self.on_put: Callable[[], None] | None = None  # starts the writer, once
 
     def _reset(self) -> None:
@@ -63,7 +67,7 @@ class SpoolQueue(TraceQueue):
             if len(self._items) + self.in_flight + self._held < self.max_size:
                 self._inbox.append(trace)
                 self._held += 1
-            elif self.disk_room and self._inbox_spooled < self.max_size:
+            elif self.disk_room and self._inbox_spooled < self._burst:
                 trace._spool = OVERFLOW
                 self._inbox.append(trace)
                 self._inbox_spooled += 1

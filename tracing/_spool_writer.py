@@ -333,16 +333,17 @@ class SpoolWriter:
 
     def _refill(self) -> None:
         room = self._queue.room()
-        while room > 0 and self._adopted:
-            reader = self._adopted[0]
+        for reader in [r for r in self._adopted if not r.done]:  # oldest part first
+            if room <= 0:
+                break
             traces = reader.read(min(room, PIECE))
             if traces:
                 self._queue.refill(traces, "mine" if reader.part.mine else "adopted")
                 room -= len(traces)
             if reader.done:
                 self._finish_adopted(reader)
-            elif not traces:
-                break
+            elif room > 0:
+                break  # a piece at a time, so the thread gets back to writing soon
         own = self._own_reader
         if own is not None and room > 0:
             try:

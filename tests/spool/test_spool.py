@@ -1,0 +1,184 @@
+"""The spool in one process: write-ahead, acknowledgement, restart, overflow, bounds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests._server import FaultServer, Reply, check_invariant
+from tests.spool._child import spool_files
+from tests.spool.conftest import MakeSpooled, wait_stats
+from tracing import AsyncTracing, Trace
+from tracing._spool_format import SegmentReader
+
+
+def read_records(spool_dir: Path) -> dict[str, bytes]:
+    """Every record on disk, by trace id."""
+    found: dict[str, bytes] = {}
+    for path in spool_files(spool_dir):
+        reader = SegmentReader(str(path))
+        while not reader.done:
+            found.update((r.trace_id, r.payload) for r in reader.read(1000))
+        reader.close()
+    return found
+
+
+def traces(count: int, prefix: str = "t", size: int = 50) -> list[Trace]:
+    return [Trace(prefix, id=f"{prefix}-{i}", input="x" * size) for i in range(count)]
+
+
+async def test_spool_off_touches_no_disk(server: FaultServer, tmp_path: Path, monkeypatch) -> None:
+    """Without spool_dir there is no writer thread and no file, and delivery is as in 0.1."""
+    monkeypatch.chdir(tmp_path)
+    tracer = AsyncTracing(endpoint=server.url, flush_interval=0)
+    for trace in traces(30):
+        assert tracer.enqueue(trace)
+    await tracer.flush()
+    stats = await tracer.shutdown()
+    assert stats.sent == 30
+    assert stats.spooled == stats.replayed == 0
+    assert not any(t.name == "tracing-spool-writer" for t in threading.enumerate())
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_delivered_traces_leave_the_spool(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """Answered traces are acknowledged; a clean shutdown leaves an empty spool_dir (0700)."""
+    tracer = make_spooled(flush_interval=0)
+    for trace in traces(120):
+        assert tracer.enqueue(trace)
+    await tracer.flush()
+    assert sorted(server.accepted_ids()) == sorted(f"t-{i}" for i in range(120))
+    stats = await tracer.shutdown()
+    assert (stats.sent, stats.spooled, stats.queue_size) == (120, 0, 0)
+    assert spool_dir.stat().st_mode & 0o777 == 0o700
+    assert list(spool_dir.iterdir()) == []
+
+
+async def test_shutdown_during_outage_keeps_traces_and_next_start_sends_them(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path, caplog
+) -> None:
+    """Backend down at shutdown: traces stay on disk (spooled, logged, not on_error); the next
+    tracer replays them with the posted bytes equal to the spooled bytes, keys from ids."""
+    server.default = Reply(503)
+    errors: list[str] = []
+    first = make_spooled(on_error=lambda exc, ts: errors.extend(t.id for t in ts))
+    for trace in traces(40):
+        assert first.enqueue(trace)
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        stats = await first.shutdown(timeout=5)
+    assert (stats.spooled, stats.failed, stats.queue_size, stats.in_flight) == (40, 0, 0, 0)
+    check_invariant(stats)
+    assert errors == []
+    assert "kept 40 trace(s) in the spool" in caplog.text
+    on_disk = read_records(spool_dir)
+    assert sorted(on_disk) == sorted(f"t-{i}" for i in range(40))
+
+    server.default = Reply(200)
+    before = len(server.requests)
+    second = make_spooled(max_batch_size=10)
+    await second.start()
+    stats = await wait_stats(second, lambda s: s.sent == 40)
+    assert (stats.replayed, stats.enqueued, stats.spooled) == (40, 0, 0)
+    replays = server.requests[before:]
+    assert sorted(i for r in replays for i in r.accepted) == sorted(on_disk)
+    for request in replays:
+        posted = [t["id"] for t in request.traces]
+        for trace_id in posted:  # the exact bytes written to disk are the bytes posted
+            assert on_disk[trace_id] in request.raw
+        expected = uuid.uuid5(
+            uuid.UUID("1b0e4f0e-5c57-4d52-9a8e-7370ee1d0b52"), "\n".join(sorted(posted))
+        )
+        assert request.headers["Idempotency-Key"] == str(expected)
+    await second.shutdown()
+    assert list(spool_dir.iterdir()) == []
+
+
+async def test_outage_beyond_max_queue_size_loses_nothing(
+    server: FaultServer, make_spooled: MakeSpooled
+) -> None:
+    """Memory full: traces wait on disk only (spooled, not dropped) and are read back in order
+    once the backend returns; each is delivered once."""
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=20, flush_at=5, max_batch_size=5)
+    ids = []
+    for index, trace in enumerate(traces(400)):
+        assert tracer.enqueue(trace)
+        ids.append(trace.id)
+        check_invariant(tracer.stats())
+        if index % 50 == 49:
+            await wait_stats(tracer, lambda s: s.queue_size + s.in_flight <= 20)
+    stats = await wait_stats(tracer, lambda s: s.spooled >= 380)
+    assert stats.dropped == 0
+    assert stats.queue_size + stats.in_flight <= 20
+    server.default = Reply(200)
+    await server.wait_for_traces(400, timeout=60)
+    stats = await wait_stats(tracer, lambda s: s.sent == 400)
+    assert (stats.spooled, stats.dropped, stats.replayed) == (0, 0, 0)
+    accepted = server.accepted_ids()
+    assert sorted(accepted) == sorted(ids)
+
+
+async def test_spool_max_bytes_bounds_the_disk_and_counts_drops(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """With memory and spool_max_bytes both full, traces are dropped, counted and reported;
+    the part never grows past the bound; the rest is delivered later."""
+    server.default = Reply(503)
+    errors: list[str] = []
+    tracer = make_spooled(
+        max_queue_size=10,
+        flush_at=10,
+        spool_max_bytes=2**20,
+        on_error=lambda exc, ts: errors.extend(t.id for t in ts),
+    )
+    refused = []
+    for index, trace in enumerate(traces(300, size=10_000)):
+        if not tracer.enqueue(trace):
+            refused.append(trace.id)
+        if index % 10 == 9:
+            await wait_stats(tracer, lambda s: s.queue_size + s.in_flight <= 10)
+    stats = await wait_stats(tracer, lambda s: s.dropped > 0 and s.queue_size <= 10)
+    size = sum(p.stat().st_size for p in spool_dir.glob("p-*/*"))
+    assert size <= 2**20
+    assert set(refused) <= set(errors)
+    server.default = Reply(200)
+    stats = await wait_stats(tracer, lambda s: s.sent + s.dropped == 300)
+    assert stats.dropped == len(errors) > 0
+    assert stats.spooled == 0
+    assert set(server.accepted_ids()) | set(errors) == {f"t-{i}" for i in range(300)}
+
+
+@pytest.mark.parametrize("fsync", ["always", "never"])
+async def test_every_fsync_mode_delivers(
+    server: FaultServer, make_spooled: MakeSpooled, fsync: str
+) -> None:
+    """spool_fsync "always" and "never" write, deliver and acknowledge alike."""
+    tracer = make_spooled(spool_fsync=fsync, flush_interval=0)
+    for trace in traces(60):
+        assert tracer.enqueue(trace)
+    await tracer.flush()
+    stats = await tracer.shutdown()
+    assert (stats.sent, stats.spooled) == (60, 0)
+
+
+async def test_restart_in_the_same_process_counts_its_own_traces_once(
+    server: FaultServer, make_spooled: MakeSpooled
+) -> None:
+    """shutdown() during an outage, start() again: the spooled traces come back to memory
+    (spooled -> queue_size, not replayed) and are delivered."""
+    server.default = Reply(503)
+    tracer = make_spooled()
+    for trace in traces(25):
+        tracer.enqueue(trace)
+    stats = await tracer.shutdown(timeout=5)
+    assert stats.spooled == 25
+    server.default = Reply(200)
+    await tracer.start()
+    stats = await wait_stats(tracer, lambda s: s.sent == 25)
+    assert (stats.enqueued, stats.replayed, stats.spooled) == (25, 0, 0)
