@@ -48,9 +48,10 @@ class Child:
         spool_dir: Path,
         options: dict[str, Any] | None = None,
         preexec: Callable[[], None] | None = None,
-        user: int | None = None,
+        wrap: list[str] | None = None,
     ) -> None:
         self.args = [
+            *(wrap or []),
             sys.executable,
             str(SCRIPTS / "spool_child.py"),
             endpoint,
@@ -58,7 +59,6 @@ class Child:
             json.dumps(options or {}),
         ]
         self.preexec = preexec
-        self.user = user
         self.proc: asyncio.subprocess.Process | None = None
         self.ready: dict[str, Any] = {}
         self.stderr = b""
@@ -72,7 +72,6 @@ class Child:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             preexec_fn=self.preexec,
-            user=self.user,
         )
         self.ready = await self.line()
         return self
