@@ -135,6 +135,7 @@ class SegmentReader:
         end = pos + HEADER.size + length
         if not self._fill(end):
             return False
+        at = pos - self._base  # the fill may have dropped consumed bytes
         body = self._buf[at + HEADER.size : at + HEADER.size + length]
         tail = self._buf[at + 10 : at + HEADER.size]
         if zlib.crc32(body, zlib.crc32(tail)) != crc:

@@ -43,7 +43,8 @@ def say(value: Any) -> None:
 
 
 def stats(tracer: AsyncTracing) -> dict[str, Any]:
-    return {**attrs.asdict(tracer.stats()), "errors": len(errors)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {**attrs.asdict(tracer.stats()), "errors": len(errors), "maxrss_kb": peak}
 
 
 async def enqueue(tracer: AsyncTracing, count: int) -> list[str]:
