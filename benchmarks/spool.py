@@ -39,8 +39,10 @@ SEGMENT = 16 * 2**20
 
 def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.drive_spool", "--sink", sink, "--n", str(n)]
-        + ["--variant", mode, "--spool-dir", spool_dir],
+        [
+            *(sys.executable, "-m", "benchmarks.drive_spool", "--sink", sink, "--n", str(n)),
+            *("--variant", mode, "--spool-dir", spool_dir),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -125,8 +127,12 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         runs = rounds[mode]
         med = [r["enqueue_median_us"] for r in runs]
         tput = [r["throughput"] for r in runs]
-        med_ratio = statistics.median(r["enqueue_median_us"] / o["enqueue_median_us"] for r, o in zip(runs, off, strict=True))
-        tput_ratio = statistics.median(r["throughput"] / o["throughput"] for r, o in zip(runs, off, strict=True))
+        med_ratio = statistics.median(
+            r["enqueue_median_us"] / o["enqueue_median_us"] for r, o in zip(runs, off, strict=True)
+        )
+        tput_ratio = statistics.median(
+            r["throughput"] / o["throughput"] for r, o in zip(runs, off, strict=True)
+        )
         lines.append(
             f"| {mode} | {statistics.median(med):.2f} us | {med_ratio:.2f} "
             f"| {statistics.median(tput):,.0f} | {tput_ratio:.2f} "

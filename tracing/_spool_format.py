@@ -35,6 +35,7 @@ __all__ = [
 MAGIC = b"\xf7\x1e"
 HEADER = struct.Struct("<2sIIQH")  # magic, body length, crc32, seq, id length
 _TAIL = struct.Struct("<QH")  # seq, id length: the header's part under the CRC
+_HEAD = struct.Struct("<2sII")  # magic, body length, crc32
 _ACK = struct.Struct("<QI")
 MAX_BODY = 256 * 2**20  # a length field beyond this is damage, not a record
 _CHUNK = 1 << 20
@@ -52,10 +53,9 @@ class Record:
 def encode_record(seq: int, trace_id: str, payload: bytes) -> bytes:
     """One framed record."""
     ident = trace_id.encode("utf-8", "replace")[:65535]
-    tail = _TAIL.pack(seq, len(ident))
-    crc = zlib.crc32(payload, zlib.crc32(ident, zlib.crc32(tail)))
-    head = HEADER.pack(MAGIC, len(ident) + len(payload), crc, seq, len(ident))
-    return head + ident + payload
+    lead = _TAIL.pack(seq, len(ident)) + ident
+    crc = zlib.crc32(payload, zlib.crc32(lead))
+    return _HEAD.pack(MAGIC, len(ident) + len(payload), crc) + lead + payload
 
 
 def encode_acks(seqs: Iterable[int]) -> bytes:

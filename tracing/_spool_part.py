@@ -104,6 +104,9 @@ class Part:
     def seg_path(self, number: int) -> str:
         return os.path.join(self.path, _seg_name(number))
 
+    def ack_path(self, number: int) -> str:
+        return os.path.join(self.path, _ack_name(number))
+
     # Writing (own part) ---------------------------------------------------------------
 
     def open_segment(self) -> Segment:

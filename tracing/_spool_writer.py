@@ -26,7 +26,7 @@ from ._config import Config
 from ._log import logger
 from ._models import Trace
 from ._spool_format import encode_record
-from ._spool_part import Part, Segment, adoptable, create_part
+from ._spool_part import Part, adoptable, create_part
 from ._spool_queue import Ref, SpoolQueue
 from ._spool_replay import PIECE, AdoptedReader, OwnReader
 from ._wire import WireError, encode_trace
@@ -73,7 +73,8 @@ class SpoolWriter:
         self._retry_delay = RETRY_FIRST
         self._next_scan = 0.0
         self._last_sync = time.monotonic()
-        self._dirty: set[Segment] = set()  # written since the last sync
+        self._dirty: set[str] = set()  # files written since the last sync
+        self._syncer: threading.Thread | None = None
         self.corrupt = 0
 
     def __repr__(self) -> str:
@@ -160,7 +161,7 @@ class SpoolWriter:
         if not closing and self._queue.refilling:
             self._refill()
         if self._fsync == "interval" and self._dirty and now - self._last_sync >= SYNC_INTERVAL:
-            self._sync()
+            self._sync_in_background()
         if not closing and self._own is not None and now >= self._next_scan:
             self._next_scan = now + SCAN_INTERVAL
             self._adopt()
@@ -252,8 +253,6 @@ class SpoolWriter:
                         if buffer:
                             self._flush(buffer, pending, refs)
                             wrote = True
-                        if self._fsync != "never":  # its descriptor closes now
-                            os.fsync(segment.fd)
                         part.seal_current()
                     buffer, pending, size = [], [], 0
                     segment = part.open_segment()
@@ -291,7 +290,7 @@ class SpoolWriter:
             if new_file:
                 _sync_dir(part.path)
         elif self._fsync == "interval":
-            self._dirty.add(current)
+            self._dirty.add(part.seg_path(current.number))
         current.outstanding += len(pending)
         for index, seq in pending:
             refs[index] = (part, current.number, seq)
@@ -312,21 +311,33 @@ class SpoolWriter:
             except OSError as exc:  # only duplicates later: the record is sent again
                 self._failed("write acknowledgements", exc)
                 continue
-            segment = part.segments.get(number)
-            if segment is not None and self._fsync != "never":
-                self._dirty.add(segment)
+            if self._fsync != "never" and number in part.segments:
+                self._dirty.add(part.ack_path(number))
         self._drop_finished_parts()
 
-    def _sync(self) -> None:
-        for segment in self._dirty:
-            for fd in (segment.fd, segment.ack_fd):
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.fsync(fd)
-        self._dirty.clear()
+    def _sync_in_background(self) -> None:
+        """fsync what was written in the last second, on a helper thread: a slow disk's
+        sync must not hold up the next groups (the writer would stall the sender)."""
+        if self._syncer is not None and self._syncer.is_alive():
+            return  # the last one is still at it; these files wait for the next
+        paths, self._dirty = self._dirty, set()
         if self._own is not None:
-            with contextlib.suppress(OSError):
-                _sync_dir(self._own.path)
+            paths.add(self._own.path)
+        self._syncer = threading.Thread(
+            target=_sync_paths, args=(paths,), name="tracing-spool-sync", daemon=True
+        )
+        self._syncer.start()
+        self._last_sync = time.monotonic()
+
+    def _sync(self) -> None:
+        """fsync everything written since the last sync, now (shutdown)."""
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
+        paths, self._dirty = self._dirty, set()
+        if self._own is not None:
+            paths.add(self._own.path)
+        _sync_paths(paths)
         self._last_sync = time.monotonic()
 
     # Reading back -----------------------------------------------------------------------
@@ -423,6 +434,17 @@ class SpoolWriter:
             reader.part.release(remove=reader.done and not reader.part.segments)
         self._adopted = []
         self._dirty.clear()
+
+
+def _sync_paths(paths: set[str]) -> None:
+    """fsync files (and directories) by path; one already deleted needs nothing."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _sync_dir(path: str) -> None:

@@ -79,7 +79,7 @@ async def handle(tracer: AsyncTracing, command: dict[str, Any]) -> Any:
             return {"requeued": exc.requeued, **stats(tracer)}
         return {"requeued": 0, **stats(tracer)}
     if op == "wait_delivered":
-        while (s := tracer.stats()).sent + s.failed < command["n"]:
+        while (s := tracer.stats()).sent + s.failed < command["n"]:  # noqa: ASYNC110 (polls another process)
             await asyncio.sleep(0.01)
         return stats(tracer)
     if op == "shutdown":
@@ -92,7 +92,8 @@ async def handle(tracer: AsyncTracing, command: dict[str, Any]) -> Any:
 
 
 async def main() -> None:
-    options = {"flush_interval": 0.05, "retry_backoff": 0.01, "retry_backoff_max": 0.2}
+    options: dict[str, Any] = {"flush_interval": 0.05, "retry_backoff": 0.01}
+    options["retry_backoff_max"] = 0.2
     options.update(json.loads(raw_options))
     tracer = AsyncTracing(endpoint=endpoint, spool_dir=spool_dir, on_error=on_error, **options)
     await tracer.start()

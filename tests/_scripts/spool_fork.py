@@ -22,9 +22,7 @@ tracer = AsyncTracing(endpoint=endpoint, spool_dir=spool_dir, flush_at=100, flus
 
 
 def parts() -> dict[str, dict[str, int]]:
-    return {
-        p.name: {f.name: f.stat().st_size for f in p.iterdir()} for p in spool_dir.glob("p-*")
-    }
+    return {p.name: {f.name: f.stat().st_size for f in p.iterdir()} for p in spool_dir.glob("p-*")}
 
 
 def make(prefix: str, n: int) -> list[Trace]:

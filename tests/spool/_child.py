@@ -77,7 +77,8 @@ class Child:
         return self
 
     async def line(self, timeout: float = 30.0) -> Any:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
         if not raw:
             await self.finish()
@@ -85,7 +86,8 @@ class Child:
         return json.loads(raw)
 
     async def ask(self, op: str, timeout: float = 30.0, **args: Any) -> Any:
-        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc is not None
+        assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps({"op": op, **args}) + "\n").encode())
         await self.proc.stdin.drain()
         if op == "stream":

@@ -107,7 +107,7 @@ async def test_kill_9_loop_delivers_every_trace_accepted_before_the_kill(
     assert len(must) > 100
     last = await Child(collector.url, spool_dir, {"flush_interval": 0.02}).start()
     async with asyncio.timeout(60):
-        while not must <= set(await stored_ids(collector.url)):
+        while not must <= set(await stored_ids(collector.url)):  # noqa: ASYNC110 (polls another process)
             await asyncio.sleep(0.05)
     stats = await last.ask("shutdown", timeout=10)
     await last.finish()

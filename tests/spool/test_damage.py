@@ -66,7 +66,9 @@ async def test_torn_tail_at_every_byte_of_the_last_record(
         assert reader.corrupt == (1 if cut else 0), cut
     template = tmp_path / "template"
     shutil.copytree(spool_dir, template)
-    for cut in sorted({1, HEADER.size - 1, HEADER.size, HEADER.size + 3, (end - start) // 2, end - start - 1}):
+    for cut in sorted(
+        {1, HEADER.size - 1, HEADER.size, HEADER.size + 3, (end - start) // 2, end - start - 1}
+    ):
         shutil.rmtree(spool_dir)
         shutil.copytree(template, spool_dir)
         (copy,) = spool_files(spool_dir)

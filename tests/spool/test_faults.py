@@ -45,7 +45,8 @@ async def test_full_disk_falls_back_to_memory_and_resumes(
     assert (final["sent"], final["dropped"], final["failed"]) == (len(ids), 0, 0)
     assert sorted(server.accepted_ids()) == sorted(ids)
     assert child.log.count("cannot write") == 1, child.log
-    assert "writing to" in child.log and "again" in child.log
+    assert "writing to" in child.log
+    assert "again" in child.log
 
 
 async def test_read_only_spool_dir_falls_back_and_resumes(

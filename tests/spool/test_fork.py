@@ -27,5 +27,7 @@ async def test_fork_after_the_spool_opened(server: FaultServer, tmp_path: Path) 
     assert report["lock_held_after_child"], "the child released the parent's lock"
     assert report["parent"] == {"sent": 5, "enqueued": 5}
     ids = server.accepted_ids()
-    assert sorted(ids) == sorted([f"parent-{i}" for i in range(5)] + [f"child-{i}" for i in range(4)])
+    assert sorted(ids) == sorted(
+        [f"parent-{i}" for i in range(5)] + [f"child-{i}" for i in range(4)]
+    )
     assert report["left"] == []

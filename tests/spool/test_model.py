@@ -100,7 +100,7 @@ class SpoolMachine(RuleBasedStateMachine):
 
     async def _deliver_all(self) -> None:
         async with asyncio.timeout(50):
-            while not self.must <= set(self.server.accepted_ids()):
+            while not self.must <= set(self.server.accepted_ids()):  # noqa: ASYNC110 (polls another process)
                 await asyncio.sleep(0.05)
         assert self.child is not None
         await self.child.ask("shutdown", timeout=5)
