@@ -222,7 +222,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/")
     try:
         form = await request.post()
-    except ValueError:  # a malformed form body (bad multipart, bad encoding)
+    except web.HTTPException:
+        raise  # too large: aiohttp's 413
+    except Exception:  # a malformed form (multipart, charset): any error
         return page_error(request, 400, "The sign-in form could not be read.")
     key, next_path = form.get("key"), _safe_next(form.get("next"))
     if not isinstance(key, str) or not keys.check(key):

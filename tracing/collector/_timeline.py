@@ -74,7 +74,9 @@ def _depth_first(spans: list[Mapping[str, Any]]) -> list[tuple[int, Mapping[str,
     children: dict[Any, list[Mapping[str, Any]]] = {}
     for span in spans:
         parent = span.get("parentId")
-        key = parent if parent in ids and parent != span.get("id") else None
+        # parentId is stored as sent: anything but a known span id is "no parent".
+        known = isinstance(parent, str) and parent in ids and parent != span.get("id")
+        key = parent if known else None
         children.setdefault(key, []).append(span)
 
     def order(span: Mapping[str, Any]) -> str:
