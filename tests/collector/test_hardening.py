@@ -4,6 +4,8 @@ each sent to the real process. Nothing may answer 5xx or put a traceback in its 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -130,7 +132,7 @@ async def test_span_times_may_be_missing_null_or_one_sided(
     collector: Collector, http: aiohttp.ClientSession
 ) -> None:
     """API.md: a span's times may be missing or null; such spans are stored and shown."""
-    spans = [
+    spans: list[dict[str, Any]] = [
         {"id": "a", "name": "no-times"},
         {"id": "b", "name": "null-times", "startTime": None, "endTime": None},
         {"id": "c", "name": "end-only", "endTime": END},
@@ -167,13 +169,31 @@ async def test_stored_as_sent_values_render(
         ],
     }
     status, body = await post_batch(http, collector, orjson.dumps({"traces": [trace]}))
+    assert status == 200
     assert body["results"][0]["success"], body
     for path in ("/", "/traces/odd", "/api/traces/odd", "/api/traces"):
         async with http.get(collector.url + path) as response:
             assert response.status == 200, path
-    status, doc = await get_json(http, f"{collector.url}/api/traces/odd")
+    _, doc = await get_json(http, f"{collector.url}/api/traces/odd")
     assert doc["tags"] == 7
     assert doc["spans"][0]["parentId"] == [1]
+    no_traceback(collector)
+
+
+async def test_any_stored_id_reads_back(collector: Collector, http: aiohttp.ClientSession) -> None:
+    """An id may hold any character; the routes' ``.+`` did not match a newline, so a
+    trace stored with one was a 404 on the API and its page (found by the fuzz test)."""
+    ids = ["line\nbreak", "cr\rhere", "a/b", "%41", " spaced ", "\u2028sep"]
+    traces = [orjson.loads(good(trace_id)) for trace_id in ids]
+    status, body = await post_batch(http, collector, orjson.dumps({"traces": traces}))
+    assert status == 200
+    assert all(r["success"] for r in body["results"]), body
+    for trace_id in ids:
+        quoted = quote(trace_id, safe="")
+        status, doc = await get_json(http, f"{collector.url}/api/traces/{quoted}")
+        assert (status, doc["id"]) == (200, trace_id)
+        async with http.get(f"{collector.url}/traces/{quoted}") as response:
+            assert response.status == 200, trace_id
     no_traceback(collector)
 
 

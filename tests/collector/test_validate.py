@@ -229,6 +229,7 @@ def test_deep_values_beyond_the_parser_cost_only_their_trace() -> None:
     body = b'{"sentAt": null, "traces": [' + good + b"," + bad + b"}," + good + b"]}"
     results = [validate_trace(item) for item in parse_envelope(body)]
     assert [type(r) for r in results] == [ValidTrace, Rejected, ValidTrace]
+    assert isinstance(results[1], Rejected)
     assert results[1].id == "bad"
     assert "nested more than 128 levels" in results[1].message
 
@@ -246,6 +247,7 @@ def test_lone_surrogates_cost_only_their_trace() -> None:
     )
     results = [validate_trace(item) for item in parse_envelope(body)]
     assert [type(r) for r in results] == [ValidTrace, Rejected, Rejected]
+    assert isinstance(results[1], Rejected)
     assert results[1].id == "a"
     assert "cannot be stored" in results[1].message
     assert results[2].id is None

@@ -63,10 +63,10 @@ def add_routes(app: web.Application) -> None:
         [
             web.post("/api/traces/batch", ingest),
             web.get("/api/traces", list_traces),
-            web.get("/api/traces/{id:.+}", get_trace),
+            web.get("/api/traces/{id:[\\s\\S]+}", get_trace),
             web.get("/healthz", healthz),
             web.get("/", list_page),
-            web.get("/traces/{id:.+}", trace_page),
+            web.get("/traces/{id:[\\s\\S]+}", trace_page),
             web.get("/signin", signin_form),
             web.post("/signin", signin),
             web.post("/signout", signout),
