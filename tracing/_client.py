@@ -99,9 +99,7 @@ class AsyncTracing:
         self._flusher = Flusher(config, self._queue, self._report)
         self._state = _State.NEW
         self._stopped: asyncio.Future[Stats] | None = None
-        self._drops = RateLimitedWarning(
-            "tracing dropped %d trace(s): the queue was full or the tracer shut down"
-        )
+        self._drops = RateLimitedWarning("tracing dropped %d trace(s)")
         if config.enabled:
             _atexit.register(self)
 
@@ -366,7 +364,7 @@ class AsyncTracing:
     # Reporting -------------------------------------------------------------------------
 
     def _dropped(self, trace: Trace, reason: str) -> None:
-        self._drops.hit()
+        self._drops.hit(reason=reason)
         self._call_on_error(TracingError(f"trace dropped: {reason}"), [trace])
 
     def _report(self, exc: Exception, traces: Sequence[Trace], reason: str) -> None:
