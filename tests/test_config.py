@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -153,10 +154,10 @@ def test_arguments_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_env_endpoint_names_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """A malformed TRACING_ENDPOINT raises ValueError naming the variable and endpoint."""
     monkeypatch.setenv("TRACING_ENDPOINT", "nonsense")
-    with pytest.raises(ValueError, match="^TRACING_ENDPOINT: endpoint must be an http"):
+    with pytest.raises(ValueError, match=r"^TRACING_ENDPOINT: endpoint must be an http"):
         AsyncTracing()
     monkeypatch.setenv("TRACING_ENDPOINT", "http://127.0.0.1:70700")
-    with pytest.raises(ValueError, match="^TRACING_ENDPOINT: endpoint must have a port"):
+    with pytest.raises(ValueError, match=r"^TRACING_ENDPOINT: endpoint must have a port"):
         AsyncTracing()
 
 
@@ -165,13 +166,13 @@ def test_an_argument_error_does_not_blame_the_environment(
 ) -> None:
     """A bad ``endpoint=`` names the argument only, even with TRACING_ENDPOINT set."""
     monkeypatch.setenv("TRACING_ENDPOINT", "http://127.0.0.1:7070")
-    with pytest.raises(ValueError, match="^endpoint must have a port from 1 to 65535"):
+    with pytest.raises(ValueError, match=r"^endpoint must have a port from 1 to 65535"):
         AsyncTracing(endpoint="http://127.0.0.1:70700")
 
 
 def test_an_impossible_port_fails_at_construction_not_at_send() -> None:
     """``http://127.0.0.1:70700`` was accepted and then failed every send."""
-    with pytest.raises(ValueError, match="'http://127.0.0.1:70700'"):
+    with pytest.raises(ValueError, match=re.escape("'http://127.0.0.1:70700'")):
         AsyncTracing(endpoint="http://127.0.0.1:70700")
     assert AsyncTracing(endpoint="http://127.0.0.1:65535")._config.endpoint.endswith(":65535")
 
