@@ -371,3 +371,22 @@ async def test_shutdown_of_an_unused_tracer(server: FaultServer) -> None:
     tracer = AsyncTracing(endpoint=server.url)
     assert await tracer.shutdown() == Stats()
     assert server.requests == []
+
+
+async def test_a_trace_never_ended_is_reported_when_collected() -> None:
+    """``tracer.trace()`` without ``end()`` was never sent and never mentioned; now each
+    such trace, when garbage-collected (cycles too), is counted in a rate-limited WARNING
+    naming it, and shutdown() logs what the rate limit held back."""
+    code, out, err = await run_script("never_ended.py")
+    assert code == 0, err
+    assert out.strip() == "done"
+    lines = [line for line in err.splitlines() if "never ended" in line]
+    assert len(lines) == 2, err  # the first at once, the rest at shutdown()
+    counts = [int(line.split("tracing: ")[1].split(" ")[0]) for line in lines]
+    assert counts == [1, 3]
+    for name, trace_id in [(f"forgotten-{i}", f"lost-{i}") for i in range(3)] + [
+        ("in-a-cycle", "lost-cycle")
+    ]:
+        assert f"'{name}' ({trace_id})" in err
+    assert not any("fine-" in line for line in lines)
+    assert "Exception ignored" not in err

@@ -20,7 +20,7 @@ from ._exceptions import DeliveryError, TracingError
 from ._exporter import Outcome, batch_result, disabled_result
 from ._filters import apply_mask, sampled_in
 from ._flusher import Flusher
-from ._log import RateLimitedWarning, ids, logger
+from ._log import RateLimitedWarning, flush_never_ended, ids, logger
 from ._models import BatchResult, Stats, Trace, start_trace
 from ._observe import make_decorator
 from ._queue import TraceQueue
@@ -160,6 +160,7 @@ class AsyncTracing:
             self._state = _State.CLOSED
             _atexit.release(self)
             self._drops.flush()
+            flush_never_ended()
             stats = self.stats()
             self._stopped.set_result(stats)
         return stats

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -61,6 +62,64 @@ class RateLimitedWarning:
             return
         detail = ", ".join(f"{n} because {reason}" for reason, n in reasons.items())
         logger.warning("%s: %s", self.message % pending, detail)
+
+
+class NeverEnded:
+    """Traces made by ``tracer.trace()`` that were garbage-collected without ``end()``:
+    counted, and logged at WARNING at most once per ``interval`` with the names and ids of
+    the first few. It runs inside finalisers (any thread, at any allocation), so its lock
+    is re-entrant: a collection while this very code holds it must not deadlock.
+    """
+
+    SHOWN = 5
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self._interval = interval
+        self._lock = threading.RLock()
+        self._count = 0
+        self._shown: list[str] = []
+        self._last = -float("inf")
+
+    def hit(self, name: str, trace_id: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._count += 1
+            if len(self._shown) < self.SHOWN:
+                self._shown.append(f"{name!r:.80} ({trace_id:.80})")
+            if now - self._last < self._interval:
+                return
+            self._last = now
+            taken = self._take()
+        self._log(*taken)
+
+    def flush(self) -> None:
+        """Log what was counted since the last line, if anything."""
+        with self._lock:
+            count, shown = self._take()
+        if count:
+            self._log(count, shown)
+
+    def _take(self) -> tuple[int, list[str]]:
+        taken = self._count, self._shown
+        self._count, self._shown = 0, []
+        return taken
+
+    @staticmethod
+    def _log(count: int, shown: list[str]) -> None:
+        more = f", and {count - len(shown)} more" if count > len(shown) else ""
+        logger.warning(
+            "tracing: %d trace(s) were never ended and are not sent (call `await "
+            "trace.end()` or use `async with tracer.trace(...)`): %s%s",
+            count,
+            ", ".join(shown),
+            more,
+        )
+
+
+_NEVER_ENDED = NeverEnded()
+never_ended = _NEVER_ENDED.hit
+flush_never_ended = _NEVER_ENDED.flush
+atexit.register(flush_never_ended)  # before logging's own exit hook (atexit is LIFO)
 
 
 def ids(traces: Iterable[Trace]) -> str:
