@@ -16,7 +16,7 @@ import orjson
 
 from tracing._wire import parse_time
 
-from ._timeline import Row, timeline
+from ._timeline import Row, tick_labels, timeline
 
 __all__ = ["render_error", "render_list", "render_signin", "render_trace"]
 
@@ -143,8 +143,10 @@ def format_when(value: str | None) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
+    if not isinstance(seconds, int | float):
         return "—"
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -247,8 +249,8 @@ def render_trace(doc: Mapping[str, Any], *, signed_in: bool) -> str:
 
 def _timeline(rows: Sequence[Row], total: float) -> str:
     ticks = "".join(
-        f'<span style="left:{p}%">{_e(format_duration(total * p / 100) if p else "0")}</span>'
-        for p in (0, 25, 50, 75, 100)
+        f'<span style="left:{p}%">{_e(label)}</span>'
+        for p, label in zip((0, 25, 50, 75, 100), tick_labels(total), strict=True)
     )
     head = (
         '<div class="tl-row head"><div class="tl-label">span</div>'
