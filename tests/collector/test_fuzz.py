@@ -31,15 +31,17 @@ from tests.collector.conftest import collector_env
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+) ")
 _IDS = itertools.count()
 MAX_DEPTH = 128
+KEY = "fuzz-key"
 
 
 class SyncCollector:
     """One collector process for the module, spoken to with http.client (hypothesis
     drives plain functions)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *args: str) -> None:
+        command = [sys.executable, "-m", "tracing.collector", "--port", "0", "--db"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tracing.collector", "--port", "0", "--db", str(tmp / "c.db")],
+            [*command, str(tmp / "c.db"), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -92,14 +94,24 @@ class SyncCollector:
         self.proc.stderr.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncCollector]:
-    collector = SyncCollector(tmp_path_factory.mktemp("fuzz"))
+def _run(tmp: Path, *args: str) -> Iterator[SyncCollector]:
+    collector = SyncCollector(tmp, *args)
     yield collector
     collector.stop()
     log = "\n".join(collector.log)
     assert "Traceback" not in log, log
     assert collector.proc.returncode == 0, log
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncCollector]:
+    yield from _run(tmp_path_factory.mktemp("fuzz"))
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncCollector]:
+    """A collector with a key: the key and session checks run on every request."""
+    yield from _run(tmp_path_factory.mktemp("fuzz-keyed"), "--key", KEY)
 
 
 # Strategies ------------------------------------------------------------------------------
@@ -350,6 +362,7 @@ _query_keys = st.one_of(
 _query_values = st.one_of(
     _query_text,
     st.integers().map(str),
+    st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
     st.sampled_from(["", "0", "-1", "1001", "1e3", "²", "ok", "error", "%ff", "%ED%A0%80"]),
 )
 
@@ -381,3 +394,41 @@ def test_any_trace_id_is_answered_without_a_5xx(
     """An unknown id in any bytes is a 404 (or a 200 for one that exists), never a 5xx."""
     status, answer = server.request("GET", prefix + trace_id)
     assert status in (200, 404), (status, answer[:200])
+
+
+_header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=80)
+
+
+@given(
+    st.sampled_from(
+        [("GET", "/"), ("GET", "/api/traces"), ("GET", "/traces/x"), ("POST", "/api/traces/batch")]
+    ),
+    st.one_of(_header_text, st.sampled_from([f"Bearer {KEY}", f"Bearer {KEY}\xa0", "Bearer"])),
+    st.one_of(_header_text, _header_text.map(lambda t: f"tracing_session={t}")),
+)
+def test_any_key_or_cookie_is_answered_without_a_5xx(
+    keyed: SyncCollector, route: tuple[str, str], authorization: str, cookie: str
+) -> None:
+    """Random Authorization and Cookie headers on a keyed collector: never a 5xx, and
+    only the exact key (or HTTP's spaces and tabs around it) lets a request in."""
+    method, path = route
+    body = b'{"traces": []}' if method == "POST" else None
+    headers = {"Authorization": authorization, "Cookie": cookie}
+    status, answer = keyed.request(method, path, body, headers)
+    assert status < 500, (status, answer[:200])
+    if status in (200, 404):
+        assert authorization.startswith("Bearer ")
+        assert authorization[len("Bearer ") :].strip(" \t") == KEY
+
+
+@given(
+    st.sampled_from(
+        ["application/x-www-form-urlencoded", "multipart/form-data; boundary=b", "text/plain"]
+    ),
+    st.binary(max_size=200),
+)
+def test_any_signin_form_is_answered_without_a_5xx(
+    keyed: SyncCollector, content_type: str, body: bytes
+) -> None:
+    status, answer = keyed.request("POST", "/signin", body, {"Content-Type": content_type})
+    assert status in (303, 400, 401), (status, answer[:200])

@@ -197,6 +197,18 @@ async def test_any_stored_id_reads_back(collector: Collector, http: aiohttp.Clie
     no_traceback(collector)
 
 
+@pytest.mark.parametrize("param", ["limit", "offset"])
+async def test_a_number_too_long_for_int_is_a_400(
+    collector: Collector, http: aiohttp.ClientSession, param: str
+) -> None:
+    """``int()`` refuses more than 4,300 digits with a ValueError, which was a 500."""
+    for path in ("/api/traces", "/"):
+        async with http.get(f"{collector.url}{path}?{param}={'9' * 5000}") as response:
+            assert response.status == 400, path
+            assert param in await response.text()
+    no_traceback(collector)
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1:99999", "xn--", "xn--.example", "[::1", "a b", "%"])
 async def test_a_hostile_host_header_is_never_a_500(collector: Collector, host: str) -> None:
     """The Host check reads the header as text: yarl raised on a bad port or IDNA label."""
