@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tracing.collector._json import _walk_over, depth_over
 from tracing.collector._validate import (
     MAX_DEPTH,
     MAX_ID,
@@ -257,3 +258,16 @@ def test_envelope_gives_the_traces() -> None:
     """A well-formed envelope yields its traces list, sentAt optional."""
     assert parse_envelope(b'{"sentAt": "2026-11-21T12:00:00Z", "traces": [1, 2]}') == [1, 2]
     assert parse_envelope(b'{"traces": []}') == []
+
+
+@pytest.mark.parametrize("depth", [1, 2, 127, 128, 129, 200, 254, 300, 1000])
+@pytest.mark.parametrize("leaf", [None, {"a": 1}, "\ud800"])
+def test_the_orjson_depth_check_is_the_rule(depth: int, leaf: Any) -> None:
+    """depth_over() asks orjson (C) instead of walking in Python: same answer at every
+    depth, whatever sits at the bottom (a lone surrogate is not a depth problem)."""
+    value: Any = [] if leaf is None else [leaf]
+    for _ in range(depth - 1):
+        value = [value]
+    expected = depth + (leaf == {"a": 1}) > MAX_DEPTH
+    assert _walk_over(value, MAX_DEPTH) is expected
+    assert depth_over(value) is expected
