@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -120,6 +121,8 @@ _NEVER_ENDED = NeverEnded()
 never_ended = _NEVER_ENDED.hit
 flush_never_ended = _NEVER_ENDED.flush
 atexit.register(flush_never_ended)  # before logging's own exit hook (atexit is LIFO)
+# A forked child starts with a fresh lock and no counts (the parent reports its own).
+os.register_at_fork(after_in_child=lambda: NeverEnded.__init__(_NEVER_ENDED))
 
 
 def ids(traces: Iterable[Trace]) -> str:
