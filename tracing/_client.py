@@ -390,7 +390,7 @@ class AsyncTracing:
     # Reporting -------------------------------------------------------------------------
 
     def _dropped_by_spool(self, traces: Sequence[Trace]) -> None:
-        self._drops.hit(len(traces))
+        self._drops.hit(len(traces), reason="memory was full and the spool could not take it")
         self._call_on_error(
             TracingError("trace dropped: memory was full and the spool could not take it"),
             traces,

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from ._config import Config
 from ._log import logger
 from ._models import Trace
+from ._spool_backlog import Backlog
 from ._spool_format import encode_record
-from ._spool_part import Part, adoptable, create_part
+from ._spool_part import Part, create_part
 from ._spool_queue import Ref, SpoolQueue
-from ._spool_replay import PIECE, AdoptedReader, OwnReader
 from ._wire import WireError, encode_trace
 
 __all__ = ["SpoolWriter"]
@@ -66,8 +66,7 @@ class SpoolWriter:
         self._waiters: list[concurrent.futures.Future[None]] = []
         self._closing = False
         self._own: Part | None = None
-        self._own_reader: OwnReader | None = None
-        self._adopted: list[AdoptedReader] = []
+        self._backlog = Backlog(self._dir, self._queue, self._mine, self._after_refill)
         self._healthy = True
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
@@ -75,12 +74,11 @@ class SpoolWriter:
         self._last_sync = time.monotonic()
         self._dirty: set[str] = set()  # files written since the last sync
         self._syncer: threading.Thread | None = None
-        self.corrupt = 0
 
     def __repr__(self) -> str:
         return (
             f"<SpoolWriter {self._dir} running={self.running} healthy={self._healthy} "
-            f"own={self._own!r} adopted={len(self._adopted)} corrupt={self.corrupt}>"
+            f"own={self._own!r} {self._backlog!r}>"
         )
 
     @property
@@ -115,7 +113,7 @@ class SpoolWriter:
 
     def after_fork(self) -> None:
         """In a forked child: close the parent's descriptors (never unlocking), start over."""
-        for part in [self._own, *(r.part for r in self._adopted)]:
+        for part in [self._own, *self._backlog.parts()]:
             if part is not None:
                 part.forget_after_fork()
         self._mine = set()
@@ -159,13 +157,17 @@ class SpoolWriter:
             self._place(group)
         self._write_acks()
         if not closing and self._queue.refilling:
-            self._refill()
+            self._backlog.refill()
         if self._fsync == "interval" and self._dirty and now - self._last_sync >= SYNC_INTERVAL:
             self._sync_in_background()
         if not closing and self._own is not None and now >= self._next_scan:
             self._next_scan = now + SCAN_INTERVAL
-            self._adopt()
+            self._backlog.adopt(self._own.name)
         self._queue.disk_room = self._writable(now)
+
+    def _after_refill(self) -> None:
+        if len(self._queue) >= self._flush_at:
+            self._poke()
 
     def _healthy_at(self, now: float) -> bool:
         return self._healthy or now >= self._retry_at
@@ -215,13 +217,12 @@ class SpoolWriter:
                 self._write(group, refs, offsets)
             except Exception:
                 logger.exception("tracing spool writer failed to write a group")
-        reader = self._own_reader
-        first, dropped = self._queue.place(group, refs, reader is not None)
-        if reader is None and first < len(group):
+        overflowing = self._backlog.overflowing
+        first, dropped = self._queue.place(group, refs, overflowing)
+        if not overflowing and first < len(group):
             ref = refs[first]
             assert ref is not None
-            assert self._own is not None
-            self._own_reader = OwnReader(self._own, ref[1], offsets[first])
+            self._backlog.overflow_from(ref[0], ref[1], offsets[first])
         if dropped:
             self._dropped(dropped)
         if len(self._queue) >= self._flush_at:
@@ -313,7 +314,7 @@ class SpoolWriter:
                 continue
             if self._fsync != "never" and number in part.segments:
                 self._dirty.add(part.ack_path(number))
-        self._drop_finished_parts()
+        self._backlog.drop_finished()
 
     def _sync_in_background(self) -> None:
         """fsync what was written in the last second, on a helper thread: a slow disk's
@@ -340,78 +341,6 @@ class SpoolWriter:
         _sync_paths(paths)
         self._last_sync = time.monotonic()
 
-    # Reading back -----------------------------------------------------------------------
-
-    def _refill(self) -> None:
-        room = self._queue.room()
-        for reader in [r for r in self._adopted if not r.done]:  # oldest part first
-            if room <= 0:
-                break
-            traces = reader.read(min(room, PIECE))
-            if traces:
-                self._queue.refill(traces, "mine" if reader.part.mine else "adopted")
-                room -= len(traces)
-            if reader.done:
-                self._finish_adopted(reader)
-            elif room > 0:
-                break  # a piece at a time, so the thread gets back to writing soon
-        own = self._own_reader
-        if own is not None and room > 0:
-            try:
-                traces = own.read(min(room, PIECE))
-            except OSError as exc:
-                logger.warning("tracing spool: cannot read back %s: %s", own.part.path, exc)
-                traces = []
-            if traces:
-                self._queue.refill(traces, "own")
-            if own.corrupt:
-                self._queue.lost_on_disk(own.corrupt)
-                self._report_corrupt(own.corrupt, own.part)
-                own.corrupt = 0
-            if own.caught_up():
-                own.close()
-                self._own_reader = None
-        if len(self._queue) >= self._flush_at:
-            self._poke()
-
-    def _report_corrupt(self, count: int, part: Part) -> None:
-        self.corrupt += count
-        logger.warning(
-            "tracing spool: skipped %d damaged record(s) in %s; the rest is delivered",
-            count,
-            part.path,
-        )
-
-    def _finish_adopted(self, reader: AdoptedReader) -> None:
-        if reader.corrupt:
-            self._report_corrupt(reader.corrupt, reader.part)
-            reader.corrupt = 0
-        self._drop_finished_parts()
-
-    def _drop_finished_parts(self) -> None:
-        """Delete adopted parts fully read whose every record was answered for."""
-        for reader in list(self._adopted):
-            if reader.done and not reader.part.segments:
-                reader.close()
-                reader.part.release(remove=True)
-                self._adopted.remove(reader)
-
-    def _adopt(self) -> None:
-        skip = {r.part.name for r in self._adopted}
-        if self._own is not None:
-            skip.add(self._own.name)
-        try:
-            parts = adoptable(self._dir, skip)
-        except OSError as exc:
-            logger.warning("tracing spool: cannot look for orphaned parts: %s", exc)
-            return
-        for part in parts:
-            part.mine = part.name in self._mine
-            if part.segments:
-                logger.info("tracing spool: replaying %s (%d bytes)", part.path, part.bytes)
-            self._adopted.append(AdoptedReader(part))
-        self._drop_finished_parts()
-
     # Closing ----------------------------------------------------------------------------
 
     def _finish(self) -> None:
@@ -419,9 +348,7 @@ class SpoolWriter:
         if self._fsync != "never":
             self._sync()
         own, self._own = self._own, None
-        if self._own_reader is not None:
-            self._own_reader.close()
-            self._own_reader = None
+        self._backlog.close_own_reader()
         if own is not None:
             with contextlib.suppress(OSError):
                 own.seal_current()
@@ -429,10 +356,7 @@ class SpoolWriter:
             own.release(remove=empty)
             if empty:
                 self._mine.discard(own.name)
-        for reader in self._adopted:
-            reader.close()
-            reader.part.release(remove=reader.done and not reader.part.segments)
-        self._adopted = []
+        self._backlog.release_all()
         self._dirty.clear()
 
 

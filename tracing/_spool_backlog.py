@@ -1,0 +1,123 @@
+"""What waits on disk to be read back: adopted parts, and this part's disk-only suffix.
+
+Run by the spool writer's thread only. ``refill()`` moves traces into memory while it has
+room, oldest first: adopted parts (older, the oldest part first), then this tracer's own
+records that went to disk only while memory was full. ``adopt()`` takes every part whose
+lock is free; a part is deleted once it was read to the end and every record in it was
+answered for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._log import logger
+from ._spool_part import Part, adoptable
+from ._spool_queue import SpoolQueue
+from ._spool_replay import PIECE, AdoptedReader, OwnReader
+
+__all__ = ["Backlog"]
+
+
+class Backlog:
+    def __init__(
+        self, spool_dir: str, queue: SpoolQueue, mine: set[str], refilled: Callable[[], None]
+    ) -> None:
+        self._dir = spool_dir
+        self._queue = queue
+        self._mine = mine  # parts this tracer wrote before a restart
+        self._refilled = refilled
+        self._adopted: list[AdoptedReader] = []
+        self._own: OwnReader | None = None
+        self.corrupt = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Backlog adopted={len(self._adopted)} overflowing={self.overflowing} "
+            f"corrupt={self.corrupt}>"
+        )
+
+    @property
+    def overflowing(self) -> bool:
+        """This part has records on disk only, to be read back before any newer one."""
+        return self._own is not None
+
+    def overflow_from(self, part: Part, number: int, offset: int) -> None:
+        self._own = OwnReader(part, number, offset)
+
+    def parts(self) -> list[Part]:
+        return [reader.part for reader in self._adopted]
+
+    def refill(self) -> None:
+        room = self._queue.room()
+        for reader in [r for r in self._adopted if not r.done]:  # oldest part first
+            if room <= 0:
+                break
+            traces = reader.read(min(room, PIECE))
+            if traces:
+                self._queue.refill(traces, "mine" if reader.part.mine else "adopted")
+                room -= len(traces)
+            if reader.done:
+                self._report_corrupt(reader)
+                self.drop_finished()
+            elif room > 0:
+                break  # a piece at a time, so the thread gets back to writing soon
+        own = self._own
+        if own is not None and room > 0:
+            try:
+                traces = own.read(min(room, PIECE))
+            except OSError as exc:
+                logger.warning("tracing spool: cannot read back %s: %s", own.part.path, exc)
+                traces = []
+            if traces:
+                self._queue.refill(traces, "own")
+            if own.corrupt:
+                self._queue.lost_on_disk(own.corrupt)
+                self._report_corrupt(own)
+            if own.caught_up():
+                self.close_own_reader()
+        self._refilled()
+
+    def _report_corrupt(self, reader: AdoptedReader | OwnReader) -> None:
+        count, reader.corrupt = reader.corrupt, 0
+        if count:
+            self.corrupt += count
+            logger.warning(
+                "tracing spool: skipped %d damaged record(s) in %s; the rest is delivered",
+                count,
+                reader.part.path,
+            )
+
+    def drop_finished(self) -> None:
+        """Delete adopted parts fully read whose every record was answered for."""
+        for reader in list(self._adopted):
+            if reader.done and not reader.part.segments:
+                reader.close()
+                reader.part.release(remove=True)
+                self._adopted.remove(reader)
+
+    def adopt(self, own: str) -> None:
+        skip = {r.part.name for r in self._adopted} | {own}
+        try:
+            parts = adoptable(self._dir, skip)
+        except OSError as exc:
+            logger.warning("tracing spool: cannot look for orphaned parts: %s", exc)
+            return
+        for part in parts:
+            part.mine = part.name in self._mine
+            if part.segments:
+                logger.info("tracing spool: replaying %s (%d bytes)", part.path, part.bytes)
+            self._adopted.append(AdoptedReader(part))
+        self.drop_finished()
+
+    def close_own_reader(self) -> None:
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+
+    def release_all(self) -> None:
+        """Shutdown: close every adopted part; delete those fully replayed."""
+        for reader in self._adopted:
+            reader.close()
+            reader.part.release(remove=reader.done and not reader.part.segments)
+        self._adopted = []
