@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests._server import FaultServer, Reply
 from tests.spool._backlog import write_backlog
 from tests.spool._child import Child, check_counts, spool_files
@@ -13,6 +15,7 @@ from tests.spool._child import Child, check_counts, spool_files
 COUNT = 60_000
 
 
+@pytest.mark.timeout(300)
 async def test_large_backlog_replays_with_bounded_memory(
     server: FaultServer, tmp_path: Path
 ) -> None:

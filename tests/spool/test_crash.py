@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from tests._server import FaultServer, Reply
 from tests.collector.conftest import Collector
 from tests.spool._child import Child, check_counts, down_url, spool_files
 
@@ -81,6 +83,7 @@ async def run_and_kill(endpoint: str, spool_dir: Path, mode: str, rng: random.Ra
     return accepted, killed
 
 
+@pytest.mark.timeout(300)
 async def test_kill_9_loop_delivers_every_trace_accepted_before_the_kill(
     collector: Collector, tmp_path: Path
 ) -> None:
@@ -121,6 +124,7 @@ async def test_kill_9_loop_delivers_every_trace_accepted_before_the_kill(
     assert not spool_files(spool_dir), "every part was replayed and removed"
 
 
+@pytest.mark.timeout(300)
 async def test_four_processes_and_one_killed_share_a_spool_dir(
     collector: Collector, tmp_path: Path
 ) -> None:
@@ -154,3 +158,25 @@ async def test_four_processes_and_one_killed_share_a_spool_dir(
     assert len(stored) == len(set(stored)) == 400
     assert set(orphaned["ids"]) | {i for o in own for i in o["ids"]} == set(stored)
     assert os.listdir(spool_dir) == []
+
+
+async def test_exit_without_shutdown_keeps_traces_for_the_next_start(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """A process that returns from main without shutdown() during an outage: the atexit
+    attempt fails, the traces stay on disk (logged with a count), the next start sends them."""
+    spool_dir = tmp_path / "spool"
+    server.default = Reply(503)
+    child = await Child(server.url, spool_dir).start()
+    accepted = await child.ask("enqueue", n=25)
+    await child.ask("exit")
+    assert await child.finish() == 0
+    assert "kept 25 trace(s) in the spool" in child.log, child.log
+    server.default = Reply(200)
+    second = await Child(server.url, spool_dir).start()
+    await server.wait_for_traces(25)
+    stats = await second.ask("shutdown", timeout=10)
+    assert await second.finish() == 0
+    check_counts(stats)
+    assert stats["replayed"] == 25
+    assert set(server.accepted_ids()) == set(accepted["ids"])
