@@ -30,11 +30,29 @@ import orjson
 
 from tracing._spool_format import encode_record
 
-from ._common import INPUT, OUTPUT
-from .outage import ROOT, free_port, start_sink
+from ._common import INPUT, OUTPUT, sink_stats
+from .outage import ROOT, free_port
 
 MODES = ["off", "interval", "always", "never"]
 SEGMENT = 16 * 2**20
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    """The loopback sink, living long enough for a 1 M-trace replay."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._sink", "--port", str(port), "--lifetime", "3600"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            sink_stats(f"http://127.0.0.1:{port}")
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the sink did not start")
 
 
 def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
