@@ -59,6 +59,8 @@ serve: $(DEMO_STAMP)
 BENCH_VENV  := benchmarks/_out/venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_ARGS  ?=
+# e.g. SPOOL_BENCH_ARGS=--quick for a smoke run of the spool benchmark
+SPOOL_BENCH_ARGS ?=
 
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -69,6 +71,7 @@ $(BENCH_STAMP): pyproject.toml
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.spool --append benchmarks/RESULTS.md $(SPOOL_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
