@@ -109,7 +109,9 @@ class AsyncTracing:
             spooled = SpoolQueue(config.max_queue_size)
             self._queue: TraceQueue = spooled
             self._flusher = Flusher(config, spooled, self._report)
-            self._spool = Spool(config, spooled, self._flusher, self._dropped_by_spool)
+            self._spool = Spool(
+                config, spooled, self._flusher, self._dropped_by_spool, self._report
+            )
         else:
             self._queue = TraceQueue(config.max_queue_size)
             self._flusher = Flusher(config, self._queue, self._report)

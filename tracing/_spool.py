@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ._config import Config
+from ._exceptions import TracingError
 from ._flusher import Flusher
 from ._log import logger
 from ._models import Trace
@@ -32,12 +33,14 @@ class Spool:
         queue: SpoolQueue,
         flusher: Flusher,
         dropped: Callable[[Sequence[Trace]], None],
+        report: Callable[[Exception, Sequence[Trace], str], None],
     ) -> None:
         assert config.spool_dir is not None
         self.path = config.spool_dir
         self._queue = queue
         self._flusher = flusher
         self._dropped = dropped
+        self._report = report
         self._writer = SpoolWriter(config, queue, flusher.poke, dropped)
         queue.on_put = self._writer.ensure_started
 
@@ -65,7 +68,8 @@ class Spool:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(asyncio.wrap_future(future))
         except TimeoutError:
-            logger.warning("tracing spool: the disk did not answer within %ss", timeout)
+            if timeout:
+                logger.warning("tracing spool: the disk did not answer within %ss", timeout)
         if not self._writer.running:
             self._memory_fallback()
 
@@ -86,6 +90,7 @@ class Spool:
             await self._flusher.shutdown(_left(deadline))
         finally:
             await self._wait(self._writer.request(close=True), _left(deadline, 1.0))
+            self._settle_leftovers()
             self._log_kept()
 
     def deliver_at_exit(self, seconds: float) -> None:
@@ -97,6 +102,7 @@ class Spool:
             self._flusher.deliver_at_exit(deadline - time.monotonic())
         finally:
             self._block(self._writer.request(close=True), deadline + 1.0)
+            self._settle_leftovers()
             self._log_kept()
 
     def _block(self, future: concurrent.futures.Future[None], deadline: float) -> None:
@@ -106,6 +112,14 @@ class Spool:
             logger.warning("tracing spool: the disk did not answer in time at exit")
         if not self._writer.running:
             self._memory_fallback()
+
+    def _settle_leftovers(self) -> None:
+        """After the last cycle nothing may stay in memory: traces the writer placed there
+        after the sender stopped (no disk, or a timeout) are failed, as without a spool."""
+        leftovers = self._queue.take(len(self._queue))
+        lost = self._queue.give_up(leftovers) if leftovers else []
+        if lost:
+            self._report(TracingError("not delivered before shutdown ended"), lost, "shutdown")
 
     def _log_kept(self) -> None:
         kept = self._queue.spooled

@@ -154,7 +154,7 @@ class SpoolWriter:
             self._open()
         group = self._queue.take_inbox()
         if group:
-            self._place(group)
+            self._place(group, closing)
         self._write_acks()
         if not closing and self._queue.refilling:
             self._backlog.refill()
@@ -209,7 +209,7 @@ class SpoolWriter:
 
     # Writing ----------------------------------------------------------------------------
 
-    def _place(self, group: list[Trace]) -> None:
+    def _place(self, group: list[Trace], closing: bool = False) -> None:
         refs: list[Ref | None] = [None] * len(group)
         offsets: list[int] = [0] * len(group)
         if self._writable(time.monotonic()):
@@ -218,7 +218,8 @@ class SpoolWriter:
             except Exception:
                 logger.exception("tracing spool writer failed to write a group")
         overflowing = self._backlog.overflowing
-        first, dropped = self._queue.place(group, refs, overflowing)
+        # Closing: the sender is done, so what is written stays on disk only (spooled).
+        first, dropped = self._queue.place(group, refs, overflowing or closing)
         if not overflowing and first < len(group):
             ref = refs[first]
             assert ref is not None

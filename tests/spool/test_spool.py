@@ -182,3 +182,22 @@ async def test_restart_in_the_same_process_counts_its_own_traces_once(
     await tracer.start()
     stats = await wait_stats(tracer, lambda s: s.sent == 25)
     assert (stats.enqueued, stats.replayed, stats.spooled) == (25, 0, 0)
+
+
+async def test_shutdown_with_zero_timeout_leaves_nothing_in_memory(
+    server: FaultServer, make_spooled: MakeSpooled
+) -> None:
+    """shutdown(timeout=0) right after enqueue(): queue_size and in_flight are 0, every trace
+    is on disk (spooled) or failed, and the spooled ones come back at the next start."""
+    server.default = Reply(503)
+    tracer = make_spooled()
+    for trace in traces(50):
+        assert tracer.enqueue(trace)
+    stats = await tracer.shutdown(timeout=0)
+    check_invariant(stats)
+    assert (stats.queue_size, stats.in_flight) == (0, 0)
+    assert stats.spooled + stats.failed == 50
+    server.default = Reply(200)
+    again = make_spooled()
+    await again.start()
+    await wait_stats(again, lambda s: s.sent == stats.spooled)
