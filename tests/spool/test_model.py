@@ -111,6 +111,7 @@ SpoolMachine.TestCase.settings = settings(
     stateful_step_count=8,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_spool_model = pytest.mark.timeout(300)(SpoolMachine.TestCase)
