@@ -91,7 +91,7 @@ class PostgresStore:
         try:
             pool = await asyncpg.create_pool(
                 self.url,
-                min_size=1,
+                min_size=0,
                 max_size=self.pool_size,
                 timeout=_CONNECT_TIMEOUT,
                 command_timeout=_COMMAND_TIMEOUT,
