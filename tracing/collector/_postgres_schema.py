@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._records import MAX_TOKENS
 
-__all__ = ["COUNT", "LOCK_ID", "MIGRATIONS", "ROOTS", "SPANS"]
+__all__ = ["COMPLETE", "COUNT", "LOCK_ID", "MIGRATIONS", "ROOTS", "SPANS"]
 
 # pg_advisory_xact_lock key for migrations: b"tracing" as an integer.
 LOCK_ID = int.from_bytes(b"tracing", "big")
@@ -44,19 +44,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-# Whole traces or roots: a new id is inserted complete; a provisional row is completed
-# (its counters kept); a complete row is left alone. RETURNING: the ids stored now.
+# Whole traces or roots: a new id is inserted complete (with its spans' counts when they
+# are all stored with it). RETURNING: the ids inserted now.
 ROOTS = """
-INSERT INTO traces AS t (id, name, start_us, status, complete, usage_tokens, item, head)
-SELECT u.id, u.name, u.start_us, u.status, true, u.usage_tokens, u.item, u.head
+INSERT INTO traces AS t (id, name, start_us, status, complete, usage_tokens, span_tokens,
+                         span_count, item, head)
+SELECT u.id, u.name, u.start_us, u.status, true, u.usage_tokens, u.span_tokens,
+       u.span_count, u.item, u.head
+FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::text[], $5::bigint[],
+            $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[])
+     AS u(id, name, start_us, status, usage_tokens, span_tokens, span_count, item, head)
+ON CONFLICT (id) DO NOTHING
+RETURNING t.id
+"""
+
+# Roots of provisional traces (made by their spans) complete them; the counters stay,
+# and a complete trace is left alone. RETURNING: the ids completed now.
+COMPLETE = """
+UPDATE traces AS t SET
+    name = u.name, start_us = u.start_us, status = u.status, complete = true,
+    usage_tokens = u.usage_tokens, item = u.item, head = u.head
 FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::text[], $5::bigint[],
             $6::bytea[], $7::bytea[])
      AS u(id, name, start_us, status, usage_tokens, item, head)
-ON CONFLICT (id) DO UPDATE SET
-    name = excluded.name, start_us = excluded.start_us, status = excluded.status,
-    complete = true, usage_tokens = excluded.usage_tokens, item = excluded.item,
-    head = excluded.head
-WHERE NOT t.complete
+WHERE t.id = u.id AND NOT t.complete
 RETURNING t.id
 """
 
