@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections import Counter
 
 import aiohttp
@@ -13,7 +14,14 @@ import orjson
 import pytest
 
 from tests._postgres import PostgresServer
-from tests.collector.conftest import Collector, StartCollector, get_json, post_batch
+from tests.collector.conftest import (
+    Collector,
+    StartCollector,
+    collector_env,
+    get_json,
+    post_batch,
+)
+from tests.collector.test_routes import run_cli
 from tests.conftest import FAST
 from tracing import AsyncTracing
 
@@ -167,3 +175,39 @@ async def test_database_away_and_back(
     _, page = await get_json(http, f"{collector.url}/api/traces?limit=100")
     assert page["total"] == 35
     assert "Traceback" not in collector.output
+
+
+async def test_database_from_the_environment_and_password_kept_out_of_the_log(
+    pg_server: PostgresServer, pg_url: str, http: aiohttp.ClientSession
+) -> None:
+    """``TRACING_COLLECTOR_DB`` gives the URL when ``--db`` is absent; the start line shows
+    the URL without its password."""
+    with_password = pg_url.replace("tracing@", "tracing:hunter2@")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tracing.collector", "--port", "0",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=collector_env({"TRACING_COLLECTOR_DB": with_password}),
+    )  # fmt: skip
+    collector = Collector(proc, with_password)
+    try:
+        await collector.start()
+        body = orjson.dumps({"traces": [wire("env", 1)]})
+        assert (await post_batch(http, collector, body))[0] == 200
+        assert "hunter2" not in collector.output
+        assert f"db: {pg_url.replace('tracing@', 'tracing:***@')};" in collector.output
+    finally:
+        await collector.stop()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM traces") == 1
+    finally:
+        await conn.close()
+
+
+async def test_unreachable_database_exits_1() -> None:
+    """A PostgreSQL URL nobody answers at ends the process with a logged error."""
+    code, out = await run_cli("--port", "0", "--db", "postgresql://tracing@127.0.0.1:1/none")
+    assert code == 1
+    assert "cannot use the database" in out
+    assert "Traceback" not in out
