@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -94,7 +95,7 @@ def run_clients(endpoints: list[str], total: int) -> dict[str, float]:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(CLIENTS)
     ]
     for client in clients:
@@ -114,6 +115,32 @@ def run_clients(endpoints: list[str], total: int) -> dict[str, float]:
         raise RuntimeError(f"not everything was delivered: {results}")
     seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
     return {"rate": sent / seconds, "seconds": seconds, "sent": sent}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (``/proc/PID/stat``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def server_pids(pg: PostgresServer) -> list[int]:
+    """The postmaster and its children (one backend per connection)."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (FileNotFoundError, ValueError, IndexError):
+            continue
+    return pids
 
 
 def stored(url: str) -> int:
@@ -145,7 +172,10 @@ def ingest_round(pg: PostgresServer, tmp: Path, n: int, index: int) -> dict[str,
             db = asyncio.run(fresh_pg(pg, f"ingest_{index}_{replicas}"))
         collectors = [Collector(db, tmp / f"c{index}-{kind}-{r}.log") for r in range(replicas)]
         try:
+            pids = [c.proc.pid for c in collectors]
+            before = cpu_seconds(pids), cpu_seconds(server_pids(pg))
             result = run_clients([c.url for c in collectors], n)
+            after = cpu_seconds(pids), cpu_seconds(server_pids(pg))
             count = stored(collectors[0].url)
             if count != result["sent"]:
                 raise RuntimeError(f"{kind} x{replicas}: stored {count} of {result['sent']}")
@@ -153,7 +183,15 @@ def ingest_round(pg: PostgresServer, tmp: Path, n: int, index: int) -> dict[str,
             for collector in collectors:
                 collector.stop()
         rates[f"{kind}-{replicas}"] = result["rate"]
-        print(f"  round {index}: {kind} x{replicas}: {result['rate']:,.0f} traces/s", flush=True)
+        rates[f"{kind}-{replicas}-cpu"] = (after[0] - before[0]) / result["sent"] * 1e6
+        db_cpu = (after[1] - before[1]) / result["sent"] * 1e6 if kind == "postgres" else 0.0
+        rates[f"{kind}-{replicas}-dbcpu"] = db_cpu
+        print(
+            f"  round {index}: {kind} x{replicas}: {result['rate']:,.0f} traces/s, "
+            f"collector CPU {rates[f'{kind}-{replicas}-cpu']:.0f} us/trace, "
+            f"PostgreSQL CPU {db_cpu:.0f} us/trace",
+            flush=True,
+        )
     return rates
 
 
@@ -241,12 +279,9 @@ def listing(pg: PostgresServer, tmp: Path, rows: int, depth: int) -> dict[str, d
     results: dict[str, dict[str, float]] = {}
     url = asyncio.run(fresh_pg(pg, "listing"))
     path = tmp / "listing.db"
-    for kind, db, load in (
-        ("SQLite", str(path), lambda: load_sqlite(path, rows)),
-        ("PostgreSQL", url, lambda: load_postgres(url, rows)),
-    ):
+    for kind, db in (("SQLite", str(path)), ("PostgreSQL", url)):
         started = time.perf_counter()
-        asyncio.run(load())
+        asyncio.run(load_sqlite(path, rows) if kind == "SQLite" else load_postgres(url, rows))
         print(f"  loaded {rows:,} rows into {kind} in {time.perf_counter() - started:.0f} s")
         collector = Collector(db, tmp / f"list-{kind}.log")
         try:
@@ -274,11 +309,15 @@ def report(
         "database each; every trace stored was counted back. PostgreSQL: a local throwaway "
         "cluster (fsync off). All processes share the machine's cores.",
         "",
-        "| set-up | traces/s stored (median) | vs SQLite | vs PostgreSQL, 1 collector |",
-        "| --- | ---: | ---: | ---: |",
-        f"| SQLite, 1 collector | {sqlite:,.0f} | 1.00 | {sqlite / pg1:.2f} |",
-        f"| PostgreSQL, 1 collector | {pg1:,.0f} | {pg1 / sqlite:.2f} | 1.00 |",
-        f"| PostgreSQL, 2 collectors | {pg2:,.0f} | {pg2 / sqlite:.2f} | {pg2 / pg1:.2f} |",
+        "| set-up | traces/s stored (median) | vs SQLite | vs PostgreSQL, 1 collector "
+        "| collector CPU µs/trace (all replicas) | PostgreSQL server CPU µs/trace |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| SQLite, 1 collector | {sqlite:,.0f} | 1.00 | {sqlite / pg1:.2f} "
+        f"| {median('sqlite-1-cpu'):.0f} | n/a |",
+        f"| PostgreSQL, 1 collector | {pg1:,.0f} | {pg1 / sqlite:.2f} | 1.00 "
+        f"| {median('postgres-1-cpu'):.0f} | {median('postgres-1-dbcpu'):.0f} |",
+        f"| PostgreSQL, 2 collectors | {pg2:,.0f} | {pg2 / sqlite:.2f} | {pg2 / pg1:.2f} "
+        f"| {median('postgres-2-cpu'):.0f} | {median('postgres-2-dbcpu'):.0f} |",
         "",
         f"- Two collectors against one, per round: {per_round}.",
         "",
