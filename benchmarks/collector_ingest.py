@@ -326,7 +326,7 @@ def report(
         "",
         "| query | " + " | ".join(f"{k} ms" for k in lists) + " | "
         + " | ".join(f"{k} vs its first page" for k in lists) + " |",
-        "| --- | " + " | ".join("---:" for _ in lists) * 2 + " |",
+        "| --- | " + " | ".join(["---:"] * (2 * len(lists))) + " |",
     ]  # fmt: skip
     labels = list(next(iter(lists.values())))
     for label in labels:

@@ -58,7 +58,7 @@ async def send_all(
 
 @pytest.mark.parametrize("replicas", [2, 3])
 async def test_replicas_store_each_trace_once(
-    start_pg_collector: StartCollector, http: aiohttp.ClientSession, replicas: int
+    start_pg_collector: StartCollector, pg_url: str, http: aiohttp.ClientSession, replicas: int
 ) -> None:
     """The same 240 traces sent to every replica at once, in different batch orders:
     each is stored once (exactly one replica answers "ok", the others "already
@@ -82,6 +82,13 @@ async def test_replicas_store_each_trace_once(
         assert errors["total"] == 80
     _, one = await get_json(http, f"{collectors[-1].url}/api/traces/trace-0007")
     assert [s["id"] for s in one["spans"]] == ["a", "b"]
+    conn = await asyncpg.connect(pg_url)
+    try:  # the kept counts agree with counting the rows
+        kept = await conn.fetch("SELECT status, sum(n) FROM trace_counts GROUP BY status")
+        rows = await conn.fetch("SELECT status, count(*) FROM traces GROUP BY status")
+        assert sorted(map(tuple, kept)) == sorted(map(tuple, rows)) == [("ok", 240)]
+    finally:
+        await conn.close()
 
 
 async def test_replicas_start_together_on_an_empty_database(

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +23,17 @@ import asyncpg
 import attrs
 
 from ._paging import page_of
-from ._postgres_schema import COMPLETE, COUNT, LOCK_ID, MIGRATIONS, ROOTS, SPANS
+from ._postgres_schema import (
+    ADD_COUNTS,
+    COMPLETE,
+    COUNT,
+    ENSURE,
+    LOCK_ID,
+    MIGRATIONS,
+    ROOTS,
+    SHARDS,
+    SPANS,
+)
 from ._records import (
     SpanRecord,
     TraceRecord,
@@ -203,10 +215,13 @@ async def _write(
     async with conn.transaction():
         rows = await conn.fetch(ROOTS, *_root_columns(ordered, whole))
         fresh = {_s(row[0]) for row in rows}
+        delta = Counter(t.status for t in ordered if t.id in fresh)
         rest = [t for t in ordered if t.id not in fresh]
         done = set()
         if rest:
-            done = {_s(row[0]) for row in await conn.fetch(COMPLETE, *_complete_columns(rest))}
+            for trace_id, before, after in await conn.fetch(COMPLETE, *_complete_columns(rest)):
+                done.add(_s(trace_id))
+                _moved(delta, before, after)
         root_flags = [
             first[t.id] == i and (t.id in fresh or t.id in done) for i, t in enumerate(roots)
         ]
@@ -221,8 +236,18 @@ async def _write(
                 counted += keyed
         first_loose = len(counted)
         counted += [(span.id, span) for span in spans]
-        span_flags = await _insert_spans(conn, direct, counted)
+        span_flags = await _insert_spans(conn, direct, counted, delta)
+        changes = [(status, n) for status, n in sorted(delta.items()) if n]
+        if changes:  # last: the counter rows are the most shared, so held the shortest
+            shard = random.randrange(SHARDS)
+            await conn.execute(ADD_COUNTS, *map(list, zip(*changes, strict=True)), shard)
     return root_flags, span_flags[first_loose:]
+
+
+def _moved(delta: Counter[str], before: str, after: str) -> None:
+    """A trace's status changed from ``before`` to ``after`` (perhaps the same)."""
+    delta[before] -= 1
+    delta[after] += 1
 
 
 def _root_columns(traces: Sequence[TraceRecord], whole: bool) -> list[list[Any]]:
@@ -248,9 +273,10 @@ async def _insert_spans(
     conn: asyncpg.Connection,
     direct: list[tuple[str, SpanRecord]],
     counted: list[tuple[str, SpanRecord]],
+    delta: Counter[str],
 ) -> list[bool]:
     """Insert every span; return, per ``counted`` span, whether it was new, and add the
-    new ones to their traces' counters."""
+    new ones to their traces' counters (``delta``: traces made or changed, by status)."""
     keyed = direct + counted
     if not keyed:
         return []
@@ -271,12 +297,14 @@ async def _insert_spans(
     new = (span for (_, span), stored in zip(counted, flags, strict=True) if stored)
     ordered = sorted(tally(new, time.time_ns() // 1000).items(), key=lambda i: _b(i[0]))
     if ordered:
-        await conn.execute(
-            COUNT,
+        columns = [
             [_b(trace_id) for trace_id, _ in ordered],
             [_b(entry[0]) for _, entry in ordered],
             *([entry[i] for _, entry in ordered] for i in range(1, 5)),
-        )
+        ]
+        delta.update(row[0] for row in await conn.fetch(ENSURE, *columns[:4]))
+        for before, after in await conn.fetch(COUNT, *columns):
+            _moved(delta, before, after)
     return flags
 
 
@@ -290,7 +318,11 @@ async def _select_page(conn: asyncpg.Connection, query: ListQuery) -> Page:
         params.append(query.status)
         where.append(f"status = ${len(params)}")
     sql = " WHERE " + " AND ".join(where) if where else ""
-    total = await conn.fetchval(f"SELECT count(*) FROM traces{sql}", *params)
+    if query.name is None:  # kept by every write, rather than counting every row
+        counted = "SELECT coalesce(sum(n), 0) FROM trace_counts" + sql
+    else:
+        counted = "SELECT count(*) FROM traces" + sql
+    total = await conn.fetchval(counted, *params)
     edge, order = query.cursor or query.before, "DESC" if query.before is None else "ASC"
     if edge is not None:
         params += [edge.start_us, _b(edge.id)]
