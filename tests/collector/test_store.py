@@ -223,6 +223,7 @@ async def test_a_0_1_database_is_migrated(tmp_path: Path) -> None:
         assert orjson.loads(await store.get("old") or b"") == orjson.loads(new.document)
         page = await store.recent(ListQuery(limit=5))
         assert [orjson.loads(i) for i in page.items] == [orjson.loads(summary)]
+        assert page.total == 1
     finally:
         await store.close()
 
