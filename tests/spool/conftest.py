@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests._server import FaultServer, check_invariant
-from tests.collector.conftest import collector, start_collector  # noqa: F401 (fixtures)
+from tests.collector.conftest import Collector, collectors
 from tracing import AsyncTracing, Stats
 
 SPOOL_FAST: dict[str, Any] = {
@@ -22,6 +22,13 @@ SPOOL_FAST: dict[str, Any] = {
 }
 
 MakeSpooled = Callable[..., AsyncTracing]
+
+
+@pytest.fixture
+async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
+    """The real collector on SQLite (the spool does not care which store answers)."""
+    async with collectors(str(tmp_path / "collector.db")) as start:
+        yield await start()
 
 
 @pytest.fixture
