@@ -1,0 +1,84 @@
+"""The exporter's seam: a wire protocol encodes a batch and reads the server's answer.
+
+The exporter (``_exporter``) owns everything protocol-neutral: the session, the limiter,
+concurrency, retries with backoff, the ``Retry-After`` pause, 413 splits and the counters.
+A ``WireProtocol`` says where a batch goes, how its bytes are made, which statuses are
+worth a retry and what a received answer means. Two implement it: this SDK's JSON
+(``_jsonproto``) and OTLP/HTTP protobuf (``_otlp``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from ._models import Trace
+from ._outcome import Outcome
+
+if TYPE_CHECKING:
+    from ._config import Config
+
+__all__ = ["Answer", "WireProtocol", "make_protocol", "snippet"]
+
+_SNIPPET = 200
+
+
+@attrs.frozen
+class Answer:
+    """An HTTP answer the exporter will not retry: status, body, media type."""
+
+    status: int
+    body: bytes
+    content_type: str = ""
+
+
+class WireProtocol(Protocol):
+    """What the exporter needs to know about one wire format."""
+
+    #: Appended to the endpoint: the URL every batch is posted to.
+    path: str
+    content_type: str
+    #: Statuses retried (with backoff, honouring Retry-After); others are final.
+    retryable: frozenset[int]
+
+    def encode_batch(self, traces: Sequence[Trace]) -> bytes | None:
+        """The whole body in one go, or None to encode trace by trace (``encode_trace``)."""
+
+    def encode_trace(self, trace: Trace) -> bytes:
+        """One trace's part of a body.
+
+        Raises:
+            WireError: this trace cannot be encoded (it fails alone).
+        """
+
+    def join(self, parts: Sequence[bytes]) -> bytes:
+        """The body around parts made by ``encode_trace`` or ``parts_of``."""
+
+    def parts_of(self, traces: Sequence[Trace], body: bytes) -> list[bytes]:
+        """Cut an ``encode_batch`` body into each trace's part (for a 413 split or a
+        requeue), in order."""
+
+    def accepted(self, traces: list[Trace], answer: Answer) -> Outcome:
+        """The outcome of a 2xx answer."""
+
+    def describe(self, answer: Answer) -> str:
+        """A short text for a refusal (non-2xx), to put after ``HTTP <status>``."""
+
+
+def snippet(body: bytes) -> str:
+    """The start of a body as one line of text, after ': ' (or '' when empty)."""
+    text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
+    return f": {text}" if text else ""
+
+
+def make_protocol(config: Config) -> WireProtocol:
+    """The protocol ``config.protocol`` names; OTLP is imported only when used."""
+    if config.protocol == "otlp":
+        from ._otlp import OtlpProtocol
+
+        return OtlpProtocol(config.service_name)
+    from ._jsonproto import JsonProtocol
+
+    return JsonProtocol()
