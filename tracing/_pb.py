@@ -10,7 +10,7 @@ by parsing it with the official ``opentelemetry-proto`` classes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 __all__ = [
     "VARINT_TABLE",
@@ -75,7 +75,7 @@ def fixed64(field: int, value: int) -> bytes:
 
 
 def any_value(value: object) -> bytes:
-    """An ``AnyValue`` message: str, bool, int (int64), float, or a sequence of those.
+    """An ``AnyValue`` message: str, bool, int (int64), float, or a list/tuple of those.
 
     Raises:
         TypeError: another type, or an int outside int64 (callers write those as text).
@@ -90,7 +90,7 @@ def any_value(value: object) -> bytes:
         return tag(3, VARINT) + varint(value)
     if isinstance(value, float):
         return tag(4, I64) + _DOUBLE(value)
-    if isinstance(value, Sequence):
+    if isinstance(value, list | tuple):
         array = b"".join(length_delimited(1, any_value(item)) for item in value)
         return length_delimited(5, array)
     raise TypeError(f"no AnyValue for {type(value).__name__}")
