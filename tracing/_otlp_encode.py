@@ -16,7 +16,7 @@ import hashlib
 import json
 import struct
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -30,7 +30,6 @@ __all__ = ["encode_spans", "ids_of", "request_envelope", "span_id", "trace_id"]
 _V = VARINT_TABLE
 _VN = len(VARINT_TABLE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
@@ -85,8 +84,15 @@ def trace_id(value: str) -> bytes:
 
 def span_id(value: str) -> bytes:
     """OTLP span id: a 32-hex id's first 8 bytes, else the first 8 of its SHA-256."""
-    raw = _hex_bytes(value)
-    return raw[:8] if raw is not None else _digest(value)[:8]
+    if len(value) == 32:  # _hex_bytes() inlined: once per span
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            pass
+        else:
+            if len(raw) == 16:
+                return raw[:8]
+    return _digest(value)[:8]
 
 
 def ids_of(trace: Trace) -> tuple[bytes, bytes]:
@@ -265,9 +271,16 @@ def _record(out: list[bytes], record: Trace | Span) -> None:
     raw = (name if type(name) is str else str(name)).encode("utf-8", "replace")
     size = len(raw)
     add(b"\x2a" + (_V[size] if size < _VN else varint(size)) + raw)
-    start = (record.start_time - _EPOCH) // _US * 1000
+    # Exact integer nanoseconds (microseconds x 1000); the timedelta's fields are cheaper
+    # than timedelta // timedelta.
+    since = record.start_time - _EPOCH
+    start = ((since.days * 86400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
     end_time = record.end_time
-    end = start if end_time is None else (end_time - _EPOCH) // _US * 1000
+    if end_time is None:
+        end = start
+    else:
+        since = end_time - _EPOCH
+        end = ((since.days * 86400 + since.seconds) * 1_000_000 + since.microseconds) * 1000
     add(_KIND_AND_TIMES(0x30, 1, 0x39, start, 0x41, end))
     value = record.input
     if value is not None:
@@ -307,9 +320,17 @@ def _record(out: list[bytes], record: Trace | Span) -> None:
         _error(out, record.error, end)
 
 
-def _root(trace: Trace, ids: bytes, tid: str) -> bytes:
+def _close(out: list[bytes], at: int) -> None:
+    """Fill the placeholder at ``at`` with the ``ScopeSpans.spans`` tag and the length of
+    the span written after it (one join per trace, not one per span)."""
+    size = sum(map(len, out[at + 1 :]))
+    out[at] = b"\x12" + (_V[size] if size < _VN else varint(size))
+
+
+def _root(out: list[bytes], trace: Trace, ids: bytes, tid: str) -> None:
+    at = len(out)
     raw = tid.encode("utf-8", "replace")
-    out = [ids, _TRACE_ID.heads.get(len(raw)) or _TRACE_ID.head(len(raw)), raw]
+    out += (b"", ids, _TRACE_ID.heads.get(len(raw)) or _TRACE_ID.head(len(raw)), raw)
     _record(out, trace)
     tags = _get_tags(trace)
     if tags:
@@ -322,19 +343,26 @@ def _root(trace: Trace, ids: bytes, tid: str) -> bytes:
     ):
         if value is not None:
             _put_text(out, key, value)
-    body = b"".join(out)
-    return b"\x12" + _vl(len(body)) + body
+    _close(out, at)
 
 
-def _child(span: Span, tid_field: bytes, root_id: bytes) -> bytes:
+def _child(out: list[bytes], span: Span, tid_field: bytes, root_id: bytes) -> None:
+    at = len(out)
     sid = span.id if type(span.id) is str else str(span.id)
     parent = span.parent_id
-    parent_raw = root_id if parent is None else span_id(_text(parent).decode())
-    out = [tid_field + b"\x12\x08" + span_id(sid) + b"\x22\x08" + parent_raw]
-    _put_text(out, _SPAN_ID, sid)
+    if parent is None:
+        parent_raw = root_id
+    else:
+        parent_raw = span_id(parent if type(parent) is str else str(parent))
+    raw = sid.encode("utf-8", "replace")
+    out += (
+        b"",
+        tid_field + b"\x12\x08" + span_id(sid) + b"\x22\x08" + parent_raw,
+        _SPAN_ID.heads.get(len(raw)) or _SPAN_ID.head(len(raw)),
+        raw,
+    )
     _record(out, span)
-    body = b"".join(out)
-    return b"\x12" + _vl(len(body)) + body
+    _close(out, at)
 
 
 def encode_spans(trace: Trace) -> bytes:
@@ -347,11 +375,13 @@ def encode_spans(trace: Trace) -> bytes:
     tid = _hex_bytes(text) or _digest(text)[:16]
     root_id = tid[:8]  # the span-id rule on the trace id: see ids_of()
     tid_field = b"\x0a\x10" + tid
-    root = _root(trace, tid_field + b"\x12\x08" + root_id, text)
+    out: list[bytes] = []
+    _root(out, trace, tid_field + b"\x12\x08" + root_id, text)
     spans = _get_spans(trace)
-    if not spans:
-        return root
-    return root + b"".join([_child(span, tid_field, root_id) for span in spans])
+    if spans:
+        for span in spans:
+            _child(out, span, tid_field, root_id)
+    return b"".join(out)
 
 
 def request_envelope(resource: bytes, scope: bytes, spans_size: int) -> bytes:
