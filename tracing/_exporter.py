@@ -196,9 +196,10 @@ class Exporter:
         """
         traces = list(traces)
         protocol = self._protocol
-        body = protocol.encode_batch(traces)
-        if body is not None:
-            return await self._deliver_encoded(traces, None, count, body)
+        encoded = protocol.encode_batch(traces)
+        if encoded is not None:
+            body, whole = encoded
+            return await self._deliver_encoded(traces, whole, count, body)
         parts: list[bytes] = []
         sendable: list[Trace] = []
         broken: list[tuple[Trace, str]] = []

@@ -28,8 +28,9 @@ class JsonProtocol:
     def __repr__(self) -> str:
         return "<JsonProtocol>"
 
-    def encode_batch(self, traces: Sequence[Trace]) -> bytes | None:
-        return encode_batch(traces, utcnow())
+    def encode_batch(self, traces: Sequence[Trace]) -> tuple[bytes, list[bytes] | None] | None:
+        body = encode_batch(traces, utcnow())
+        return None if body is None else (body, None)
 
     def encode_trace(self, trace: Trace) -> bytes:
         return encode_trace(trace)

@@ -53,8 +53,12 @@ class OtlpProtocol:
     def __repr__(self) -> str:
         return f"<OtlpProtocol service_name={self.service_name!r}>"
 
-    def encode_batch(self, traces: Sequence[Trace]) -> bytes | None:
-        return None  # trace by trace: the parts are what a 413 split needs anyway
+    def encode_batch(self, traces: Sequence[Trace]) -> tuple[bytes, list[bytes] | None] | None:
+        try:
+            parts = [encode_spans(trace) for trace in traces]
+        except Exception:  # find which trace, and let the others go: trace by trace
+            return None
+        return self.join(parts), parts
 
     def encode_trace(self, trace: Trace) -> bytes:
         try:

@@ -109,7 +109,7 @@ class _Key:
     """A span attribute key: its encoded ``KeyValue.key``, the heads of its values by
     length, and (for keys whose values repeat) whole attributes by value."""
 
-    __slots__ = ("bools", "double", "field", "heads", "ints", "limit", "values")
+    __slots__ = ("bools", "double", "field", "heads", "ints", "limit", "small", "values")
 
     def __init__(self, name: str, limit: int) -> None:
         data = name.encode("utf-8", "replace")
@@ -121,6 +121,8 @@ class _Key:
         self.ints = (b"", *(self._head(b"\x18", size) for size in range(1, 11)))
         self.double = self._head(b"\x21", 8)
         self.bools = tuple(self._head(b"\x10", 1) + bytes((flag,)) for flag in (0, 1))
+        # Whole attributes for the ints 0..127 (token counts, call counts).
+        self.small = tuple(self.ints[1] + bytes((n,)) for n in range(128))
 
     def _head(self, value_tag: bytes, size: int) -> bytes:
         """``Span.attributes`` tag, KeyValue length, key, value tag, AnyValue length."""
@@ -218,26 +220,29 @@ def _put_value(out: list[bytes], key: _Key, value: Any) -> None:
         out.append(raw)
 
 
+def _put_count(out: list[bytes], key: _Key, value: int) -> None:
+    if type(value) is int and 0 <= value < _VN:
+        if value < 128:
+            out.append(key.small[value])
+        else:
+            raw = _V[value]
+            out.append(key.ints[len(raw)])
+            out.append(raw)
+    else:
+        _put_value(out, key, value)
+
+
 def _put_usage(out: list[bytes], usage: LlmUsage) -> None:
-    add = out.append
     model, provider = usage.model, usage.provider
     if type(model) is not str:
         model = str(model)
     if type(provider) is not str:
         provider = str(provider)
-    add(_MODEL.values.get(model) or _MODEL.attr(model))
-    add(_PROVIDER.values.get(provider) or _PROVIDER.attr(provider))
-    for key, value in (
-        (_IN_TOKENS, usage.prompt_tokens),
-        (_OUT_TOKENS, usage.completion_tokens),
-        (_CALLS, usage.api_calls_count),
-    ):
-        if type(value) is int and 0 <= value < _VN:
-            raw = _V[value]
-            add(key.ints[len(raw)])
-            add(raw)
-        else:
-            _put_value(out, key, value)
+    out.append(_MODEL.values.get(model) or _MODEL.attr(model))
+    out.append(_PROVIDER.values.get(provider) or _PROVIDER.attr(provider))
+    _put_count(out, _IN_TOKENS, usage.prompt_tokens)
+    _put_count(out, _OUT_TOKENS, usage.completion_tokens)
+    _put_count(out, _CALLS, usage.api_calls_count)
 
 
 def _put_text(out: list[bytes], key: _Key, value: object) -> None:
@@ -307,7 +312,7 @@ def _record(out: list[bytes], record: Trace | Span) -> None:
         _put_usage(out, usage)
     metadata = record.metadata
     if metadata:
-        if not isinstance(metadata, Mapping):
+        if type(metadata) is not dict and not isinstance(metadata, Mapping):
             raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
         keys = _META
         for name_, item in metadata.items():
@@ -336,13 +341,12 @@ def _root(out: list[bytes], trace: Trace, ids: bytes, tid: str) -> None:
     if tags:
         array = key_value("tracing.tags", [_text(tag).decode() for tag in tags])
         out.append(b"\x4a" + _vl(len(array)) + array)
-    for key, value in (
-        (_DESCRIPTION, trace.description),
-        (_IN_SUMMARY, trace.input_summary),
-        (_OUT_SUMMARY, trace.output_summary),
-    ):
-        if value is not None:
-            _put_text(out, key, value)
+    if trace.description is not None:
+        _put_text(out, _DESCRIPTION, trace.description)
+    if trace.input_summary is not None:
+        _put_text(out, _IN_SUMMARY, trace.input_summary)
+    if trace.output_summary is not None:
+        _put_text(out, _OUT_SUMMARY, trace.output_summary)
     _close(out, at)
 
 

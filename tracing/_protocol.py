@@ -43,8 +43,10 @@ class WireProtocol(Protocol):
     #: Statuses retried (with backoff, honouring Retry-After); others are final.
     retryable: frozenset[int]
 
-    def encode_batch(self, traces: Sequence[Trace]) -> bytes | None:
-        """The whole body in one go, or None to encode trace by trace (``encode_trace``)."""
+    def encode_batch(self, traces: Sequence[Trace]) -> tuple[bytes, list[bytes] | None] | None:
+        """The whole body in one go, with each trace's part when that costs nothing extra
+        (else None: ``parts_of`` makes them if needed); or None to encode trace by trace
+        (``encode_trace``), so that a trace that cannot be encoded fails alone."""
 
     def encode_trace(self, trace: Trace) -> bytes:
         """One trace's part of a body.
