@@ -111,7 +111,7 @@ class _Key:
 
     __slots__ = ("bools", "double", "field", "heads", "ints", "limit", "small", "values")
 
-    def __init__(self, name: str, limit: int) -> None:
+    def __init__(self, name: str, limit: int, *, counts: bool = False) -> None:
         data = name.encode("utf-8", "replace")
         self.field = b"\x0a" + _vl(len(data)) + data
         self.limit = limit
@@ -121,8 +121,8 @@ class _Key:
         self.ints = (b"", *(self._head(b"\x18", size) for size in range(1, 11)))
         self.double = self._head(b"\x21", 8)
         self.bools = tuple(self._head(b"\x10", 1) + bytes((flag,)) for flag in (0, 1))
-        # Whole attributes for the ints 0..127 (token counts, call counts).
-        self.small = tuple(self.ints[1] + bytes((n,)) for n in range(128))
+        # Whole attributes for the ints 0..127, for the keys of token and call counts.
+        self.small = tuple(self.ints[1] + bytes((n,)) for n in range(128 if counts else 0))
 
     def _head(self, value_tag: bytes, size: int) -> bytes:
         """``Span.attributes`` tag, KeyValue length, key, value tag, AnyValue length."""
@@ -155,11 +155,9 @@ class _Key:
 
 _INPUT, _OUTPUT = _Key("input.value", 4096), _Key("output.value", 4096)
 _MODEL, _PROVIDER = _Key("gen_ai.request.model", 256), _Key("gen_ai.provider.name", 256)
-_IN_TOKENS, _OUT_TOKENS = (
-    _Key("gen_ai.usage.input_tokens", 0),
-    _Key("gen_ai.usage.output_tokens", 0),
-)
-_CALLS = _Key("tracing.llm.api_calls_count", 0)
+_IN_TOKENS = _Key("gen_ai.usage.input_tokens", 0, counts=True)
+_OUT_TOKENS = _Key("gen_ai.usage.output_tokens", 0, counts=True)
+_CALLS = _Key("tracing.llm.api_calls_count", 0, counts=True)
 _TRACE_ID, _SPAN_ID = _Key("tracing.trace.id", 256), _Key("tracing.span.id", 256)
 _DESCRIPTION = _Key("tracing.description", 256)
 _IN_SUMMARY, _OUT_SUMMARY = _Key("tracing.input_summary", 256), _Key("tracing.output_summary", 256)
