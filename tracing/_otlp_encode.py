@@ -25,7 +25,7 @@ from ._models import LlmUsage, Span, Trace, _get_spans, _get_tags
 from ._pb import VARINT_TABLE, key_value, length_delimited, varint
 from ._wire import _OPTIONS, _fallback
 
-__all__ = ["encode_spans", "ids_of", "request_envelope", "span_id", "trace_id"]
+__all__ = ["encode_spans", "json_text", "request_envelope", "span_id", "trace_id"]
 
 _V = VARINT_TABLE
 _VN = len(VARINT_TABLE)
@@ -93,13 +93,6 @@ def span_id(value: str) -> bytes:
             if len(raw) == 16:
                 return raw[:8]
     return _digest(value)[:8]
-
-
-def ids_of(trace: Trace) -> tuple[bytes, bytes]:
-    """The trace id and its root span's id (the span-id rule on the trace id)."""
-    tid = trace.id if type(trace.id) is str else str(trace.id)
-    raw = trace_id(tid)
-    return raw, raw[:8]  # 32-hex: its first 8 bytes; else SHA-256[:8] == (SHA-256[:16])[:8]
 
 
 # Attribute keys ------------------------------------------------------------------------
@@ -218,6 +211,18 @@ def _put_value(out: list[bytes], key: _Key, value: Any) -> None:
         out.append(raw)
 
 
+def _put_metadata(out: list[bytes], metadata: Any) -> None:
+    if type(metadata) is not dict and not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    add, keys = out.append, _META
+    for name, item in metadata.items():
+        key = keys.get(name) or _meta_key(name)
+        if type(item) is str:
+            add(key.values.get(item) or key.attr(item))
+        else:
+            _put_value(out, key, item)
+
+
 def _put_count(out: list[bytes], key: _Key, value: int) -> None:
     if type(value) is int and 0 <= value < _VN:
         if value < 128:
@@ -310,15 +315,7 @@ def _record(out: list[bytes], record: Trace | Span) -> None:
         _put_usage(out, usage)
     metadata = record.metadata
     if metadata:
-        if type(metadata) is not dict and not isinstance(metadata, Mapping):
-            raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-        keys = _META
-        for name_, item in metadata.items():
-            key = keys.get(name_) or _meta_key(name_)
-            if type(item) is str:
-                add(key.values.get(item) or key.attr(item))
-            else:
-                _put_value(out, key, item)
+        _put_metadata(out, metadata)
     if record.status == "error":
         _error(out, record.error, end)
 
@@ -375,7 +372,9 @@ def encode_spans(trace: Trace) -> bytes:
     """
     text = trace.id if type(trace.id) is str else str(trace.id)
     tid = _hex_bytes(text) or _digest(text)[:16]
-    root_id = tid[:8]  # the span-id rule on the trace id: see ids_of()
+    # The span-id rule on the trace id: a 32-hex id's first 8 bytes, else SHA-256[:8],
+    # which is (SHA-256[:16])[:8]: the trace id's first 8 bytes either way.
+    root_id = tid[:8]
     tid_field = b"\x0a\x10" + tid
     out: list[bytes] = []
     _root(out, trace, tid_field + b"\x12\x08" + root_id, text)
