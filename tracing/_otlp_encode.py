@@ -139,7 +139,7 @@ class _Key:
         if data is None:
             raw = value.encode("utf-8", "replace")
             data = self.head(len(raw)) + raw
-            if len(raw) <= 256:
+            if len(raw) <= 64:  # bounded memory: at most `limit` short values per key
                 if len(self.values) >= self.limit:
                     self.values.clear()
                 self.values[value] = data
@@ -162,7 +162,7 @@ _MIME = {
 _IN_TEXT, _IN_JSON = _MIME["input", "text/plain"], _MIME["input", "application/json"]
 _OUT_TEXT, _OUT_JSON = _MIME["output", "text/plain"], _MIME["output", "application/json"]
 _META: dict[object, _Key] = {}
-_META_KEYS = 1024
+_META_KEYS = 256  # metadata keys cached at most (then the cache starts over)
 
 
 def _meta_key(name: object) -> _Key:
@@ -170,7 +170,7 @@ def _meta_key(name: object) -> _Key:
     if key is None:
         if len(_META) >= _META_KEYS:
             _META.clear()
-        key = _META[name] = _Key(f"metadata.{name}", 64)
+        key = _META[name] = _Key(f"metadata.{name}", 32)
     return key
 
 
