@@ -102,9 +102,9 @@ class _Key:
     """A span attribute key: its encoded ``KeyValue.key``, the heads of its values by
     length, and (for keys whose values repeat) whole attributes by value."""
 
-    __slots__ = ("bools", "double", "field", "heads", "ints", "limit", "small", "values")
+    __slots__ = ("bools", "double", "field", "heads", "ints", "limit", "values")
 
-    def __init__(self, name: str, limit: int, *, counts: bool = False) -> None:
+    def __init__(self, name: str, limit: int) -> None:
         data = name.encode("utf-8", "replace")
         self.field = b"\x0a" + _vl(len(data)) + data
         self.limit = limit
@@ -114,8 +114,6 @@ class _Key:
         self.ints = (b"", *(self._head(b"\x18", size) for size in range(1, 11)))
         self.double = self._head(b"\x21", 8)
         self.bools = tuple(self._head(b"\x10", 1) + bytes((flag,)) for flag in (0, 1))
-        # Whole attributes for the ints 0..127, for the keys of token and call counts.
-        self.small = tuple(self.ints[1] + bytes((n,)) for n in range(128 if counts else 0))
 
     def _head(self, value_tag: bytes, size: int) -> bytes:
         """``Span.attributes`` tag, KeyValue length, key, value tag, AnyValue length."""
@@ -148,9 +146,9 @@ class _Key:
 
 _INPUT, _OUTPUT = _Key("input.value", 4096), _Key("output.value", 4096)
 _MODEL, _PROVIDER = _Key("gen_ai.request.model", 256), _Key("gen_ai.provider.name", 256)
-_IN_TOKENS = _Key("gen_ai.usage.input_tokens", 0, counts=True)
-_OUT_TOKENS = _Key("gen_ai.usage.output_tokens", 0, counts=True)
-_CALLS = _Key("tracing.llm.api_calls_count", 0, counts=True)
+_IN_TOKENS = _Key("gen_ai.usage.input_tokens", 0)
+_OUT_TOKENS = _Key("gen_ai.usage.output_tokens", 0)
+_CALLS = _Key("tracing.llm.api_calls_count", 0)
 _TRACE_ID, _SPAN_ID = _Key("tracing.trace.id", 256), _Key("tracing.span.id", 256)
 _DESCRIPTION = _Key("tracing.description", 256)
 _IN_SUMMARY, _OUT_SUMMARY = _Key("tracing.input_summary", 256), _Key("tracing.output_summary", 256)
@@ -223,18 +221,6 @@ def _put_metadata(out: list[bytes], metadata: Any) -> None:
             _put_value(out, key, item)
 
 
-def _put_count(out: list[bytes], key: _Key, value: int) -> None:
-    if type(value) is int and 0 <= value < _VN:
-        if value < 128:
-            out.append(key.small[value])
-        else:
-            raw = _V[value]
-            out.append(key.ints[len(raw)])
-            out.append(raw)
-    else:
-        _put_value(out, key, value)
-
-
 def _put_usage(out: list[bytes], usage: LlmUsage) -> None:
     model, provider = usage.model, usage.provider
     if type(model) is not str:
@@ -243,9 +229,9 @@ def _put_usage(out: list[bytes], usage: LlmUsage) -> None:
         provider = str(provider)
     out.append(_MODEL.values.get(model) or _MODEL.attr(model))
     out.append(_PROVIDER.values.get(provider) or _PROVIDER.attr(provider))
-    _put_count(out, _IN_TOKENS, usage.prompt_tokens)
-    _put_count(out, _OUT_TOKENS, usage.completion_tokens)
-    _put_count(out, _CALLS, usage.api_calls_count)
+    _put_value(out, _IN_TOKENS, usage.prompt_tokens)
+    _put_value(out, _OUT_TOKENS, usage.completion_tokens)
+    _put_value(out, _CALLS, usage.api_calls_count)
 
 
 def _put_text(out: list[bytes], key: _Key, value: object) -> None:
@@ -297,9 +283,7 @@ def _record(out: list[bytes], record: Trace | Span) -> None:
         else:
             raw, mime = json_text(value), _IN_JSON
         size = len(raw)
-        add(_INPUT.heads.get(size) or _INPUT.head(size))
-        add(raw)
-        add(mime)
+        out += (_INPUT.heads.get(size) or _INPUT.head(size), raw, mime)
     value = record.output
     if value is not None:
         if type(value) is str:
@@ -307,12 +291,34 @@ def _record(out: list[bytes], record: Trace | Span) -> None:
         else:
             raw, mime = json_text(value), _OUT_JSON
         size = len(raw)
-        add(_OUTPUT.heads.get(size) or _OUTPUT.head(size))
-        add(raw)
-        add(mime)
+        out += (_OUTPUT.heads.get(size) or _OUTPUT.head(size), raw, mime)
     usage = record.llm_usage
     if usage is not None:
-        _put_usage(out, usage)
+        model, provider = usage.model, usage.provider
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        calls = usage.api_calls_count
+        if (  # the common case in one step; _put_usage() handles the rest
+            type(model) is str
+            and type(provider) is str
+            and type(prompt) is int
+            and type(completion) is int
+            and type(calls) is int
+            and 0 <= prompt < _VN
+            and 0 <= completion < _VN
+            and 0 <= calls < _VN
+        ):
+            out += (
+                _MODEL.values.get(model) or _MODEL.attr(model),
+                _PROVIDER.values.get(provider) or _PROVIDER.attr(provider),
+                _IN_TOKENS.ints[1 if prompt < 128 else 2],
+                _V[prompt],
+                _OUT_TOKENS.ints[1 if completion < 128 else 2],
+                _V[completion],
+                _CALLS.ints[1 if calls < 128 else 2],
+                _V[calls],
+            )
+        else:
+            _put_usage(out, usage)
     metadata = record.metadata
     if metadata:
         _put_metadata(out, metadata)
@@ -327,11 +333,8 @@ def _close(out: list[bytes], at: int) -> None:
     out[at] = b"\x12" + (_V[size] if size < _VN else varint(size))
 
 
-def _root(out: list[bytes], trace: Trace, ids: bytes, tid: str) -> None:
-    at = len(out)
-    raw = tid.encode("utf-8", "replace")
-    out += (b"", ids, _TRACE_ID.heads.get(len(raw)) or _TRACE_ID.head(len(raw)), raw)
-    _record(out, trace)
+def _root_extras(out: list[bytes], trace: Trace) -> None:
+    """The root span's own attributes besides ``tracing.trace.id``."""
     tags = _get_tags(trace)
     if tags:
         array = key_value("tracing.tags", [_text(tag).decode() for tag in tags])
@@ -342,7 +345,6 @@ def _root(out: list[bytes], trace: Trace, ids: bytes, tid: str) -> None:
         _put_text(out, _IN_SUMMARY, trace.input_summary)
     if trace.output_summary is not None:
         _put_text(out, _OUT_SUMMARY, trace.output_summary)
-    _close(out, at)
 
 
 def _child(out: list[bytes], span: Span, tid_field: bytes, root_id: bytes) -> None:
@@ -376,8 +378,19 @@ def encode_spans(trace: Trace) -> bytes:
     # which is (SHA-256[:16])[:8]: the trace id's first 8 bytes either way.
     root_id = tid[:8]
     tid_field = b"\x0a\x10" + tid
-    out: list[bytes] = []
-    _root(out, trace, tid_field + b"\x12\x08" + root_id, text)
+    raw = text.encode("utf-8", "replace")
+    # The root span; out[0] is its tag and length, filled in once its size is known.
+    head = _TRACE_ID.heads.get(len(raw)) or _TRACE_ID.head(len(raw))
+    out = [b"", tid_field + b"\x12\x08" + root_id, head, raw]
+    _record(out, trace)
+    if (
+        _get_tags(trace)
+        or trace.description is not None
+        or trace.input_summary is not None
+        or trace.output_summary is not None
+    ):
+        _root_extras(out, trace)
+    _close(out, 0)
     spans = _get_spans(trace)
     if spans:
         for span in spans:
