@@ -11,6 +11,7 @@ import pytest
 
 import tracing
 from tests._otlp import partial_success_body
+from tests._proc import run_script
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, DeliveryError, Trace
@@ -339,3 +340,16 @@ async def test_shutdown_delivers_in_otlp_mode(server: FaultServer) -> None:
     assert stats.sent == 30
     assert sorted(server.accepted_ids()) == sorted(f"job-{i}" for i in range(30))
     check_invariant(stats)
+
+
+@pytest.mark.parametrize("mode", ["asyncio_run", "no_loop"])
+async def test_exit_delivery_in_otlp_mode(server: FaultServer, mode: str) -> None:
+    """A process that never calls shutdown() delivers its queue at exit over OTLP too."""
+    code, out, err = await run_script(
+        "no_shutdown.py", server.url, mode, "4", env={"TEST_PROTOCOL": "otlp"}
+    )
+    assert code == 0, err
+    assert [r.path for r in server.requests] == ["/v1/traces"]
+    assert sorted(server.accepted_ids()) == sorted(out.split())
+    assert len(server.accepted_ids()) == 4
+    assert "Traceback" not in err
