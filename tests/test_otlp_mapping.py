@@ -476,3 +476,14 @@ def test_any_trace_maps_as_documented(traces: list[Trace]) -> None:
     protocol = OtlpProtocol("svc")
     body = protocol.join([protocol.encode_trace(t) for t in traces])
     check_request(body, traces)
+
+
+async def test_non_str_metadata_keys_are_named_by_str(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Keys that are not strings are named by ``str()``, each its own (1 is not True)."""
+    tracer = make_tracer(protocol="otlp")
+    await tracer.send_batch([Trace("a", metadata={1: "one"}), Trace("b", metadata={True: "t"})])
+    first, second = spans_of(server.requests[0].otlp)
+    assert attributes(first)["metadata.1"] == "one"
+    assert attributes(second)["metadata.True"] == "t"

@@ -159,11 +159,13 @@ _MIME = {
 }
 _IN_TEXT, _IN_JSON = _MIME["input", "text/plain"], _MIME["input", "application/json"]
 _OUT_TEXT, _OUT_JSON = _MIME["output", "text/plain"], _MIME["output", "application/json"]
-_META: dict[object, _Key] = {}
+_META: dict[str, _Key] = {}
 _META_KEYS = 256  # metadata keys cached at most (then the cache starts over)
 
 
 def _meta_key(name: object) -> _Key:
+    if type(name) is not str:  # not cached: 1 and True are one dict key, not one name
+        return _Key(f"metadata.{name}", 0)
     key = _META.get(name)
     if key is None:
         if len(_META) >= _META_KEYS:
