@@ -107,9 +107,9 @@ def test_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_otel_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bad OTEL_EXPORTER_OTLP_ENDPOINT is a ValueError about the endpoint."""
+    """A bad OTEL_EXPORTER_OTLP_ENDPOINT is a ValueError naming the variable."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")
-    with pytest.raises(ValueError, match=r"^endpoint must be an http"):
+    with pytest.raises(ValueError, match=r"^OTEL_EXPORTER_OTLP_ENDPOINT: endpoint must be an"):
         AsyncTracing(protocol="otlp")
 
 

@@ -483,7 +483,9 @@ async def test_non_str_metadata_keys_are_named_by_str(
 ) -> None:
     """Keys that are not strings are named by ``str()``, each its own (1 is not True)."""
     tracer = make_tracer(protocol="otlp")
-    await tracer.send_batch([Trace("a", metadata={1: "one"}), Trace("b", metadata={True: "t"})])
+    one: dict[Any, Any] = {1: "one"}
+    true: dict[Any, Any] = {True: "t"}
+    await tracer.send_batch([Trace("a", metadata=one), Trace("b", metadata=true)])
     first, second = spans_of(server.requests[0].otlp)
     assert attributes(first)["metadata.1"] == "one"
     assert attributes(second)["metadata.True"] == "t"

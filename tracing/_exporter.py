@@ -268,5 +268,7 @@ class Exporter:
             message = "HTTP 413: the trace alone is larger than the server accepts"
         else:
             message = f"HTTP {status}{self._protocol.describe(answer)}"
+            if status in (404, 405):
+                message += f" (POST {self._url}: is the endpoint, path prefix included, right?)"
         responses = [ApiResponse(t.id, False, status, message) for t in traces]
         return Outcome(traces, responses, [False] * len(traces))

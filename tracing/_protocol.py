@@ -9,10 +9,13 @@ worth a retry and what a received answer means. Two implement it: this SDK's JSO
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
+import orjson
 
 from ._models import Trace
 from ._outcome import Outcome
@@ -22,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "WireProtocol", "make_protocol", "snippet"]
 
-_SNIPPET = 200
+_SNIPPET = 120
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 
 @attrs.frozen
@@ -70,8 +74,22 @@ class WireProtocol(Protocol):
 
 
 def snippet(body: bytes) -> str:
-    """The start of a body as one line of text, after ': ' (or '' when empty)."""
-    text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
+    """A short account of an error body, after ': ' (or '' when there is none): a JSON
+    ``message``, an HTML page's title (never its markup), or the start of plain text."""
+    text = body[: _SNIPPET * 8].decode("utf-8", "replace").strip()
+    if text.startswith("<"):
+        found = _TITLE.search(text)
+        text = html.unescape(found.group(1)) if found else ""
+    elif text.startswith("{"):
+        try:
+            message = orjson.loads(body).get("message")
+        except (orjson.JSONDecodeError, AttributeError):
+            message = None
+        if isinstance(message, str):
+            text = message
+    text = " ".join(text.split())
+    if len(text) > _SNIPPET:
+        text = text[: _SNIPPET - 3] + "..."
     return f": {text}" if text else ""
 
 
