@@ -146,4 +146,7 @@ def test_import_and_json_mode_never_load_the_otlp_modules() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout.splitlines()
-    assert out == ["[]", "['tracing._otlp', 'tracing._otlp_encode', 'tracing._pb']"]
+    assert out == [
+        "[]",
+        "['tracing._otlp', 'tracing._otlp_attrs', 'tracing._otlp_encode', 'tracing._pb']",
+    ]
