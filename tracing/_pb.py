@@ -3,8 +3,8 @@ reader of the few fields the SDK reads in answers.
 
 No ``protobuf`` package: its version pins conflict with other libraries (see the
 README's OTLP section), and the messages the SDK writes are few and fixed. The OTLP
-encoder (``_otlp_encode``, ``_otlp_attrs``) builds on these primitives; tests check every byte it writes
-by parsing it with the official ``opentelemetry-proto`` classes.
+encoder (``_otlp_encode``, ``_otlp_attrs``) builds on these primitives; tests check every
+byte it writes by parsing it with the official ``opentelemetry-proto`` classes.
 """
 
 from __future__ import annotations
