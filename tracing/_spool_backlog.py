@@ -21,8 +21,14 @@ __all__ = ["Backlog"]
 
 class Backlog:
     def __init__(
-        self, spool_dir: str, queue: SpoolQueue, mine: set[str], refilled: Callable[[], None]
+        self,
+        spool_dir: str,
+        queue: SpoolQueue,
+        mine: set[str],
+        refilled: Callable[[], None],
+        full: bool = False,
     ) -> None:
+        self._full = full  # rebuild replayed traces in full (a protocol other than JSON)
         self._dir = spool_dir
         self._queue = queue
         self._mine = mine  # parts this tracer wrote before a restart
@@ -43,7 +49,7 @@ class Backlog:
         return self._own is not None
 
     def overflow_from(self, part: Part, number: int, offset: int) -> None:
-        self._own = OwnReader(part, number, offset)
+        self._own = OwnReader(part, number, offset, self._full)
 
     def parts(self) -> list[Part]:
         return [reader.part for reader in self._adopted]
@@ -107,7 +113,7 @@ class Backlog:
             part.mine = part.name in self._mine
             if part.segments:
                 logger.info("tracing spool: replaying %s (%d bytes)", part.path, part.bytes)
-            self._adopted.append(AdoptedReader(part))
+            self._adopted.append(AdoptedReader(part, self._full))
         self.drop_finished()
 
     def close_own_reader(self) -> None:

@@ -14,6 +14,7 @@ import contextlib
 
 from ._log import logger
 from ._models import Trace, start_trace
+from ._spool_decode import trace_from_wire
 from ._spool_format import Record, SegmentReader
 from ._spool_part import Part, Segment
 from ._spool_queue import Ref
@@ -24,14 +25,21 @@ PIECE = 1000
 REPLAYED_NAME = "(replayed from the spool)"
 
 
-def stub_trace(record: Record, ref: Ref) -> Trace:
+def stub_trace(record: Record, ref: Ref, full: bool = False) -> Trace:
     """A trace read back from disk: its id and its wire bytes, sent as they were written.
 
-    Only the id is decoded; the JSON is posted unchanged. (``on_error`` gets this stub
-    for a replayed trace the collector rejects: the id is right, the other fields are not
-    read back.)
+    With the JSON protocol only the id is decoded and the JSON is posted unchanged
+    (``on_error`` gets this stub for a replayed trace the collector rejects: the id is
+    right, the other fields are not read back). With OTLP the trace is rebuilt in full.
     """
-    trace = start_trace(REPLAYED_NAME, record.trace_id, None, None, None, {}, None)
+    trace = None
+    if full:  # a protocol that encodes from the fields (OTLP) needs them back
+        try:
+            trace = trace_from_wire(record.payload)
+        except Exception:  # sent as stored by the JSON path never needs this
+            trace = None
+    if trace is None:
+        trace = start_trace(REPLAYED_NAME, record.trace_id, None, None, None, {}, None)
     trace._wire = record.payload
     trace._ended = trace._queued = True
     trace._spool = ref
@@ -41,8 +49,9 @@ def stub_trace(record: Record, ref: Ref) -> Trace:
 class AdoptedReader:
     """Reads one adopted part, segment by segment, skipping acknowledged records."""
 
-    def __init__(self, part: Part) -> None:
+    def __init__(self, part: Part, full: bool = False) -> None:
         self.part = part
+        self.full = full
         self._order = sorted(part.segments)
         self._segment: Segment | None = None
         self._reader: SegmentReader | None = None
@@ -97,7 +106,7 @@ class AdoptedReader:
                 if record.seq in self._acked:
                     continue
                 segment.outstanding += 1
-                traces.append(stub_trace(record, (part, segment.number, record.seq)))
+                traces.append(stub_trace(record, (part, segment.number, record.seq), self.full))
             if reader.done:
                 self.corrupt += reader.corrupt
                 reader.close()
@@ -112,8 +121,9 @@ class AdoptedReader:
 class OwnReader:
     """Reads this tracer's disk-only records back, from ``start`` up to the write end."""
 
-    def __init__(self, part: Part, number: int, offset: int) -> None:
+    def __init__(self, part: Part, number: int, offset: int, full: bool = False) -> None:
         self.part = part
+        self.full = full
         self.number = number
         self.offset = offset
         self._reader: SegmentReader | None = None
@@ -153,7 +163,8 @@ class OwnReader:
                 self.corrupt += lost
                 segment.outstanding -= lost
             traces.extend(
-                stub_trace(record, (part, segment.number, record.seq)) for record in records
+                stub_trace(record, (part, segment.number, record.seq), self.full)
+                for record in records
             )
             self.offset = reader.offset
             if reader.done and not live:

@@ -52,6 +52,7 @@ class SpoolWriter:
         self._max_bytes = config.spool_max_bytes
         self._segment_max = max(64 * 1024, min(16 * 2**20, config.spool_max_bytes // 16))
         self._fsync = config.spool_fsync
+        self._full = config.protocol != "tracing"  # OTLP encodes from the fields
         self._flush_at = config.flush_at
         self._queue = queue
         self._poke = poke
@@ -66,7 +67,7 @@ class SpoolWriter:
         self._waiters: list[concurrent.futures.Future[None]] = []
         self._closing = False
         self._own: Part | None = None
-        self._backlog = Backlog(self._dir, self._queue, self._mine, self._after_refill)
+        self._backlog = Backlog(self._dir, self._queue, self._mine, self._after_refill, self._full)
         self._healthy = True
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
