@@ -201,3 +201,33 @@ async def test_shutdown_with_zero_timeout_leaves_nothing_in_memory(
     again = make_spooled()
     await again.start()
     await wait_stats(again, lambda s: s.sent == stats.spooled)
+
+
+async def test_otlp_replay_sends_the_traces_as_they_were(
+    server: FaultServer, spool_dir: Path
+) -> None:
+    """With protocol="otlp", traces left on disk are rebuilt from their JSON and replayed
+    to /v1/traces with their names, inputs and spans."""
+    from tests._otlp import attributes, decode_request, spans_of
+
+    server.default = Reply(503)
+    first = AsyncTracing(endpoint=server.url, spool_dir=spool_dir, protocol="otlp", max_retries=0)
+    trace = Trace("otlp-spooled", id="0123456789abcdef0123456789abcdef", input="hello")
+    trace.span("child").end(output="done")
+    assert first.enqueue(trace)
+    stats = await first.shutdown(timeout=5)
+    assert stats.spooled == 1
+    server.default = Reply(200)
+    before = len(server.requests)
+    second = AsyncTracing(endpoint=server.url, spool_dir=spool_dir, protocol="otlp")
+    await second.start()
+    stats = await wait_stats(second, lambda s: s.sent == 1)
+    assert stats.replayed == 1
+    await second.shutdown()
+    (request,) = server.requests[before:]
+    assert request.path == "/v1/traces"
+    spans = {span.name: span for span in spans_of(decode_request(request.raw))}
+    assert set(spans) == {"otlp-spooled", "child"}
+    assert spans["otlp-spooled"].trace_id.hex() == trace.id
+    assert attributes(spans["otlp-spooled"])["input.value"] == "hello"
+    assert attributes(spans["child"])["output.value"] == "done"
