@@ -22,8 +22,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tracing
 	$(BIN)/mypy tests examples
 
+# JUnit XML and the slowest tests go to .ci-out/, so a failed run can be read afterwards.
 pytest: $(STAMP) chromium
-	$(BIN)/pytest
+	$(BIN)/pytest --junitxml=.ci-out/junit.xml --durations=25
 
 test: lint typecheck pytest
 

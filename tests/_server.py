@@ -33,9 +33,10 @@ __all__ = ["FaultServer", "Recorded", "Reply", "check_invariant", "running_serve
 class Reply:
     """How to answer one request.
 
-    ``delay`` holds the answer back that many seconds (past the client's timeout, the
-    client never sees it); ``drop`` closes the connection without any answer; ``results``
-    False answers 200 with an empty body (every trace accepted).
+    ``delay`` holds the answer back that many seconds (a slow server); ``hang`` never
+    answers: the request is held until the client gives up (its ``timeout``) and
+    disconnects; ``drop`` closes the connection without any answer; ``results`` False
+    answers 200 with an empty body (every trace accepted).
     """
 
     status: int = 200
@@ -44,6 +45,7 @@ class Reply:
     drop: bool = False
     results: bool = True
     body: bytes | None = None
+    hang: bool = False
 
 
 @dataclass
@@ -118,9 +120,10 @@ class FaultServer:
         delay: float = 0.0,
         drop: bool = False,
         results: bool = True,
+        hang: bool = False,
     ) -> None:
         """Queue ``times`` answers; once the script runs out, ``default`` answers."""
-        reply = Reply(status, dict(headers or {}), delay, drop, results)
+        reply = Reply(status, dict(headers or {}), delay, drop, results, hang=hang)
         self._script.extend([reply] * times)
 
     def script(self, *replies: Reply) -> None:
@@ -190,6 +193,9 @@ class FaultServer:
             await self.gate.wait()
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.hang:
+            # Cancelled when the client disconnects (TestServer cancels handlers then).
+            await asyncio.Event().wait()
         if reply.drop:
             transport = request.transport
             assert transport is not None

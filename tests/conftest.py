@@ -1,23 +1,42 @@
-"""Root fixtures: a clean ``TRACING_*`` environment, the fault-injecting server, and a
-tracer factory with fast retry settings that shuts every tracer down after the test."""
+"""Root fixtures: a clean ``TRACING_*`` environment, the fault-injecting server, a tracer
+factory that shuts every tracer down after the test, and the hypothesis profiles.
+
+Hypothesis runs the ``ci`` profile unless ``HYPOTHESIS_PROFILE`` names another: the same
+examples on every run (``derandomize``), a bounded count, no example database, so a red
+run is the code's fault and replays by itself. ``HYPOTHESIS_PROFILE=explore`` searches
+new examples, many more of them.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
+from tests import _mutmut
+from tests._helpers import FAST
 from tests._server import FaultServer
 from tracing import AsyncTracing
 
-FAST: dict[str, Any] = {
-    "flush_interval": 0,
-    "retry_backoff": 0.001,
-    "retry_backoff_max": 0.05,
-    "timeout": 2.0,
-}
+__all__ = ["FAST", "MakeTracer"]
+
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=30,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=_SLOW_IS_FINE,
+)
+settings.register_profile(
+    "explore", max_examples=300, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +45,13 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TRACING_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _credit_child_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under ``make mutate`` only: what this test's children ran counts as its coverage."""
+    yield
+    _mutmut.collect(request.node.nodeid)
 
 
 @pytest.fixture
@@ -39,7 +65,7 @@ MakeTracer = Callable[..., AsyncTracing]
 
 @pytest.fixture
 async def make_tracer(server: FaultServer) -> AsyncIterator[MakeTracer]:
-    """Build tracers pointed at ``server`` with fast retries; shut them all down after."""
+    """Build tracers pointed at ``server`` with ``FAST`` settings; shut them all down after."""
     made: list[AsyncTracing] = []
 
     def make(**options: Any) -> AsyncTracing:

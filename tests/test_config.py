@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+import threading
 from typing import Any
 
 import aiohttp
@@ -102,9 +105,32 @@ def test_boundary_values_are_accepted(argument: str, value: Any) -> None:
     assert getattr(AsyncTracing(**{argument: value})._config, argument) == value
 
 
-def test_construction_needs_no_event_loop() -> None:
-    """Constructing outside any event loop does no I/O and raises nothing."""
-    tracer = AsyncTracing(endpoint="http://127.0.0.1:9")
+_AUDITED: list[str] | None = None
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _AUDITED is not None and event.split(".")[0] in _IO_EVENTS:
+        _AUDITED.append(event)
+
+
+_IO_EVENTS = {"socket", "open", "subprocess", "os", "sqlite3", "urllib", "http"}
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only when asked
+
+
+def test_construction_needs_no_event_loop_and_does_no_io() -> None:
+    """Constructing outside any loop opens no socket or file, starts no thread or loop."""
+    global _AUDITED
+    threads = set(threading.enumerate())
+    _AUDITED = []
+    try:
+        tracer = AsyncTracing(endpoint="http://example.invalid:9", compression="gzip")
+    finally:
+        audited, _AUDITED = _AUDITED, None
+    assert audited == []
+    assert set(threading.enumerate()) == threads
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    assert "state=new" in repr(tracer)
     assert tracer.stats().enqueued == 0
 
 

@@ -7,18 +7,10 @@ import logging
 
 import pytest
 
+from tests._helpers import enqueue_all, traces
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
-from tracing import AsyncTracing, DeliveryError, Trace, TracingError
-
-
-def traces(n: int, prefix: str = "t") -> list[Trace]:
-    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
-
-
-def enqueue_all(tracer: AsyncTracing, items: list[Trace]) -> None:
-    for item in items:
-        assert tracer.enqueue(item)
+from tracing import DeliveryError, Trace, TracingError
 
 
 @pytest.mark.parametrize(("count", "size"), [(250, 7), (10, 10), (11, 10), (1, 100)])

@@ -6,13 +6,10 @@ import asyncio
 
 import pytest
 
+from tests._helpers import traces
 from tests._server import FaultServer, Recorded, Reply
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, BatchError, BatchResult, Trace, TracingError
-
-
-def traces(n: int, prefix: str = "t") -> list[Trace]:
-    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
 
 
 async def test_results_in_input_order_and_split(

@@ -94,7 +94,7 @@ def test_trace_keys_are_camel_case() -> None:
     }
 
 
-def test_trace_values() -> None:
+def test_times_duration_status_and_span_parents_on_the_wire() -> None:
     """Times are RFC 3339 Z with microseconds, duration in seconds, spans with parentId."""
     wire = json.loads(encode_trace(_full_trace()))
     assert wire["startTime"] == "2026-11-21T23:59:58.000000Z"
@@ -124,8 +124,9 @@ def test_trace_values() -> None:
 )
 def test_format_time(value: datetime, text: str) -> None:
     """format_time gives UTC, microseconds and a Z suffix."""
-    assert format_time(value) == text
-    assert RFC3339_Z.match(text)
+    formatted = format_time(value)
+    assert formatted == text
+    assert RFC3339_Z.match(formatted)
 
 
 @pytest.mark.parametrize(

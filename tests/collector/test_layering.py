@@ -4,23 +4,25 @@ SDK's wire format and models."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import tracing.collector
+from tests import _proc
 
 ALLOWED = {"tracing._wire", "tracing._models"}
 
 
-def test_sdk_does_not_import_the_collector() -> None:
+async def test_sdk_does_not_import_the_collector() -> None:
     """``import tracing`` leaves ``tracing.collector`` (and aiohttp.web) unloaded."""
-    code = (
+    check = (
         "import sys, tracing; "
         "assert 'tracing.collector' not in sys.modules; "
-        "assert 'aiohttp.web' not in sys.modules"
+        "assert 'aiohttp.web' not in sys.modules; "
+        "print('unloaded')"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+    code, out, err = await _proc.run("-c", check)
+    assert code == 0, err
+    assert out.strip() == "unloaded"
 
 
 def test_collector_imports_only_wire_and_models() -> None:

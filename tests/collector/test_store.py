@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -76,23 +77,38 @@ async def test_data_survives_reopening(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_sql_runs_on_the_store_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every query runs on the store's own thread, never on the event loop's."""
-    seen: list[str] = []
-    original = Store._call
+async def test_sql_runs_on_the_store_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every SQL statement runs on the store's own thread, never on the event loop's.
 
-    def spy(self: Store, func, args):
-        seen.append(threading.current_thread().name)
-        return original(self, func, args)
+    Seen through SQLite itself: each connection gets a trace callback, which SQLite calls
+    for every statement, on the thread that runs it.
+    """
+    seen: list[tuple[str, str]] = []
+    connect = sqlite3.connect
 
-    monkeypatch.setattr(Store, "_call", spy)
-    await store.add([valid("a")])
-    await store.recent(limit=1, offset=0)
-    await store.get("a")
-    await store.ping()
-    assert len(seen) == 4
-    assert all(name.startswith("tracing-collector-db") for name in seen)
-    assert threading.current_thread().name not in seen
+    def traced_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect(*args, **kwargs)
+        conn.set_trace_callback(lambda sql: seen.append((threading.current_thread().name, sql)))
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced_connect)
+    store = Store(tmp_path / "traced.db")
+    await store.open()
+    try:
+        await store.add([valid("a")])
+        await store.recent(limit=1, offset=0)
+        await store.get("a")
+        await store.ping()
+    finally:
+        await store.close()
+    statements = " ".join(sql for _, sql in seen)
+    for kind in ("CREATE TABLE", "INSERT INTO traces", "SELECT summary", "SELECT document"):
+        assert kind in statements
+    threads = {name for name, _ in seen}
+    assert len(threads) == 1
+    assert threads.pop().startswith("tracing-collector-db")
 
 
 async def test_closed_store_raises(tmp_path: Path) -> None:

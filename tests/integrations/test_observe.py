@@ -275,7 +275,7 @@ async def test_wraps_keeps_metadata_and_kind(tracer: AsyncTracing) -> None:
     assert not inspect.iscoroutinefunction(wrapped_plain)
     assert_type(await wrapped(2), str)
     assert_type(wrapped_plain(1), int)
-    assert isinstance(functools.partial(wrapped, 1), functools.partial)
+    assert await functools.partial(wrapped, 2)(b="yz") == "yzyz"  # still a coroutine function
 
 
 async def test_sync_calls_from_threads(tracer: AsyncTracing, recorder: Recorder) -> None:
