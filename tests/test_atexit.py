@@ -33,6 +33,7 @@ async def test_exit_attempt_is_bounded_and_logged(server: FaultServer) -> None:
     assert len(server.batch_requests()) == 1  # one attempt, no retries
     assert server.accepted_ids() == []
     assert "failed to deliver 3 trace(s)" in err
+    assert "on_error: exit-0 exit-1 exit-2" in err
     assert "Traceback" not in err
 
 
@@ -43,6 +44,7 @@ async def test_exit_with_failing_server_makes_one_attempt(server: FaultServer) -
     assert code == 0, err
     assert len(server.batch_requests()) == 1
     assert "failed to deliver 2 trace(s)" in err
+    assert "on_error: exit-0 exit-1" in err  # every trace that will not be delivered
 
 
 async def test_nothing_to_do_after_shutdown(server: FaultServer) -> None:

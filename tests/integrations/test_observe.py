@@ -6,8 +6,10 @@ import asyncio
 import functools
 import inspect
 import threading
+from datetime import UTC, datetime
 from typing import Any, assert_type
 
+import pydantic
 import pytest
 
 from tracing import AsyncTracing, current_span, current_trace
@@ -314,7 +316,7 @@ async def test_disabled_tracer_only_calls_through(recorder: Recorder) -> None:
 
 
 def test_bad_name_and_generators_are_refused() -> None:
-    """An empty name raises ValueError; generator functions raise TypeError."""
+    """An empty name raises ValueError; generator functions, sync and async, TypeError."""
     tracer = AsyncTracing(enabled=False)
     with pytest.raises(ValueError, match="name"):
         tracer.observe("")
@@ -322,5 +324,38 @@ def test_bad_name_and_generators_are_refused() -> None:
     def gen() -> Any:
         yield 1
 
-    with pytest.raises(TypeError, match="generator"):
+    async def agen() -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"generator function .*\.gen;"):
         tracer.observe()(gen)
+    with pytest.raises(TypeError, match=r"generator function .*\.agen;"):
+        tracer.observe()(agen)
+    with pytest.raises(TypeError, match="generator"):
+        tracer.observe(agen)
+
+
+async def test_pydantic_models_are_captured_as_their_dump(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """A pydantic model argument or result is recorded as ``model_dump(mode="json")``."""
+
+    class Query(pydantic.BaseModel):
+        text: str
+        when: datetime
+        tags: set[str]
+
+    class Answer(pydantic.BaseModel):
+        score: float
+
+    @tracer.observe("ask")
+    async def ask(query: Query) -> Answer:
+        return Answer(score=0.5)
+
+    when = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    await ask(Query(text="why?", when=when, tags={"a"}))
+    (trace,) = await delivered(tracer, recorder)
+    assert trace["input"] == {
+        "query": {"text": "why?", "when": "2026-11-21T12:00:00Z", "tags": ["a"]}
+    }
+    assert trace["output"] == {"score": 0.5}
