@@ -119,7 +119,8 @@ async def test_shutdown_timeout_bounds_the_call(
     loop = asyncio.get_running_loop()
     started = loop.time()
     stats = await tracer.shutdown(timeout=0.3)
-    assert loop.time() - started < 5
+    # Against a 60 s stall: bounded by the timeout, not by the server.
+    assert loop.time() - started < 30
     assert (stats.failed, stats.queue_size, stats.in_flight) == (3, 0, 0)
     assert sorted(reported) == ["t-0", "t-1", "t-2"]
     check_invariant(stats)
@@ -135,7 +136,7 @@ async def test_shutdown_timeout_cuts_retry_waits(
     loop = asyncio.get_running_loop()
     started = loop.time()
     stats = await tracer.shutdown(timeout=0.3)
-    assert loop.time() - started < 5
+    assert loop.time() - started < 30  # against a 60 s Retry-After
     assert stats.failed == 1
 
 
@@ -235,7 +236,8 @@ async def test_hot_path_never_waits_for_the_network(
     server.gate = asyncio.Event()
     for i in range(5):
         trace = tracer.trace(f"t{i}")
-        await asyncio.wait_for(trace.end(), timeout=1)
+        # The server holds every request until the end: a bound would only be hit by waiting.
+        await asyncio.wait_for(trace.end(), timeout=10)
     await server.wait_for_requests(1)
     assert tracer.enqueue(Trace("more")) is True
     server.gate.set()
