@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from tests._helpers import FAST
 from tests._proc import run_script
 from tests._server import FaultServer, check_invariant
 from tests.conftest import MakeTracer
-from tracing import Trace
+from tracing import AsyncTracing, Stats, Trace
 
 THREADS = 8
 PER_THREAD = 100
@@ -90,3 +91,35 @@ async def test_threads_in_a_subprocess(server: FaultServer) -> None:
     ids = server.accepted_ids()
     assert len(ids) == len(set(ids)) == 16 * 50
     assert out.strip() == "sent=800 failed=0 dropped=0"
+
+
+async def test_a_tracer_stays_on_the_loop_that_runs_it(server: FaultServer) -> None:
+    """A tracer whose flusher runs on a loop in another thread keeps it there: enqueue()
+    from this loop queues the trace, that loop's flusher sends it, and that loop's
+    shutdown() ends it cleanly."""
+    tracer = AsyncTracing(endpoint=server.url, **{**FAST, "flush_at": 1})
+    running, stop = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def elsewhere() -> None:
+        async def main() -> None:
+            await tracer.start()
+            running.set()
+            await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+            outcome.append(await tracer.shutdown())
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    try:
+        await asyncio.to_thread(running.wait)
+        assert tracer.enqueue(Trace("from here", id="here"))
+        await server.wait_for_traces(1)
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join)
+    (stats,) = outcome
+    assert isinstance(stats, Stats)
+    assert (stats.enqueued, stats.sent, stats.queue_size, stats.in_flight) == (1, 1, 0, 0)
+    assert server.accepted_ids() == ["here"]

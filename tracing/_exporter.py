@@ -299,7 +299,7 @@ class Exporter:
             [ApiResponse(t.id, False, None, message) for t, message in broken],
             [False] * len(broken),
         )
-        return Outcome.merge([failed] if outcome is None else [outcome, failed])
+        return failed if outcome is None else _in_order(traces, Outcome.merge([outcome, failed]))
 
     async def _deliver_encoded(
         self,
@@ -352,6 +352,20 @@ class Exporter:
             message = f"HTTP {status}{_snippet(answer.body)}"
         responses = [ApiResponse(t.id, False, status, message) for t in traces]
         return Outcome(traces, responses, [False] * len(traces))
+
+
+def _in_order(traces: Sequence[Trace], outcome: Outcome) -> Outcome:
+    """``outcome`` with its traces put back in the order of ``traces`` (send_batch()
+    answers in input order)."""
+    rank = {id(trace): i for i, trace in enumerate(traces)}
+    order = sorted(range(len(outcome.traces)), key=lambda k: rank[id(outcome.traces[k])])
+    responses = outcome.responses
+    return Outcome(
+        [outcome.traces[k] for k in order],
+        [responses[k] for k in order],
+        [outcome.retryable[k] for k in order],
+        outcome.error,
+    )
 
 
 def disabled_result(traces: Sequence[Trace]) -> BatchResult:
