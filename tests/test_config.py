@@ -197,11 +197,13 @@ async def test_user_session_is_used_and_not_closed(server: FaultServer) -> None:
     assert len(server.requests) == 1
 
 
-async def test_shutdown_timeout_validation_names_timeout() -> None:
-    """shutdown(timeout=-1) raises ValueError naming timeout."""
+@pytest.mark.parametrize("timeout", [-1, -0.001, float("nan")])
+async def test_shutdown_timeout_validation_names_timeout(timeout: float) -> None:
+    """shutdown(timeout=) below 0 or NaN raises ValueError naming timeout."""
     tracer = AsyncTracing()
     with pytest.raises(ValueError, match="timeout"):
-        await tracer.shutdown(timeout=-1)
+        await tracer.shutdown(timeout=timeout)
+    assert "state=new" in repr(tracer)
 
 
 def test_no_log_lines_at_construction(caplog: pytest.LogCaptureFixture) -> None:

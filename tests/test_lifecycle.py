@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests._helpers import FAST, traces
+from tests._helpers import FAST, enqueue_all, traces
 from tests._proc import run_script
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
@@ -385,3 +385,39 @@ async def test_shutdown_of_an_unused_tracer(server: FaultServer) -> None:
     tracer = AsyncTracing(endpoint=server.url)
     assert await tracer.shutdown() == Stats()
     assert server.requests == []
+
+
+async def test_start_during_shutdown_waits_for_it_then_reopens(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """start() while shutdown() drains waits for the drain to end, then opens the tracer
+    again: what was queued before is delivered by the drain, what comes after by the new
+    flusher."""
+    tracer = make_tracer()
+    server.gate = asyncio.Event()
+    enqueue_all(tracer, traces(2, "before"))
+    stopping = asyncio.create_task(tracer.shutdown())
+    await server.wait_for_requests(1)
+    starting = asyncio.create_task(tracer.start())
+    done, _ = await asyncio.wait({starting}, timeout=0.2)
+    assert not done, "start() returned while the drain was still running"
+    server.gate.set()
+    stats = await stopping
+    await starting
+    assert "state=running" in repr(tracer)
+    assert stats.sent == 2
+    enqueue_all(tracer, traces(1, "after"))
+    await tracer.flush()
+    assert sorted(server.accepted_ids()) == ["after-0", "before-0", "before-1"]
+
+
+async def test_repr_shows_endpoint_state_and_counts(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """repr() names the endpoint, the state and what is queued and in flight."""
+    tracer = make_tracer(endpoint=server.url + "/p/", flush_at=100)
+    assert repr(tracer) == f"<AsyncTracing {server.url}/p state=new queued=0 in_flight=0>"
+    enqueue_all(tracer, traces(3))
+    assert repr(tracer) == f"<AsyncTracing {server.url}/p state=running queued=3 in_flight=0>"
+    await tracer.shutdown()
+    assert repr(tracer) == f"<AsyncTracing {server.url}/p state=closed queued=0 in_flight=0>"
