@@ -421,3 +421,22 @@ async def test_repr_shows_endpoint_state_and_counts(
     assert repr(tracer) == f"<AsyncTracing {server.url}/p state=running queued=3 in_flight=0>"
     await tracer.shutdown()
     assert repr(tracer) == f"<AsyncTracing {server.url}/p state=closed queued=0 in_flight=0>"
+
+
+async def test_trace_takes_copies_of_metadata_and_tags(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """trace(metadata=, tags=) keeps copies: later changes to the caller's dict or list do
+    not reach the trace; tags may be any iterable."""
+    tracer = make_tracer()
+    metadata, tags = {"k": 1}, ["a"]
+    trace = tracer.trace("t", id="copied", metadata=metadata, tags=tags)
+    other = tracer.trace("u", id="iterable", tags=(tag for tag in ("x", "y")))
+    metadata["k"] = 2
+    tags.append("b")
+    await trace.end()
+    await other.end()
+    await tracer.flush()
+    first, second = server.requests[0].traces
+    assert (first["metadata"], first["tags"]) == ({"k": 1}, ["a"])
+    assert (second["metadata"], second["tags"]) == ({}, ["x", "y"])
