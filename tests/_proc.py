@@ -17,13 +17,14 @@ from typing import Any
 
 import tracing
 from tests import _mutmut
+from tests._helpers import PATIENCE
 
 __all__ = ["ROOT", "SCRIPTS", "child_env", "run", "run_script", "spawn"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).parent / "_scripts"
 _PACKAGE_ROOT = Path(tracing.__file__).resolve().parents[1]
-RUN_TIMEOUT = 60.0
+RUN_TIMEOUT = 60.0 * PATIENCE
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from tests._helpers import PATIENCE
 from tracing import Stats
 
 __all__ = ["FaultServer", "Recorded", "Reply", "check_invariant", "running_server"]
@@ -139,7 +140,7 @@ class FaultServer:
         return [r for r in self.requests if r.path.endswith("/api/traces/batch")]
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout * PATIENCE):
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
