@@ -9,10 +9,11 @@ import threading
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
 import tracing._log
-from tests._helpers import enqueue_all, traces
+from tests._helpers import FAST, enqueue_all, traces
 from tests._server import FaultServer, Recorded, Reply, check_invariant
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, BatchError, DeliveryError, Trace, TracingError
@@ -362,3 +363,28 @@ async def test_batch_error_names_every_trace(server: FaultServer, make_tracer: M
         await tracer.send_batch(traces(2))
     assert [e.split(":")[0] for e in info.value.errors] == ["t-0", "t-1"]
     assert all("503" in e for e in info.value.errors)
+
+
+async def test_a_session_closed_under_the_tracer_fails_batches_never_raises(
+    server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's session closed while the tracer still uses it: each batch is failed,
+    logged with its traceback and reported; flush() and the host see no exception."""
+    reported: list[str] = []
+    session = aiohttp.ClientSession()
+    tracer = AsyncTracing(
+        endpoint=server.url,
+        session=session,
+        on_error=lambda exc, ts: reported.extend(t.id for t in ts),
+        **FAST,
+    )
+    await session.close()
+    enqueue_all(tracer, traces(2))
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        await tracer.flush()
+        stats = await tracer.shutdown()
+    assert (stats.sent, stats.failed, stats.queue_size) == (0, 2, 0)
+    assert reported == ["t-0", "t-1"]
+    (logged,) = [r for r in caplog.records if "failed to send a batch of 2" in r.getMessage()]
+    assert logged.exc_info is not None
+    assert server.requests == []
