@@ -4,6 +4,7 @@ public API against the scripted server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -213,17 +214,17 @@ async def test_retry_after_pauses_only_the_tracer_that_got_it(
 ) -> None:
     """A Retry-After holds the sends of the tracer it answered; another tracer sending to
     the same endpoint meanwhile is not held."""
-    paused = make_tracer(retry_backoff_max=10)
+    paused = make_tracer(retry_backoff_max=60)
     other = make_tracer()
-    server.reply_for = failing_once("p-0", Reply(429, {"Retry-After": "3"}))
+    server.reply_for = failing_once("p-0", Reply(429, {"Retry-After": "60"}))
     held = asyncio.create_task(paused.send_batch(traces(1, "p")))
     await server.wait_for_requests(1)
     assert (await other.send_batch(traces(1, "o"))).successful == 1
     assert not held.done(), "the paused tracer must still be waiting out its Retry-After"
-    assert (await held).successful == 1
-    first, from_other, retry = server.requests
-    assert (first.trace_ids, from_other.trace_ids, retry.trace_ids) == (["p-0"], ["o-0"], ["p-0"])
-    assert retry.time - first.time >= 2.0
+    held.cancel()  # the minute's wait itself is another test's business
+    with contextlib.suppress(asyncio.CancelledError):
+        await held
+    assert [r.trace_ids for r in server.requests] == [["p-0"], ["o-0"]]
 
 
 async def test_send_batch_masks_but_does_not_sample(
