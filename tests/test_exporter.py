@@ -246,7 +246,13 @@ async def test_413_single_oversize_trace_is_failed(
 ) -> None:
     """A single trace still too large is failed and reported; the rest are delivered."""
     reported: list[str] = []
-    tracer = make_tracer(on_error=lambda exc, ts: reported.extend(t.id for t in ts))
+    messages: list[str] = []
+
+    def on_error(exc: Exception, failed: object) -> None:
+        reported.extend(t.id for t in failed)  # type: ignore[attr-defined]
+        messages.append(str(exc))
+
+    tracer = make_tracer(on_error=on_error)
     small = traces(3)
     big = Trace("big", id="big", input="x" * 5000)
     enqueue_all(tracer, [small[0], big, small[1], small[2]])
@@ -255,7 +261,8 @@ async def test_413_single_oversize_trace_is_failed(
     stats = tracer.stats()
     assert sorted(server.accepted_ids()) == ["t-0", "t-1", "t-2"]
     assert reported == ["big"]
-    assert (stats.sent, stats.failed) == (3, 1)
+    assert messages == ["HTTP 413: the trace alone is larger than the collector accepts"]
+    assert (stats.sent, stats.failed, stats.retries) == (3, 1, 0)
     check_invariant(stats)
 
 
