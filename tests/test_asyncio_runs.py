@@ -19,6 +19,17 @@ async def test_import_time_construction(server: FaultServer) -> None:
     assert len(server.accepted_ids()) == 3
 
 
+async def test_a_bad_env_endpoint_at_import_names_the_variable() -> None:
+    """A module-level tracer with ``TRACING_ENDPOINT=localhost:7070`` (no scheme) stops
+    the import with a message that says the value came from that variable."""
+    code, _out, err = await run_script("import_time.py", env={"TRACING_ENDPOINT": "localhost:7070"})
+    assert code != 0
+    assert (
+        "ValueError: TRACING_ENDPOINT: endpoint must be an http:// or https:// URL, "
+        "got 'localhost:7070'"
+    ) in err
+
+
 @pytest.mark.parametrize("mode", ["flush", "leave", "closed", "idle"])
 async def test_two_asyncio_runs_in_one_process(server: FaultServer, mode: str) -> None:
     """Traces from two successive asyncio.run() calls are all delivered and counted once.

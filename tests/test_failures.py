@@ -60,15 +60,15 @@ async def test_send_batch_of_unencodable_traces_sends_nothing(
 async def test_error_message_quotes_the_start_of_the_answer(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:
-    """A failed answer's message is ``HTTP <status>: `` and its first 200 bytes with
-    whitespace collapsed; an empty body adds nothing."""
+    """A failed answer's message is ``HTTP <status>: `` and the start of a plain-text body,
+    whitespace collapsed, cut at 120 characters; an empty body adds nothing."""
     reported: list[str] = []
     tracer = make_tracer(on_error=lambda exc, ts: reported.append(str(exc)), max_batch_size=1)
     body = b"  bad\n\n  request:  " + b"z" * 300
     server.script(Reply(400, body=body), Reply(422, body=b""))
     enqueue_all(tracer, traces(2))
     await tracer.flush()
-    assert reported == ["HTTP 400: bad request: " + "z" * 181, "HTTP 422"]
+    assert reported == ["HTTP 400: bad request: " + "z" * 104 + "...", "HTTP 422"]
 
 
 async def test_transport_failures_name_their_cause(

@@ -18,7 +18,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests._server import FaultServer, Reply, check_invariant
@@ -135,6 +135,7 @@ async def run_scenario(scenario: dict[str, object]) -> None:
         assert not accepted & set(reported)
 
 
+@settings(max_examples=30)  # of the ci profile's 60: each example runs a server and a tracer
 @given(scenario=scenarios())
 def test_every_trace_counted_once_and_stored_at_least_once(scenario: dict[str, object]) -> None:
     """Drawn faults and settings: each trace is delivered or failed/dropped, counted once."""

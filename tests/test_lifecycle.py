@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from tests._helpers import FAST, enqueue_all, traces
+from tests._proc import run_script
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, Stats, Trace, TracingError
@@ -397,3 +398,22 @@ async def test_trace_takes_copies_of_metadata_and_tags(
     first, second = server.requests[0].traces
     assert (first["metadata"], first["tags"]) == ({"k": 1}, ["a"])
     assert (second["metadata"], second["tags"]) == ({}, ["x", "y"])
+
+
+async def test_a_trace_never_ended_is_reported_when_collected() -> None:
+    """``tracer.trace()`` without ``end()`` was never sent and never mentioned; now each
+    such trace, when garbage-collected (cycles too), is counted in a rate-limited WARNING
+    naming it, and shutdown() logs what the rate limit held back."""
+    code, out, err = await run_script("never_ended.py")
+    assert code == 0, err
+    assert out.strip() == "done"
+    lines = [line for line in err.splitlines() if "never ended" in line]
+    assert len(lines) == 2, err  # the first at once, the rest at shutdown()
+    counts = [int(line.split("tracing: ")[1].split(" ")[0]) for line in lines]
+    assert counts == [1, 3]
+    for name, trace_id in [(f"forgotten-{i}", f"lost-{i}") for i in range(3)] + [
+        ("in-a-cycle", "lost-cycle")
+    ]:
+        assert f"'{name}' ({trace_id})" in err
+    assert not any("fine-" in line for line in lines)
+    assert "Exception ignored" not in err

@@ -115,6 +115,7 @@ async def test_traces_handed_over_during_shutdown_are_dropped_and_logged(
     assert isinstance(reported[0][0], TracingError)
     assert "shut down" in str(reported[0][0])
     drops = [r for r in caplog.records if "dropped 1 trace" in r.getMessage()]
+    assert all("because the tracer is shut down" in r.getMessage() for r in drops)
     assert [r.levelno for r in drops] == [logging.WARNING]
     assert sorted(server.accepted_ids()) == ["t-0", "t-1"]
 
@@ -146,9 +147,9 @@ async def test_queue_full_warning_repeats_every_few_seconds_and_not_more(
         lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
         # t=0: the first drop; t=5.0: the four since; t=10.1: the three since.
         assert lines == [
-            "tracing dropped 1 trace(s): the queue was full or the tracer shut down",
-            "tracing dropped 4 trace(s): the queue was full or the tracer shut down",
-            "tracing dropped 3 trace(s): the queue was full or the tracer shut down",
+            "tracing dropped 1 trace(s): 1 because the queue is full",
+            "tracing dropped 4 trace(s): 4 because the queue is full",
+            "tracing dropped 3 trace(s): 3 because the queue is full",
         ]
         caplog.clear()
         clock.now += 1
@@ -156,7 +157,7 @@ async def test_queue_full_warning_repeats_every_few_seconds_and_not_more(
         assert caplog.records == []
         await tracer.shutdown()
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
-    assert lines == ["tracing dropped 1 trace(s): the queue was full or the tracer shut down"]
+    assert lines == ["tracing dropped 1 trace(s): 1 because the queue is full"]
     assert tracer.stats().dropped == 9
 
 
