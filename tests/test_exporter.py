@@ -167,25 +167,20 @@ async def test_no_answer_within_timeout_is_retried(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:
     """An attempt the server never answers times out and is retried with the same key."""
-    # The fault is the client's timeout, so it is short here; the answer that follows is
-    # retried again only if it too takes half a second, so the counts are read from
-    # what happened rather than fixed.
+    # The fault is the client's timeout, so it is short here. On a loaded machine another
+    # attempt may time out too (even before it reaches the server), so the counts are
+    # read from what happened: every request is an attempt, and retries count them.
     tracer = make_tracer(max_retries=4, timeout=0.5)
     server.script(Reply(hang=True), Reply(hang=True))
     enqueue_all(tracer, traces(2))
     await tracer.flush()
     stats = tracer.stats()
     requests = server.requests
-    assert len(requests) >= 3
+    assert 3 <= len(requests) <= stats.retries + 1
     assert [r.status for r in requests[:2]] == [None, None]  # never answered
     assert len({r.headers["Idempotency-Key"] for r in requests}) == 1
     assert set(server.accepted_ids()) == {"t-0", "t-1"}
-    assert (stats.retries, stats.sent, stats.failed, stats.batches) == (
-        len(requests) - 1,
-        2,
-        0,
-        1,
-    )
+    assert (stats.sent, stats.failed, stats.batches) == (2, 0, 1)
     check_invariant(stats)
 
 
