@@ -75,11 +75,16 @@ async def test_transport_failures_name_their_cause(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:
     """No answer in time and a dropped connection each say so in the error."""
-    tracer = make_tracer(max_retries=0, timeout=0.5, max_batch_size=1)
-    server.script(Reply(hang=True), Reply(drop=True))
-    with pytest.raises(BatchError) as info:
-        await tracer.send_batch_sequential(traces(2))
-    first, second = info.value.errors
-    assert first.startswith("t-0: not delivered after 1 attempt(s): no answer within 0.5s")
-    assert second.startswith("t-1: not delivered after 1 attempt(s): ")
-    assert "ServerDisconnectedError" in second or "ClientOSError" in second
+    impatient = make_tracer(max_retries=0, timeout=0.5)  # short: the fault is the timeout
+    server.script(Reply(hang=True))
+    with pytest.raises(BatchError) as timed_out:
+        await impatient.send_batch(traces(1))
+    (message,) = timed_out.value.errors
+    assert message == "t-0: not delivered after 1 attempt(s): no answer within 0.5s"
+    patient = make_tracer(max_retries=0)
+    server.script(Reply(drop=True))
+    with pytest.raises(BatchError) as dropped:
+        await patient.send_batch(traces(1, "d"))
+    (message,) = dropped.value.errors
+    assert message.startswith("d-0: not delivered after 1 attempt(s): ")
+    assert "ServerDisconnectedError" in message or "ClientOSError" in message
