@@ -1,9 +1,10 @@
 """The per-module table of a mutation run: ``python -m tests._mutation_table``.
 
 Reads what ``mutmut run`` left in ``mutants/`` (one ``.meta`` file per module) and prints,
-for each module, how many mutants the tests killed (a timeout counts as killed: the
-mutant broke the code badly enough to hang it) out of those tried, and the survivors'
-names, for ``mutmut show NAME`` and for tests/MUTANTS.md.
+for each module, the mutants tried, how many the tests killed (a timeout counts as
+killed: the mutant broke the code badly enough to hang it), how many survived, and how
+many no selected test reaches; then the names of those not killed, for ``mutmut show``
+and for tests/MUTANTS.md.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-KILLED = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout"}
-KILLED |= {255: "timeout", 37: "type check"}
-NOT_KILLED = {0: "survived", 5: "no tests", 33: "no tests"}
+KILLED = {1, 3, 24, -24, 36, 37, 152, 255}
+SURVIVED = {0}
+NO_TESTS = {5, 33}
+
+
+def _kind(code: int | None) -> str:
+    if code in KILLED:
+        return "killed"
+    if code in SURVIVED:
+        return "survived"
+    if code in NO_TESTS:
+        return "no tests"
+    return "untried"
 
 
 def main(root: Path = Path("mutants")) -> int:
@@ -23,23 +34,25 @@ def main(root: Path = Path("mutants")) -> int:
     if not metas:
         print(f"no mutation results under {root}/: run `make mutate` first")
         return 1
-    print(f"{'module':<12} {'killed':>7} {'tried':>6} {'share':>7} {'untried':>8}")
-    survivors: list[str] = []
+    print(f"{'module':<10} {'tried':>6} {'killed':>7} {'survived':>9} {'no tests':>9} {'share':>7}")
+    not_killed: list[str] = []
     for meta in metas:
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
-        tally = Counter(
-            "killed" if c in KILLED else "not" if c in NOT_KILLED else "untried"
-            for c in codes.values()
-        )
-        tried = tally["killed"] + tally["not"]
+        tally = Counter(_kind(code) for code in codes.values())
+        tried = tally["killed"] + tally["survived"] + tally["no tests"]
         share = f"{100 * tally['killed'] / tried:.1f}%" if tried else "-"
         name = meta.name.removesuffix(".py.meta")
-        print(f"{name:<12} {tally['killed']:>7} {tried:>6} {share:>7} {tally['untried']:>8}")
-        survivors += sorted(k for k, c in codes.items() if c in NOT_KILLED)
-    if survivors:
-        print(f"\n{len(survivors)} not killed:")
-        for name in survivors:
-            print(f"  {name}")
+        print(
+            f"{name:<10} {tried:>6} {tally['killed']:>7} {tally['survived']:>9}"
+            f" {tally['no tests']:>9} {share:>7}   ({tally['untried']} not tried yet)"
+        )
+        not_killed += sorted(
+            f"{_kind(c):<9} {k}" for k, c in codes.items() if c in SURVIVED | NO_TESTS
+        )
+    if not_killed:
+        print(f"\n{len(not_killed)} not killed:")
+        for line in not_killed:
+            print(f"  {line}")
     return 0
 
 

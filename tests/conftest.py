@@ -9,6 +9,7 @@ new examples, many more of them.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -51,6 +52,33 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TRACING_"):
             monkeypatch.delenv(name)
+
+
+class _CrashWatch(logging.Handler):
+    """Keeps the "tracing flusher crashed" records: each one is an SDK bug."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.crashes: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "flusher crashed" in record.getMessage():
+            self.crashes.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_flusher_crash() -> Iterator[None]:
+    """Whatever a test is about, the background flusher must never die in it: the SDK
+    would restart it, so the test itself might not notice."""
+    watch = _CrashWatch()
+    logger = logging.getLogger("tracing")
+    logger.addHandler(watch)
+    try:
+        yield
+    finally:
+        logger.removeHandler(watch)
+    if watch.crashes:
+        pytest.fail(f"the tracing flusher crashed: {watch.crashes}")
 
 
 @pytest.fixture(autouse=True)

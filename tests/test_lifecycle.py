@@ -120,6 +120,7 @@ async def test_shutdown_timeout_bounds_the_call(
     stats = await tracer.shutdown(timeout=0.3)
     # Against a 60 s stall: bounded by the timeout, not by the server.
     assert loop.time() - started < 30
+    assert flusher_tasks() == []  # cancelled, not left running
     assert (stats.failed, stats.queue_size, stats.in_flight) == (3, 0, 0)
     assert sorted(reported) == ["t-0", "t-1", "t-2"]
     check_invariant(stats)

@@ -256,14 +256,17 @@ async def test_status_is_none_when_no_answer_came(
 
 
 async def test_disabled_send_batch_sequential_sends_nothing(server: FaultServer) -> None:
-    """enabled=False: send_batch_sequential() makes no request and returns every trace
-    as failed, with a message saying why."""
+    """enabled=False: send_batch() and send_batch_sequential() make no request and return
+    every trace as failed, with a message saying why."""
     tracer = AsyncTracing(endpoint=server.url, enabled=False)
-    result = await tracer.send_batch_sequential(traces(3))
-    assert (result.total, result.successful, result.failed) == (3, 0, 3)
-    assert [r.status for r in result.results] == [None, None, None]
-    assert all("disabled" in r.message for r in result.results)
-    assert len(result.errors) == 3
+    for send in (tracer.send_batch, tracer.send_batch_sequential):
+        result = await send(traces(3))
+        assert (result.total, result.successful, result.failed) == (3, 0, 3)
+        message = "tracing is disabled (enabled=False); nothing was sent"
+        assert [(r.id, r.success, r.status, r.message) for r in result.results] == [
+            (f"t-{i}", False, None, message) for i in range(3)
+        ]
+        assert result.errors == [message] * 3
     assert server.requests == []
 
 

@@ -288,3 +288,31 @@ def test_parse_results_reads_only_what_it_understands(
 ) -> None:
     """Only ``success: false`` rejects; items without a string id are skipped."""
     assert parse_results(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-01-02X03:04:05.000000Z", "not an RFC 3339 date-time"),
+        ("2026-01-02T03:04:05.500000", "RFC 3339 time needs 'Z' or an offset"),
+    ],
+)
+def test_parse_time_says_what_is_wrong(text: str, message: str) -> None:
+    """A wrong separator and a missing zone are refused, each with its own reason."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_time(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-02T03:04:05.000006z",
+        "2026-01-02 03:04:05.000006Z",
+        "2026-01-02T05:04:05.000006+02:00",
+    ],
+)
+def test_parse_time_gives_utc_itself(text: str) -> None:
+    """A lowercase ``z``, a space separator and an offset all parse, to the UTC zone."""
+    parsed = parse_time(text)
+    assert parsed.tzinfo is UTC
+    assert parsed == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)

@@ -143,6 +143,10 @@ async def test_values_json_cannot_encode_are_recorded_not_raised(
     """Sets, bytes and objects become JSON; a value orjson refuses (a 70-bit integer) is
     recorded as its repr; one whose repr also fails, by its type's name."""
     assert await captured(make_tracer, server, {"s": {1}, "b": b"x"}) == {"s": [1], "b": "x"}
+    assert await captured(make_tracer, server, {1: "int key", None: "none"}) == {
+        "1": "int key",
+        "null": "none",
+    }
     assert await captured(make_tracer, server, [2**70]) == repr([2**70])
     assert await captured(make_tracer, server, [2**70, _Unrepresentable()]) == (
         "<unrepresentable list>"
