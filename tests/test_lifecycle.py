@@ -90,7 +90,13 @@ async def test_shutdown_counts_undelivered_as_failed_and_never_raises(
 ) -> None:
     """A failing server: shutdown() returns, every trace is failed, logged and reported."""
     reported: list[str] = []
-    tracer = make_tracer(flush_at=100, on_error=lambda exc, ts: reported.extend(t.id for t in ts))
+    errors: list[Exception] = []
+
+    def on_error(exc: Exception, failed: object) -> None:
+        errors.append(exc)
+        reported.extend(t.id for t in failed)  # type: ignore[attr-defined]
+
+    tracer = make_tracer(flush_at=100, on_error=on_error)
     server.default = Reply(503)
     items = traces(5)
     for trace in items:
@@ -99,7 +105,9 @@ async def test_shutdown_counts_undelivered_as_failed_and_never_raises(
         stats = await tracer.shutdown()
     assert (stats.failed, stats.sent, stats.queue_size, stats.in_flight) == (5, 0, 0, 0)
     assert sorted(reported) == sorted(t.id for t in items)
-    assert any("t-0" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert all(isinstance(exc, TracingError) and "503" in str(exc) for exc in errors)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("t-0" in m and "(no answer after retries: " in m for m in warnings), warnings
     assert len(server.requests) == 3  # every batch gets its attempts once
     check_invariant(stats)
 

@@ -64,6 +64,14 @@ async def test_thread_enqueue_wakes_the_flusher(
 
     await asyncio.to_thread(worker)
     await server.wait_for_traces(10)
+    await tracer.flush()  # settled: the flusher is back to waiting
+
+    def more() -> None:
+        for i in range(10):
+            tracer.enqueue(Trace("t", id=f"again-{i}"))
+
+    await asyncio.to_thread(more)  # a second hand-off from a thread wakes it again
+    await server.wait_for_traces(20)
 
 
 async def test_threads_before_any_loop_started(

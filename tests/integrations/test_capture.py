@@ -36,7 +36,8 @@ async def captured(make_tracer: MakeTracer, server: FaultServer, value: Any) -> 
 
 
 @pytest.mark.parametrize(
-    "value", [0, -3, 2.5, True, False, None, "", "text", [1, "a", None], {"k": [1.5]}]
+    "value",
+    [0, -3, 2.5, True, False, None, 2**70, "", "text", [1, "a", None], {"k": [1.5]}],
 )
 async def test_json_values_arrive_as_given(
     make_tracer: MakeTracer, server: FaultServer, value: Any
@@ -75,9 +76,10 @@ async def test_values_up_to_the_cap_are_kept_whole(
         "x" * (MAX_CAPTURE_BYTES - 1),  # one byte over the cap
         "é" * MAX_CAPTURE_BYTES,
         "\x00" * 3000,  # 3,000 characters, 18,002 bytes of JSON
+        "\x00" * ((MAX_CAPTURE_BYTES + 2) // 6),  # 4 bytes of JSON over the cap
         {"k": "v" * MAX_CAPTURE_BYTES},
     ],
-    ids=["ascii", "two-byte", "escaped", "dict"],
+    ids=["ascii", "two-byte", "escaped", "escaped-just-over", "dict"],
 )
 async def test_values_over_the_cap_are_cut_to_it_with_a_marker(
     make_tracer: MakeTracer, server: FaultServer, value: Any

@@ -359,3 +359,21 @@ async def test_pydantic_models_are_captured_as_their_dump(
         "query": {"text": "why?", "when": "2026-11-21T12:00:00Z", "tags": ["a"]}
     }
     assert trace["output"] == {"score": 0.5}
+
+
+async def test_bare_decorator_captures_input_and_output(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """``@tracer.observe`` without parentheses records what ``@tracer.observe()`` does."""
+
+    @tracer.observe
+    async def double(x: int) -> int:
+        return 2 * x
+
+    assert await double(21) == 42
+    (trace,) = await delivered(tracer, recorder)
+    assert (trace["name"], trace["input"], trace["output"]) == (
+        double.__qualname__,
+        {"x": 21},
+        42,
+    )
