@@ -9,6 +9,7 @@ new examples, many more of them.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -44,6 +45,29 @@ settings.register_profile(
     "explore", max_examples=300, deadline=None, suppress_health_check=_SLOW_IS_FINE
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After a failed test, collect its garbage before the next test starts: what its
+    failure left behind (never-awaited coroutines, unclosed transports) is then reported
+    against it, not against whichever test runs when the collector gets to it."""
+    try:
+        return (yield)
+    finally:
+        if item.stash.get(_FAILED, False):
+            gc.collect()
 
 
 @pytest.fixture(autouse=True)
