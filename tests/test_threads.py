@@ -92,6 +92,23 @@ async def test_threads_before_any_loop_started(
     assert len(set(server.accepted_ids())) == len(server.accepted_ids()) == 80
 
 
+async def test_flush_at_reached_from_a_thread_before_any_start(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Reaching flush_at from a thread before the tracer ever started is fine: the traces
+    wait, and go out at the first flush()."""
+    tracer = make_tracer(flush_at=2)
+    results: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: results.extend(tracer.enqueue(t) for t in [Trace("a"), Trace("b")])
+    )
+    worker.start()
+    await asyncio.to_thread(worker.join)
+    assert results == [True, True]
+    await tracer.flush()
+    assert len(server.accepted_ids()) == 2
+
+
 async def test_threads_in_a_subprocess(server: FaultServer) -> None:
     """A real process whose worker threads trace while the loop runs delivers them all."""
     code, out, err = await run_script("threads.py", server.url)
