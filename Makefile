@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest demo serve bench clean
+.PHONY: venv test lint typecheck pytest demo serve bench bench-service clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,9 +60,21 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) wrk
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
+
+# `make bench-service`: the FastAPI service under wrk (benchmarks/service/), on its own.
+bench-service: $(BENCH_STAMP) wrk
+	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
+
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
