@@ -21,6 +21,7 @@ in-process driver's use). Served by ``uvicorn --factory benchmarks.service.app:f
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,7 +64,8 @@ def _tracing(sink: str, observed: bool = True) -> FastAPI:
     from tracing import AsyncTracing
     from tracing.integrations.fastapi import TracingMiddleware, lifespan
 
-    tracer = AsyncTracing(endpoint=sink)
+    # BENCH_TRACING_ARGS: extra AsyncTracing arguments as JSON, for experiments only.
+    tracer = AsyncTracing(endpoint=sink, **json.loads(os.environ.get("BENCH_TRACING_ARGS", "{}")))
     app = FastAPI(lifespan=lifespan(tracer))
     app.add_middleware(TracingMiddleware, tracer=tracer)
     app.state.flush = tracer.flush

@@ -88,9 +88,28 @@ async def request(app: Any) -> int:
     return status
 
 
+class GcTimer:
+    """Seconds spent in the cyclic GC, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+
+GC = GcTimer()
+
+
 async def block(app: Any, n: int, profiler: cProfile.Profile | None) -> tuple[float, float]:
     """Wall and CPU seconds for n requests plus the flush of what they recorded."""
     gc.collect()
+    GC.seconds = 0.0
     if profiler is not None:
         profiler.enable()
     wall, cpu = time.perf_counter(), time.process_time()
@@ -99,6 +118,7 @@ async def block(app: Any, n: int, profiler: cProfile.Profile | None) -> tuple[fl
             raise RuntimeError("the endpoint did not answer 200")
     await app.state.flush()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    app.state.gc_seconds = getattr(app.state, "gc_seconds", 0.0) + GC.seconds
     if profiler is not None:
         profiler.disable()
     return wall, cpu
@@ -117,6 +137,7 @@ async def measure(args: argparse.Namespace, sink: str) -> dict[str, Any]:
     cpu_per_request: dict[str, list[float]] = {name: [] for name in variants}
     for name in variants:  # warm-up: imports, caches, the sink's connections
         await block(apps[name], min(500, args.requests), None)
+        apps[name].state.gc_seconds = 0.0
     for round_no in range(args.rounds):
         shift = round_no % len(variants)
         for name in variants[shift:] + variants[:shift]:
@@ -129,7 +150,11 @@ async def measure(args: argparse.Namespace, sink: str) -> dict[str, Any]:
     if profiler is not None:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats(args.sort).print_stats(*filter(None, [args.filter]), args.top)
-    return _summary(variants, per_request, cpu_per_request, args)
+    out = _summary(variants, per_request, cpu_per_request, args)
+    for name in variants:  # GC time per request over the timed blocks
+        blocks = args.rounds * args.requests
+        out[name]["gc_us_per_request"] = apps[name].state.gc_seconds / blocks * 1e6
+    return out
 
 
 def _summary(
@@ -176,7 +201,7 @@ def main() -> None:
                 f"{name:>18}: cpu {row['cpu_us_per_request']:6.1f} us/request, added "
                 f"{row['added_cpu_us']:+6.1f} us [{row['added_cpu_us_min']:+.1f} .. "
                 f"{row['added_cpu_us_max']:+.1f}]; wall {row['us_per_request']:6.1f} us, "
-                f"added {row['added_us']:+.1f}",
+                f"added {row['added_us']:+.1f}; gc {row['gc_us_per_request']:.1f} us",
                 file=sys.stderr,
             )
     print(json.dumps(result), flush=True)
