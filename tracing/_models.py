@@ -130,7 +130,10 @@ class Span(_Record):
     """
 
     parent_id: str | None = attrs.field(default=None, kw_only=True)
-    _trace: Trace | None = attrs.field(default=None, init=False, repr=False)
+    # The id of the trace it belongs to, not the Trace: a span pointing back at a trace
+    # that lists it would make every trace with spans a reference cycle, freed only by the
+    # cyclic GC (whose full passes over a service's heap cost more than the tracing did).
+    _trace_id: str | None = attrs.field(default=None, init=False, repr=False)
     _token: Token[Span | None] | None = attrs.field(default=None, init=False, repr=False)
 
     def end(
@@ -221,7 +224,7 @@ class Trace(_Record):
         span = start_span(
             self,
             name,
-            parent.id if parent is not None and parent._trace is self else None,
+            parent.id if parent is not None and parent._trace_id == self.id else None,
             input,
             dict(metadata) if metadata else {},
         )
@@ -403,14 +406,14 @@ def start_span(
     span.metadata = metadata
     span.llm_usage = None
     span.parent_id = parent_id
-    span._trace = trace
+    span._trace_id = trace.id
     span._token = None
     return span
 
 
 _SPAN_FIELDS = (
     "name id start_time end_time status error input output metadata llm_usage parent_id "
-    "_trace _token"
+    "_trace_id _token"
 )
 if [field.name for field in attrs.fields(Span)] != _SPAN_FIELDS.split():  # pragma: no cover
     raise RuntimeError("start_span() must set every field of Span: update it")

@@ -178,9 +178,7 @@ class _Observed:
                     return bound
         return self._bind_slow(args, kwargs)
 
-    def _bind_slow(
-        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
+    def _bind_slow(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         if self.signature is None:
             return None
         try:
