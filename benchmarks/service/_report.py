@@ -9,6 +9,13 @@ from typing import Any
 
 START = "<!-- service benchmark: start (python -m benchmarks.service.run rewrites this) -->"
 END = "<!-- service benchmark: end -->"
+SHORT = {
+    "tracing": "this SDK",
+    "tracing@before": "this SDK before #12",
+    "tracing-middleware": "this SDK, middleware only",
+    "otel": "OpenTelemetry",
+    "sentry": "Sentry",
+}
 TARGETS = {"rps": (">=", 0.85), "p99_ms": ("<=", 1.3)}
 PACKAGES = [
     "aiotracing",
@@ -48,7 +55,7 @@ def _delivered(saved: dict[str, Any], variant: str) -> str:
     runs = [one[variant] for one in saved["rounds"] if variant in one]
     if variant == "none" or not runs:
         return "-"
-    if variant.startswith("tracing"):
+    if variant.startswith("tracing"):  # also tracing@before
         ok = all(r["sink_records"] >= r["requests"] for r in runs)
         return "every request's trace" if ok else "MISSING traces"
     return f"{statistics.median(r['sink_records'] for r in runs):,.0f} records"
@@ -95,6 +102,17 @@ def asgi_table(asgi: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _asgi_before(asgi: dict[str, Any] | None) -> list[str]:
+    row = (asgi or {}).get("tracing")
+    if not row:
+        return []
+    return [
+        f"| tracing before the #12 changes (`--compare`, its own run) | "
+        f"{row['cpu_us_per_request']:.1f} us | {row['added_cpu_us']:+.1f} us "
+        f"({row['added_cpu_us_min']:+.1f} to {row['added_cpu_us_max']:+.1f}) |"
+    ]
+
+
 def _versions() -> str:
     out = []
     for name in PACKAGES:
@@ -128,6 +146,7 @@ def section(saved: dict[str, Any]) -> list[str]:
         "",
         *table(saved),
         *asgi_table(saved.get("asgi")),
+        *_asgi_before(saved.get("asgi_before")),
         "",
         "| target | measured | met |",
         "| --- | ---: | --- |",
@@ -171,7 +190,7 @@ def write_chart(path: Path, saved: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     variants = [v for v in saved["variants"] if v != "none"]
-    labels = [saved["labels"][v].split(":")[0].split(" (")[0] for v in variants]
+    labels = [SHORT.get(v, v) for v in variants]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, title, target in (
         (axes[0], "rps", "requests/s vs no tracing (higher is better)", 0.85),

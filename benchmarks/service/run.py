@@ -33,6 +33,7 @@ from benchmarks.run import HERE, PY, ROOT, sink_process
 VARIANTS = ("none", "tracing", "otel", "sentry")
 LABELS = {
     "none": "no tracing",
+    "tracing@before": "this SDK before the #12 changes (same app)",
     "tracing": "this SDK: TracingMiddleware + 2 observed functions",
     "tracing-middleware": "this SDK: TracingMiddleware only",
     "otel": "OpenTelemetry FastAPIInstrumentor + BatchSpanProcessor + OTLP/HTTP",
@@ -45,12 +46,12 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 class Server:
     """uvicorn serving one variant on a free port; ready once its log says so."""
 
-    def __init__(self, variant: str, sink: str, log: IO[str]) -> None:
+    def __init__(self, variant: str, sink: str, log: IO[str], cwd: Path = ROOT) -> None:
         env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_SINK": sink}
         argv = [PY, "-m", "uvicorn", "--factory", "benchmarks.service.app:from_env"]
         argv += ["--host", "127.0.0.1", "--port", "0", "--no-access-log", "--log-level", "info"]
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=log, text=True
+            argv, cwd=cwd, env=env, stderr=subprocess.PIPE, stdout=log, text=True
         )
         self.log = log
         self.port = self._wait_ready()
@@ -98,7 +99,9 @@ def wrk(url: str, seconds: float, connections: int) -> dict[str, Any]:
 
 
 def run_one(variant: str, sink: str, args: argparse.Namespace, log: IO[str]) -> dict[str, Any]:
-    server = Server(variant, sink, log)
+    # "tracing@before": the same variant served from the --compare tree (another checkout).
+    name, _, before = variant.partition("@")
+    server = Server(name, sink, log, Path(args.compare) if before else ROOT)
     try:
         url = f"http://127.0.0.1:{server.port}/items/42?currency=EUR"
         wrk(url, 1, args.connections)  # warm-up: connections, caches, the sink's pool
@@ -130,6 +133,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--chart", default=str(HERE / "service.png"))
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--compare",
+        help="another checkout (an older commit): adds its 'tracing' variant as tracing@before, "
+        "interleaved with the others, and its ASGI driver run",
+    )
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.seconds = args.seconds or (3.0 if args.quick else 8.0)
@@ -147,11 +155,12 @@ def main() -> None:
     print(f"wrote {args.out} and {args.chart}")
 
 
-def asgi(args: argparse.Namespace) -> dict[str, Any] | None:
+def asgi(args: argparse.Namespace, cwd: Path) -> dict[str, Any] | None:
     """The in-process driver's result (its own sink), or None if it failed."""
-    argv = [PY, "-m", "benchmarks.service.asgi", "--variants", "none,tracing-middleware,tracing"]
+    variants = "none,tracing-middleware,tracing" if cwd == ROOT else "none,tracing"
+    argv = [PY, "-m", "benchmarks.service.asgi", "--variants", variants]
     argv += ["--rounds", "3" if args.quick else "7", "--requests", "1000" if args.quick else "3000"]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900)
     print(done.stderr.strip().splitlines()[-3:] if done.stderr else "", flush=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1]) if lines else None
@@ -163,6 +172,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     variants = [v for v in args.variants.split(",") if v]
     if "none" not in variants:
         variants.insert(0, "none")
+    if args.compare:
+        variants.insert(1, "tracing@before")
     rounds: list[dict[str, dict[str, Any]]] = []
     log_path = HERE / "_out" / "logs" / "service.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +197,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 )
             rounds.append(one)
     return {
-        "asgi": asgi(args),
+        "asgi": asgi(args, ROOT),
+        "asgi_before": asgi(args, Path(args.compare)) if args.compare else None,
         "variants": variants,
         "labels": {v: LABELS.get(v, v) for v in variants},
         "rounds": rounds,
