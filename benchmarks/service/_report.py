@@ -31,10 +31,11 @@ PACKAGES = [
 
 
 def _ratios(saved: dict[str, Any], variant: str, key: str) -> list[float]:
+    """Per round: the variant over the mean of the untraced runs just before and after it."""
     out = []
     for one in saved["rounds"]:
-        if variant in one and "none" in one:
-            out.append(one[variant][key] / one["none"][key])
+        if variant in one and "baseline" in one[variant]:
+            out.append(one[variant][key] / one[variant]["baseline"][key])
     return out
 
 
@@ -138,8 +139,9 @@ def section(saved: dict[str, Any]) -> list[str]:
         "`benchmarks/service/app.py` served by uvicorn (one worker, uvloop + httptools) in its "
         f"own process, loaded by `wrk -t1 -c{saved['connections']} -d{saved['seconds']:g}s` on "
         "`GET /items/{id}` (two awaited functions) after a 1 s warm-up; "
-        f"{len(saved['rounds'])} interleaved rounds; ratios to the untraced variant of the "
-        "same round (median, and range over the rounds). SIGTERM after each run: the "
+        f"{len(saved['rounds'])} rounds; each traced run sits between two untraced runs and "
+        "is compared with their mean (median of the rounds, and range). SIGTERM after each "
+        "run: the "
         "lifespan delivers what is queued, and the sink counts what arrived.",
         "",
         f"Machine: {machine()}. Versions: {_versions()}.",

@@ -6,8 +6,9 @@
 Each variant of ``benchmarks/service/app.py`` is served by uvicorn (one worker, its
 default loop and HTTP parser: uvloop and httptools, as ``uvicorn[standard]`` installs)
 and loaded by ``wrk -t1 -c32`` against ``GET /items/{id}``, after a 1 s warm-up. Rounds
-are interleaved (the order rotates); requests/s, p50 and p99 are reported as ratios to
-the untraced variant of the same round. After each run uvicorn gets SIGTERM, so its
+are interleaved: every traced run sits between two untraced ones, and its requests/s,
+p50 and p99 are reported as ratios to their mean (the order of the traced variants
+rotates from round to round). After each run uvicorn gets SIGTERM, so its
 lifespan delivers what was queued, and the sink's count says what arrived. Writes its
 own section of ``benchmarks/RESULTS.md`` and ``benchmarks/service.png``; raw results go
 to ``benchmarks/_out/service.json``.
@@ -21,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import threading
 import time
@@ -114,15 +116,6 @@ def run_one(variant: str, sink: str, args: argparse.Namespace, log: IO[str]) -> 
     return result
 
 
-def ratios(rounds: list[dict[str, dict[str, Any]]], variant: str) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"rps": [], "p50_ms": [], "p99_ms": []}
-    for one in rounds:
-        if variant in one and "none" in one:
-            for key in out:
-                out[key].append(one[variant][key] / one["none"][key])
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s")
@@ -155,6 +148,52 @@ def main() -> None:
     print(f"wrote {args.out} and {args.chart}")
 
 
+def measure_round(
+    round_no: int, variants: list[str], sink: str, args: argparse.Namespace, log: IO[str]
+) -> dict[str, dict[str, Any]]:
+    """none, A, none, B, none, ...: each traced variant between two untraced runs, its
+    baseline their mean (the load of a shared machine moves within seconds). The traced
+    variants' order rotates from round to round."""
+    traced = [v for v in variants if v != "none"]
+    shift = round_no % len(traced) if traced else 0
+    order = traced[shift:] + traced[:shift]
+    one: dict[str, dict[str, Any]] = {}
+    nones: list[dict[str, Any] | None] = [_run(round_no, "none", sink, args, log)]
+    for variant in order:
+        result = _run(round_no, variant, sink, args, log)
+        nones.append(_run(round_no, "none", sink, args, log))
+        around = [r for r in nones[-2:] if r is not None]
+        if result is not None and around:
+            result["baseline"] = {
+                key: statistics.fmean(r[key] for r in around) for key in ("rps", "p50_ms", "p99_ms")
+            }
+            one[variant] = result
+    done = [r for r in nones if r is not None]
+    if done:
+        one["none"] = {**done[0], **{k: statistics.median(r[k] for r in done) for k in _KEYS}}
+    return one
+
+
+_KEYS = ("rps", "p50_ms", "p99_ms")
+
+
+def _run(
+    round_no: int, variant: str, sink: str, args: argparse.Namespace, log: IO[str]
+) -> dict[str, Any] | None:
+    try:
+        r = run_one(variant, sink, args, log)
+    except Exception as exc:  # reported; the other variants go on
+        print(f"[round {round_no + 1}] {variant}: ERROR {exc}", flush=True)
+        return None
+    print(
+        f"[round {round_no + 1}] {variant}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
+        f"p99 {r['p99_ms']:.2f} ms, sink records {r['sink_records']:,} for "
+        f"{r['requests']:,} requests",
+        flush=True,
+    )
+    return r
+
+
 def asgi(args: argparse.Namespace, cwd: Path) -> dict[str, Any] | None:
     """The in-process driver's result (its own sink), or None if it failed."""
     variants = "none,tracing-middleware,tracing" if cwd == ROOT else "none,tracing"
@@ -180,22 +219,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     with sink_process() as sink, open(log_path, "a") as log:
         for round_no in range(args.rounds):
-            shift = round_no % len(variants)
-            one: dict[str, dict[str, Any]] = {}
-            for variant in variants[shift:] + variants[:shift]:
-                try:
-                    one[variant] = run_one(variant, sink, args, log)
-                except Exception as exc:  # reported; the other variants go on
-                    print(f"[round {round_no + 1}] {variant}: ERROR {exc}", flush=True)
-                    continue
-                r = one[variant]
-                print(
-                    f"[round {round_no + 1}] {variant}: {r['rps']:,.0f} req/s, p50 "
-                    f"{r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, sink records "
-                    f"{r['sink_records']:,} for {r['requests']:,} requests",
-                    flush=True,
-                )
-            rounds.append(one)
+            rounds.append(measure_round(round_no, variants, sink, args, log))
     return {
         "asgi": asgi(args, ROOT),
         "asgi_before": asgi(args, Path(args.compare)) if args.compare else None,
