@@ -91,27 +91,29 @@ def asgi_table(asgi: dict[str, Any] | None) -> list[str]:
         f"{asgi['rounds']} rounds of {asgi['requests_per_block']:,} sequential requests per "
         "variant, each block including the flush of what it recorded; CPU time of the process):",
         "",
-        "| variant | CPU per request | added vs none (median, range) |",
-        "| --- | ---: | ---: |",
+        "| variant | CPU per request | added vs none (median, range) | added, best blocks |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for name, row in asgi.items():
         if isinstance(row, dict):
-            lines.append(
-                f"| {name} | {row['cpu_us_per_request']:.1f} us | {row['added_cpu_us']:+.1f} us "
-                f"({row['added_cpu_us_min']:+.1f} to {row['added_cpu_us_max']:+.1f}) |"
-            )
+            lines.append(_asgi_row(name, row))
     return lines
+
+
+def _asgi_row(name: str, row: dict[str, Any]) -> str:
+    best = row.get("added_best_cpu_us")
+    return (
+        f"| {name} | {row['cpu_us_per_request']:.1f} us | {row['added_cpu_us']:+.1f} us "
+        f"({row['added_cpu_us_min']:+.1f} to {row['added_cpu_us_max']:+.1f}) | "
+        f"{'n/a' if best is None else f'{best:+.1f} us'} |"
+    )
 
 
 def _asgi_before(asgi: dict[str, Any] | None) -> list[str]:
     row = (asgi or {}).get("tracing")
     if not row:
         return []
-    return [
-        f"| tracing before the #12 changes (`--compare`, its own run) | "
-        f"{row['cpu_us_per_request']:.1f} us | {row['added_cpu_us']:+.1f} us "
-        f"({row['added_cpu_us_min']:+.1f} to {row['added_cpu_us_max']:+.1f}) |"
-    ]
+    return [_asgi_row("tracing before the #12 changes (`--compare`, its own run)", row)]
 
 
 def _versions() -> str:

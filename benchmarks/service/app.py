@@ -9,6 +9,8 @@ and returns JSON: the shape of a thin real endpoint. The variant comes from
   ``@tracer.observe()`` (arguments and return values captured), defaults except the
   endpoint (``TRACING_ENDPOINT``, the sink).
 - ``tracing-middleware``: the same without ``observe()``: what the middleware alone costs.
+- ``tracing-flush100``: ``tracing`` with ``flush_at=100`` (one HTTP request per 100
+  traces instead of 20).
 - ``otel``: OpenTelemetry, ``FastAPIInstrumentor`` + ``BatchSpanProcessor`` + the
   OTLP/HTTP exporter to ``{sink}/v1/traces``, both functions in a span of their own.
 - ``sentry``: sentry-sdk with ``traces_sample_rate=1.0`` (its FastAPI integration turns on
@@ -60,12 +62,13 @@ def _none() -> FastAPI:
     return app
 
 
-def _tracing(sink: str, observed: bool = True) -> FastAPI:
+def _tracing(sink: str, observed: bool = True, **options: Any) -> FastAPI:
     from tracing import AsyncTracing
     from tracing.integrations.fastapi import TracingMiddleware, lifespan
 
     # BENCH_TRACING_ARGS: extra AsyncTracing arguments as JSON, for experiments only.
-    tracer = AsyncTracing(endpoint=sink, **json.loads(os.environ.get("BENCH_TRACING_ARGS", "{}")))
+    options.update(json.loads(os.environ.get("BENCH_TRACING_ARGS", "{}")))
+    tracer = AsyncTracing(endpoint=sink, **options)
     app = FastAPI(lifespan=lifespan(tracer))
     app.add_middleware(TracingMiddleware, tracer=tracer)
     app.state.flush = tracer.flush
@@ -109,7 +112,7 @@ def _sentry(sink: str) -> FastAPI:
     return app
 
 
-VARIANTS = ("none", "tracing", "tracing-middleware", "otel", "sentry")
+VARIANTS = ("none", "tracing", "tracing-middleware", "tracing-flush100", "otel", "sentry")
 
 
 def build(variant: str, sink: str) -> FastAPI:
@@ -120,6 +123,8 @@ def build(variant: str, sink: str) -> FastAPI:
         return _tracing(sink)
     if variant == "tracing-middleware":
         return _tracing(sink, observed=False)
+    if variant == "tracing-flush100":
+        return _tracing(sink, flush_at=100)
     if variant == "otel":
         return _otel(sink)
     if variant == "sentry":

@@ -38,6 +38,7 @@ LABELS = {
     "tracing@before": "this SDK before the #12 changes (same app)",
     "tracing": "this SDK: TracingMiddleware + 2 observed functions",
     "tracing-middleware": "this SDK: TracingMiddleware only",
+    "tracing-flush100": "this SDK, flush_at=100",
     "otel": "OpenTelemetry FastAPIInstrumentor + BatchSpanProcessor + OTLP/HTTP",
     "sentry": "Sentry (FastAPI integration, traces_sample_rate=1.0, 2 spans)",
 }
@@ -196,9 +197,9 @@ def _run(
 
 def asgi(args: argparse.Namespace, cwd: Path) -> dict[str, Any] | None:
     """The in-process driver's result (its own sink), or None if it failed."""
-    variants = "none,tracing-middleware,tracing" if cwd == ROOT else "none,tracing"
+    variants = "none,tracing-middleware,tracing,tracing-flush100" if cwd == ROOT else "none,tracing"
     argv = [PY, "-m", "benchmarks.service.asgi", "--variants", variants]
-    argv += ["--rounds", "3" if args.quick else "7", "--requests", "1000" if args.quick else "3000"]
+    argv += ["--rounds", "3" if args.quick else "11", "--requests", "500" if args.quick else "1000"]
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900)
     print(done.stderr.strip().splitlines()[-3:] if done.stderr else "", flush=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
