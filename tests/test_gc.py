@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from typing import Any
 
 from tracing import AsyncTracing
 
@@ -19,7 +20,7 @@ async def test_trace_with_nested_spans_is_freed_without_the_cyclic_gc() -> None:
             inner.end(output={"b": {"c": 1}})
         assert inner.parent_id == outer.id, "nesting still works"
         await trace.end(output="done")
-        refs = [weakref.ref(trace), weakref.ref(outer), weakref.ref(inner)]
+        refs: list[weakref.ref[Any]] = [weakref.ref(trace), weakref.ref(outer), weakref.ref(inner)]
         del trace, outer, inner
         assert [ref() for ref in refs] == [None, None, None]
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from importlib import metadata
 from pathlib import Path
@@ -146,7 +147,7 @@ def section(saved: dict[str, Any]) -> list[str]:
         "run: the "
         "lifespan delivers what is queued, and the sink counts what arrived.",
         "",
-        f"Machine: {machine()}. Versions: {_versions()}.",
+        f"Machine: {machine()}. Versions: {_versions()}.{_load(saved)}",
         "",
         *table(saved),
         *asgi_table(saved.get("asgi")),
@@ -161,6 +162,17 @@ def section(saved: dict[str, Any]) -> list[str]:
         "![service benchmark](service.png)",
         END,
     ]
+
+
+def _load(saved: dict[str, Any]) -> str:
+    load = saved.get("load")
+    if not load:
+        return ""
+    return (
+        f" Load average (1 min) during the run: {min(load):.1f}-{max(load):.1f} on "
+        f"{os.cpu_count()} cores; a figure far above the core count means the ratios "
+        "measure the other jobs as much as the SDK."
+    )
 
 
 def _yes(met: bool) -> str:
@@ -212,7 +224,9 @@ def write_chart(path: Path, saved: dict[str, Any]) -> None:
         ax.set_title(title, fontsize=10)
         ax.invert_yaxis()
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("FastAPI + uvicorn, wrk -t1 -c32, same-round ratios", fontsize=11)
+    fig.suptitle(
+        "FastAPI + uvicorn, wrk -t1 -c32: ratios to the untraced runs around each", fontsize=11
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

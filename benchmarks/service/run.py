@@ -217,10 +217,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     rounds: list[dict[str, dict[str, Any]]] = []
     log_path = HERE / "_out" / "logs" / "service.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+    started, load = time.time(), [os.getloadavg()[0]]
     with sink_process() as sink, open(log_path, "a") as log:
         for round_no in range(args.rounds):
             rounds.append(measure_round(round_no, variants, sink, args, log))
+            load.append(os.getloadavg()[0])
     return {
         "asgi": asgi(args, ROOT),
         "asgi_before": asgi(args, Path(args.compare)) if args.compare else None,
@@ -230,6 +231,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "connections": args.connections,
         "elapsed_s": time.time() - started,
+        "load": load,  # 1-minute load average at the start and after each round
     }
 
 
