@@ -43,14 +43,18 @@ def _span(record: SpanRecord) -> dict[str, Any]:
 
 
 def assemble(records: Sequence[SpanRecord]) -> dict[str, Any]:
-    """The wire trace (as the batch route receives one) of records sharing a trace key."""
+    """The wire trace (as the batch route receives one) of records sharing a trace key.
+
+    Spans keep the order of ``records`` (the order they arrived in); of several spans
+    without a parent, the earliest is the root.
+    """
     if not records:
         raise ValueError("records must not be empty")
-    ordered = sorted(records, key=_order)
-    root = next((r for r in ordered if r.is_root), None)
-    by_key = {r.span_key: r for r in ordered}
+    earliest = min(records, key=_order)
+    root = min((r for r in records if r.is_root), key=_order, default=None)
+    by_key = {r.span_key: r for r in records}
     spans: list[dict[str, Any]] = []
-    for record in ordered:
+    for record in records:
         if record is root:
             continue
         span = _span(record)
@@ -67,9 +71,9 @@ def assemble(records: Sequence[SpanRecord]) -> dict[str, Any]:
         return {**root.fields, "spans": spans}
     ends = [s["endTime"] for s in spans if s["endTime"] is not None]
     return {
-        "id": ordered[0].trace_key,
-        "name": ordered[0].fields["name"],
-        "startTime": ordered[0].fields["startTime"],
+        "id": earliest.trace_key,
+        "name": earliest.fields["name"],
+        "startTime": earliest.fields["startTime"],
         "endTime": max(ends) if ends else None,
         "status": "ok",
         "spans": spans,

@@ -152,4 +152,4 @@ def _check(record: SpanRecord) -> None:
     checked = validate_trace(wire)
     if isinstance(checked, Rejected):
         message = checked.message.removeprefix("span 0 ").removeprefix("trace ")
-        raise Invalid(f"span {message}")
+        raise Invalid(message)
