@@ -213,3 +213,14 @@ async def chromium() -> AsyncIterator[Any]:
         finally:
             with contextlib.suppress(Exception):
                 await browser.close()
+
+
+@pytest.fixture
+async def any_store(tmp_path: Path) -> AsyncIterator[Any]:
+    """An open store of each kind, empty (parametrised in ``pytest_generate_tests``)."""
+    from tracing.collector._sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "traces.db")
+    await store.open()
+    yield store
+    await store.close()

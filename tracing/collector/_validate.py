@@ -17,6 +17,8 @@ import orjson
 
 from tracing._wire import format_time, parse_time
 
+from ._records import MAX_TOKENS, SpanRecord, TraceRecord
+
 __all__ = [
     "MAX_ID",
     "MAX_NAME",
@@ -35,7 +37,7 @@ MAX_SPANS = 10_000
 MAX_TAGS = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_MAX_INT = 2**63 - 1  # SQLite's INTEGER
+_MAX_INT = MAX_TOKENS
 _TEXT_FIELDS = ("description", "error", "inputSummary", "outputSummary")
 _SPAN_TEXT_FIELDS = ("error",)
 _TOKEN_FIELDS = ("promptTokens", "completionTokens", "apiCallsCount")
@@ -49,18 +51,8 @@ class Invalid(ValueError):
     """One trace broke a rule; the message says which."""
 
 
-@attrs.frozen
-class ValidTrace:
-    """A trace that passed every rule, ready for the store."""
-
-    id: str
-    name: str
-    start_us: int
-    status: str
-    total_tokens: int
-    span_count: int
-    summary: bytes  # the list item: wire form without input, output, metadata, spans
-    document: bytes  # the whole normalised wire form, spans included
+# A trace that passed every rule, ready for the store.
+ValidTrace = TraceRecord
 
 
 @attrs.frozen
@@ -142,26 +134,39 @@ def _valid_trace(raw: dict[str, Any]) -> ValidTrace:
         "tags": tags,
         "llmUsage": usage,
     }
-    span_tokens = sum(_tokens(s["llmUsage"]) for s in spans)
-    total = min(_tokens(usage) if usage is not None else span_tokens, _MAX_INT)
     summary = {key: doc[key] for key in doc if key not in ("input", "output", "metadata")}
-    summary["totalTokens"] = total
-    summary["spanCount"] = len(spans)
-    doc["spans"] = spans
     try:
-        document = orjson.dumps(doc)
+        head, item = orjson.dumps(doc), orjson.dumps(summary)
+        records = tuple(_span_record(trace_id, span) for span in spans)
     except (orjson.JSONEncodeError, TypeError) as exc:
         # orjson refuses integers beyond 64 bits, which json.loads elsewhere might allow.
         raise Invalid(f"trace cannot be stored as JSON: {exc}") from None
     return ValidTrace(
         id=trace_id,
         name=name,
-        start_us=(start - _EPOCH) // _MICROSECOND,
+        start_us=_micros(start),
         status=status,
-        total_tokens=total,
-        span_count=len(spans),
-        summary=orjson.dumps(summary),
-        document=document,
+        usage_tokens=None if usage is None else min(_tokens(usage), _MAX_INT),
+        head=head,
+        item=item,
+        spans=records,
+    )
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _span_record(trace_id: str, span: dict[str, Any]) -> SpanRecord:
+    start = span["startTime"]
+    return SpanRecord(
+        trace_id=trace_id,
+        id=span["id"],
+        name=span["name"],
+        status=span["status"],
+        start_us=None if start is None else _micros(parse_time(start)),
+        tokens=min(_tokens(span["llmUsage"]), _MAX_INT),
+        body=orjson.dumps(span),
     )
 
 
