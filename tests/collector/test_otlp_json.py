@@ -25,7 +25,7 @@ EXAMPLE = Path(__file__).parent / "data" / "otlp_trace_example.json"
 
 def to_otlp_json(message: Any) -> dict[str, Any]:
     """proto3 JSON with the OTLP deviations: hex ids instead of base64, integer enums."""
-    data = MessageToDict(message, use_integers_for_enums=True)
+    data: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
 
     def fix(node: Any) -> None:
         if isinstance(node, dict):
@@ -74,7 +74,8 @@ def test_json_and_protobuf_decode_the_same_request_alike() -> None:
 
 
 def example() -> dict[str, Any]:
-    return orjson.loads(EXAMPLE.read_bytes())
+    data: dict[str, Any] = orjson.loads(EXAMPLE.read_bytes())
+    return data
 
 
 def span_of(body: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -19,11 +18,11 @@ from tests.collector.otlp_pb import key_values, request, sdk_request, sdk_spans
 from tracing import LlmUsage, Trace
 from tracing import Span as SdkSpan
 from tracing._wire import trace_to_wire
-from tracing.collector._otlp_assemble import assemble, assemble_valid
-from tracing.collector._otlp_ingest import read_records
-from tracing.collector._otlp_map import SpanRecord
+from tracing.collector._otlp_assemble import group_records
+from tracing.collector._otlp_ingest import read_records, read_request
+from tracing.collector._otlp_map import OtlpRecord
 from tracing.collector._otlp_response import PROTOBUF
-from tracing.collector._validate import ValidTrace, validate_trace
+from tracing.collector._validate import MAX_SPANS, ValidTrace, validate_trace
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 ROOT = bytes.fromhex("b7ad6b7169203331")
@@ -32,20 +31,19 @@ GRANDCHILD = bytes.fromhex("1111111111111111")
 START = 1_764_000_000_000_000_000
 
 
-def records_of(*spans: Span, resource: dict[str, Any] | None = None) -> list[SpanRecord]:
-    ingest = read_records(request(spans, resource).SerializeToString(), PROTOBUF)
-    assert ingest.rejected == []
-    return ingest.records
+def records_of(*spans: Span, resource: dict[str, Any] | None = None) -> list[OtlpRecord]:
+    records, rejected = read_records(request(spans, resource).SerializeToString(), PROTOBUF)
+    assert rejected == []
+    return records
 
 
-def stored(records: Iterable[SpanRecord]) -> dict[str, Any]:
-    """The document the collector would store for these records (first of a span id wins)."""
-    unique: dict[str, SpanRecord] = {}
-    for record in records:
-        unique.setdefault(record.span_key, record)
-    checked = assemble_valid(list(unique.values()))
-    assert isinstance(checked, ValidTrace), checked
-    document: dict[str, Any] = orjson.loads(checked.document)
+def stored(records: Iterable[OtlpRecord]) -> dict[str, Any]:
+    """The document the store gets for one trace whose root is among ``records``."""
+    grouped = group_records(list(records))
+    assert grouped.rejected == []
+    assert grouped.spans == []
+    (root,) = grouped.roots
+    document: dict[str, Any] = orjson.loads(root.document)
     return document
 
 
@@ -56,10 +54,10 @@ def expected(trace: Trace) -> dict[str, Any]:
     return document
 
 
-def sdk_records(traces: Sequence[Trace]) -> list[SpanRecord]:
-    ingest = read_records(sdk_request(traces).SerializeToString(), PROTOBUF)
-    assert ingest.rejected == []
-    return ingest.records
+def sdk_records(traces: Sequence[Trace]) -> list[OtlpRecord]:
+    records, rejected = read_records(sdk_request(traces).SerializeToString(), PROTOBUF)
+    assert rejected == []
+    return records
 
 
 def full_trace(trace_id: str | None = None) -> Trace:
@@ -118,18 +116,47 @@ def test_children_before_the_root_give_the_same_trace() -> None:
     }
 
 
-def test_without_its_root_a_trace_is_named_after_its_earliest_span() -> None:
-    """No root yet: hex id, the earliest span's name and start, the latest end, status ok."""
+def test_spans_without_their_root_go_to_the_hex_trace_id() -> None:
+    """No root in the request: loose spans of the hex trace id (the store's provisional
+    trace); a link to the absent root keeps the root's hex span id."""
     trace = full_trace()
     children = sdk_records([trace])[1:]
-    document = stored(children)
-    assert document["id"] == children[0].trace_key
-    assert document["name"] == "plan"
-    assert document["startTime"] == "2026-11-21T12:00:00.100000Z"
-    assert document["endTime"] == "2026-11-21T12:00:02.000000Z"
-    assert (document["status"], document["input"], document["output"]) == ("ok", None, None)
-    plan = next(s for s in document["spans"] if s["name"] == "plan")
-    assert plan["parentId"] == children[0].parent_key  # the root's hex id, until it comes
+    grouped = group_records(children)
+    assert grouped.roots == []
+    assert {s.trace_id for s in grouped.spans} == {children[0].trace_key}
+    assert [s.id for s in grouped.spans] == [s.id for s in trace.spans]
+    plan = orjson.loads(grouped.spans[0].body)
+    assert plan["parentId"] == children[0].parent_key
+    llm = orjson.loads(grouped.spans[1].body)
+    assert llm["parentId"] == trace.spans[0].id  # its parent is in the request
+
+
+def test_one_request_with_several_traces() -> None:
+    """Spans of two traces in one request: each trace grouped on its own."""
+    first, second = full_trace(), full_trace()
+    grouped = group_records(sdk_records([first, second]))
+    assert [r.id for r in grouped.roots] == [first.id, second.id]
+    assert [len(r.spans) for r in grouped.roots] == [3, 3]
+    assert grouped.traces == 2
+
+
+def test_a_span_repeated_in_one_request_is_kept_once() -> None:
+    trace = full_trace()
+    records = sdk_records([trace])
+    document = stored([*records, records[1], records[0]])
+    assert [s["id"] for s in document["spans"]] == [s.id for s in trace.spans]
+
+
+def test_a_trace_over_the_span_limit_is_rejected_whole() -> None:
+    """More than MAX_SPANS spans of one trace in a request: each of them is rejected."""
+    spans = [foreign(ROOT)] + [
+        foreign((i + 1).to_bytes(8, "big"), ROOT) for i in range(MAX_SPANS + 1)
+    ]
+    ingest = read_request(request(spans).SerializeToString(), PROTOBUF)
+    assert (ingest.roots, ingest.spans) == ([], [])
+    assert len(ingest.rejected) == MAX_SPANS + 2
+    assert "spans; at most" in ingest.rejected[0]
+    assert ingest.error_message.endswith(f"and {MAX_SPANS - 3} more")
 
 
 def test_a_child_before_its_parent_points_at_the_parent_once_it_arrives() -> None:
@@ -254,7 +281,7 @@ def test_values_that_do_not_fit_their_field_stay_in_metadata() -> None:
 
 
 def rejected(*spans: Span) -> list[str]:
-    return read_records(request(spans).SerializeToString(), PROTOBUF).rejected
+    return read_records(request(spans).SerializeToString(), PROTOBUF)[1]
 
 
 def test_per_span_rules_reject_that_span_alone() -> None:
@@ -296,11 +323,6 @@ def test_a_second_parentless_span_is_a_top_level_span() -> None:
     ]
 
 
-def test_assemble_needs_records() -> None:
-    with pytest.raises(ValueError, match="records"):
-        assemble([])
-
-
 # The round trip as a property: any trace the SDK can make ----------------------------
 
 TEXT = st.text(min_size=1, max_size=20)
@@ -324,7 +346,7 @@ IDS = st.one_of(
 @st.composite
 def traces(draw: st.DrawFn) -> Trace:
     start = T0 + timedelta(microseconds=draw(st.integers(0, 10**12)))
-    status = draw(st.sampled_from(["ok", "error"]))
+    status: Literal["ok", "error"] = draw(st.sampled_from(["ok", "error"]))
     trace = Trace(
         draw(TEXT),
         id=draw(IDS),
@@ -371,7 +393,7 @@ def traces(draw: st.DrawFn) -> Trace:
 @given(trace=traces(), order=st.randoms(use_true_random=False))
 def test_any_sdk_trace_reads_back_in_any_arrival_order(trace: Trace, order: Any) -> None:
     """Random traces (any ids, unicode, nesting, usage, errors), spans in any order."""
-    records = read_records(request(sdk_spans(trace)).SerializeToString(), PROTOBUF).records
+    records, _ = read_records(request(sdk_spans(trace)).SerializeToString(), PROTOBUF)
     assert stored(records) == expected(trace)
     shuffled = list(records)
     order.shuffle(shuffled)

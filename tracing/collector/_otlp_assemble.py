@@ -1,11 +1,14 @@
-"""The spans of one OTLP trace, however many requests they came in, to one wire trace.
+"""A request's ``OtlpRecord``s, grouped by OTLP trace id, to what the store takes:
+a ``TraceRecord`` for each trace whose root span came in this request (its other spans
+inside it), and ``SpanRecord``s for spans whose root did not.
 
-The span with no parent is the trace: its name, times, status, input, output and the
-rest. Until it arrives, the trace is named after its earliest span and spans the times of
-the spans it has, with status "ok" and no input or output; its id is the hex trace id.
-A parent link is resolved through the parent's own record, so a child that arrived before
-its parent points at the parent's stored id once the parent is there (until then, at the
-parent's hex span id); a link to the root becomes ``parentId: null``.
+Ids and parent links are resolved within the request: a trace's stored id is its root's
+(``tracing.trace.id``, else the hex trace id), a span's parent is the stored id of the
+parent's record, and a link to the root becomes ``parentId: null``. A span whose root
+is not in the request belongs to the hex trace id, which the store keeps as a
+provisional trace until the root arrives; one whose parent is not in the request keeps
+the parent's hex span id (what other SDKs' spans have anyway). The same span id twice in
+a request is kept once.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._otlp_map import SpanRecord
-from ._validate import Rejected, ValidTrace, validate_trace
+import attrs
 
-__all__ = ["assemble", "assemble_valid"]
+from ._otlp_map import OtlpRecord
+from ._records import SpanRecord, TraceRecord
+from ._validate import Rejected, validate_trace
+
+__all__ = ["Grouped", "group_records"]
 
 _SPAN_KEYS = (
     "name",
@@ -31,26 +37,29 @@ _SPAN_KEYS = (
 )
 
 
-def _order(record: SpanRecord) -> tuple[int, str]:
+@attrs.frozen
+class Grouped:
+    """What one request stores, and the spans refused when put together."""
+
+    roots: list[TraceRecord]
+    spans: list[SpanRecord]
+    rejected: list[str]
+    traces: int  # how many traces the request touched
+
+
+def _order(record: OtlpRecord) -> tuple[int, str]:
     return record.start_us, record.span_key
 
 
-def _span(record: SpanRecord) -> dict[str, Any]:
+def _span(record: OtlpRecord) -> dict[str, Any]:
     if not record.is_root:
         return dict(record.fields)
     # A second span without a parent: a top-level span under its own hex id.
     return {"id": record.span_key, "parentId": None, **{k: record.fields[k] for k in _SPAN_KEYS}}
 
 
-def assemble(records: Sequence[SpanRecord]) -> dict[str, Any]:
-    """The wire trace (as the batch route receives one) of records sharing a trace key.
-
-    Spans keep the order of ``records`` (the order they arrived in); of several spans
-    without a parent, the earliest is the root.
-    """
-    if not records:
-        raise ValueError("records must not be empty")
-    earliest = min(records, key=_order)
+def _resolve(records: Sequence[OtlpRecord]) -> tuple[OtlpRecord | None, list[dict[str, Any]]]:
+    """The trace's root (the earliest parentless span) and its other spans, linked."""
     root = min((r for r in records if r.is_root), key=_order, default=None)
     by_key = {r.span_key: r for r in records}
     spans: list[dict[str, Any]] = []
@@ -65,21 +74,35 @@ def assemble(records: Sequence[SpanRecord]) -> dict[str, Any]:
             elif parent in by_key:
                 span["parentId"] = _span(by_key[parent])["id"]
             else:
-                span["parentId"] = parent  # not here yet: its hex id, as other SDKs have it
+                span["parentId"] = parent
         spans.append(span)
+    return root, spans
+
+
+def _one_trace(trace_key: str, records: list[OtlpRecord]) -> TraceRecord | Rejected:
+    root, spans = _resolve(records)
     if root is not None:
-        return {**root.fields, "spans": spans}
-    ends = [s["endTime"] for s in spans if s["endTime"] is not None]
-    return {
-        "id": earliest.trace_key,
-        "name": earliest.fields["name"],
-        "startTime": earliest.fields["startTime"],
-        "endTime": max(ends) if ends else None,
-        "status": "ok",
-        "spans": spans,
-    }
+        return validate_trace({**root.fields, "spans": spans})
+    # No root here: the spans alone, checked as a stand-in trace holding them.
+    start = min(records, key=_order).fields["startTime"]
+    return validate_trace({"id": trace_key, "name": "-", "startTime": start, "spans": spans})
 
 
-def assemble_valid(records: Sequence[SpanRecord]) -> ValidTrace | Rejected:
-    """``assemble`` checked and normalised by the batch route's rules, ready to store."""
-    return validate_trace(assemble(records))
+def group_records(records: Sequence[OtlpRecord]) -> Grouped:
+    """Group by trace, resolve ids and links, and check each trace as the batch route does."""
+    by_trace: dict[str, dict[str, OtlpRecord]] = {}
+    for record in records:
+        by_trace.setdefault(record.trace_key, {}).setdefault(record.span_key, record)
+    roots: list[TraceRecord] = []
+    spans: list[SpanRecord] = []
+    rejected: list[str] = []
+    for trace_key, unique in by_trace.items():
+        checked = _one_trace(trace_key, list(unique.values()))
+        if isinstance(checked, Rejected):
+            message = f"trace {trace_key}: {checked.message}"
+            rejected += [message] * sum(r.trace_key == trace_key for r in records)
+        elif any(r.is_root for r in unique.values()):
+            roots.append(checked)
+        else:
+            spans += checked.spans
+    return Grouped(roots, spans, rejected, len(by_trace))

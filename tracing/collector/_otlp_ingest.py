@@ -1,44 +1,49 @@
-"""An OTLP request body to the records the store keeps and the rejections to report: the
-pure half of ``POST /v1/traces`` (no I/O; the route runs it off the event loop)."""
+"""An OTLP request body to what the store takes and the rejections to report: the pure
+half of ``POST /v1/traces`` (no I/O; the route runs it off the event loop)."""
 
 from __future__ import annotations
 
 import attrs
 
+from ._otlp_assemble import group_records
 from ._otlp_decode import decode_request
 from ._otlp_json import decode_json_request
-from ._otlp_map import Invalid, SpanRecord, map_span
+from ._otlp_map import Invalid, OtlpRecord, map_span
 from ._otlp_response import PROTOBUF
 from ._otlp_span import BadSpan
+from ._records import SpanRecord, TraceRecord
 
-__all__ = ["Ingest", "read_records"]
+__all__ = ["Ingest", "read_records", "read_request"]
 
 _MESSAGES = 5  # rejection messages quoted in partial_success, then a count
 
 
 @attrs.frozen
 class Ingest:
-    """The request's accepted spans, in order, and one message per rejected span."""
+    """A request ready for ``TraceStore.add_spans``, and one message per rejected span."""
 
-    records: list[SpanRecord]
+    roots: list[TraceRecord]
+    spans: list[SpanRecord]
     rejected: list[str]
+    traces: int
 
-    def error_message(self, extra: list[str] | None = None) -> str:
+    @property
+    def error_message(self) -> str:
         """partial_success.error_message: the first few reasons, then how many more."""
-        reasons = [*self.rejected, *(extra or [])]
-        shown = "; ".join(reasons[:_MESSAGES])
-        more = len(reasons) - _MESSAGES
+        shown = "; ".join(self.rejected[:_MESSAGES])
+        more = len(self.rejected) - _MESSAGES
         return f"{shown}; and {more} more" if more > 0 else shown
 
 
-def read_records(body: bytes, encoding: str) -> Ingest:
-    """Decode ``body`` (``PROTOBUF`` or JSON) and map every span.
+def read_records(body: bytes, encoding: str) -> tuple[list[OtlpRecord], list[str]]:
+    """Decode ``body`` (``PROTOBUF`` or JSON) and map every span: the records, in order,
+    and a message per span that was refused.
 
     Raises:
         DecodeError: the body is not an ``ExportTraceServiceRequest``.
     """
     decoded = decode_request(body) if encoding == PROTOBUF else decode_json_request(body)
-    records: list[SpanRecord] = []
+    records: list[OtlpRecord] = []
     rejected: list[str] = []
     for index, span in enumerate(decoded):
         if isinstance(span, BadSpan):
@@ -48,4 +53,15 @@ def read_records(body: bytes, encoding: str) -> Ingest:
             records.append(map_span(span))
         except Invalid as exc:
             rejected.append(f"span {index} ({span.span_id.hex() or 'no id'}): {exc}")
-    return Ingest(records, rejected)
+    return records, rejected
+
+
+def read_request(body: bytes, encoding: str) -> Ingest:
+    """``read_records``, then grouped into the store's records.
+
+    Raises:
+        DecodeError: the body is not an ``ExportTraceServiceRequest``.
+    """
+    records, rejected = read_records(body, encoding)
+    grouped = group_records(records)
+    return Ingest(grouped.roots, grouped.spans, rejected + grouped.rejected, grouped.traces)

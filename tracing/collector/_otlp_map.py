@@ -1,10 +1,10 @@
-"""One decoded OTLP span to a ``SpanRecord``: the neutral form the store keeps and
-``_otlp_assemble`` turns into a trace.
+"""One decoded OTLP span to an ``OtlpRecord``: our fields in wire form, still keyed by
+the OTLP ids, which ``_otlp_assemble`` turns into the store's records.
 
-A root span (no parent) carries the trace's own fields in wire form; any other span
-carries a wire-form span whose ``parentId`` is resolved only when the trace is assembled,
-since its parent may arrive in a later request. Each record passes the batch route's
-per-trace rules (API.md "Collector") before it is accepted.
+A root span (no parent) carries the trace's own fields; any other span carries a
+wire-form span whose ``parentId`` is resolved when the request's spans are grouped
+(its parent may be elsewhere in the request, or not in it). Each record passes the
+batch route's per-trace rules (API.md "Collector") before it is accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ._otlp_attrs import split_attributes
 from ._otlp_span import OtlpEvent, OtlpSpan
 from ._validate import Rejected, validate_trace
 
-__all__ = ["Invalid", "SpanRecord", "map_span"]
+__all__ = ["Invalid", "OtlpRecord", "map_span"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ERROR = 2
@@ -33,7 +33,7 @@ class Invalid(ValueError):
 
 
 @attrs.frozen
-class SpanRecord:
+class OtlpRecord:
     """One accepted span, keyed by its OTLP ids (lowercase hex)."""
 
     trace_key: str  # 32 hex: the spans of one trace share it
@@ -110,7 +110,7 @@ def _otel_metadata(span: OtlpSpan, metadata: dict[str, Any], *, ours: bool) -> N
         metadata.setdefault("service.name", service)
 
 
-def map_span(span: OtlpSpan) -> SpanRecord:
+def map_span(span: OtlpSpan) -> OtlpRecord:
     """The record for one span.
 
     Raises:
@@ -138,12 +138,12 @@ def map_span(span: OtlpSpan) -> SpanRecord:
         fields.update(found.trace)
     else:
         fields["parentId"] = None
-    record = SpanRecord(trace_key, span_key, parent_key, span.start_ns // 1000, fields)
+    record = OtlpRecord(trace_key, span_key, parent_key, span.start_ns // 1000, fields)
     _check(record)
     return record
 
 
-def _check(record: SpanRecord) -> None:
+def _check(record: OtlpRecord) -> None:
     """The batch route's rules, applied to this one span (as a trace, or in a trace)."""
     if record.is_root:
         wire = record.fields
