@@ -281,7 +281,7 @@ def test_values_that_do_not_fit_their_field_stay_in_metadata() -> None:
 
 
 def rejected(*spans: Span) -> list[str]:
-    return read_records(request(spans).SerializeToString(), PROTOBUF)[1]
+    return read_request(request(spans).SerializeToString(), PROTOBUF).rejected
 
 
 def test_per_span_rules_reject_that_span_alone() -> None:
@@ -295,7 +295,13 @@ def test_per_span_rules_reject_that_span_alone() -> None:
         "endTimeUnixNano is before": foreign(CHILD, ROOT, start=START, end=START - 1),
         "name must be a non-empty string": foreign(CHILD, ROOT, name=""),
         "name is 2000 characters": foreign(CHILD, ROOT, name="n" * 2000),
-        "id is 300 characters": foreign(ROOT, attributes={"tracing.trace.id": "t" * 300}),
+        "id is 300 characters": Span(
+            trace_id=b"\x07" * 16,
+            span_id=ROOT,
+            name="n",
+            start_time_unix_nano=START,
+            attributes=key_values({"tracing.trace.id": "t" * 300}),
+        ),
     }
     for words, span in cases.items():
         (message,) = rejected(good, span)

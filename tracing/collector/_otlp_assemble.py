@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from ._otlp_map import OtlpRecord
+from ._otlp_map import OtlpRecord, check_record
 from ._records import SpanRecord, TraceRecord
 from ._validate import Rejected, validate_trace
 
@@ -88,6 +88,29 @@ def _one_trace(trace_key: str, records: list[OtlpRecord]) -> TraceRecord | Rejec
     return validate_trace({"id": trace_key, "name": "-", "startTime": start, "spans": spans})
 
 
+def _checked(
+    trace_key: str, records: list[OtlpRecord], rejected: list[str]
+) -> tuple[TraceRecord, list[OtlpRecord]] | None:
+    """The trace checked whole, with the records it holds; when that fails, without the
+    spans that fail alone (each named in ``rejected``); None when nothing is left."""
+    checked = _one_trace(trace_key, records)
+    if not isinstance(checked, Rejected):
+        return checked, records
+    kept: list[OtlpRecord] = []
+    for record in records:
+        problem = check_record(record)
+        if problem is None:
+            kept.append(record)
+        else:
+            rejected.append(f"span {record.span_key}: {problem}")
+    if kept and len(kept) < len(records):
+        checked = _one_trace(trace_key, kept)
+    if isinstance(checked, Rejected):  # a rule of the whole trace (too many spans)
+        rejected += [f"trace {trace_key}: {checked.message}"] * len(kept)
+        return None
+    return checked, kept
+
+
 def group_records(records: Sequence[OtlpRecord]) -> Grouped:
     """Group by trace, resolve ids and links, and check each trace as the batch route does."""
     by_trace: dict[str, dict[str, OtlpRecord]] = {}
@@ -97,12 +120,12 @@ def group_records(records: Sequence[OtlpRecord]) -> Grouped:
     spans: list[SpanRecord] = []
     rejected: list[str] = []
     for trace_key, unique in by_trace.items():
-        checked = _one_trace(trace_key, list(unique.values()))
-        if isinstance(checked, Rejected):
-            message = f"trace {trace_key}: {checked.message}"
-            rejected += [message] * sum(r.trace_key == trace_key for r in records)
-        elif any(r.is_root for r in unique.values()):
-            roots.append(checked)
+        found = _checked(trace_key, list(unique.values()), rejected)
+        if found is None:
+            continue
+        trace, kept = found
+        if any(r.is_root for r in kept):
+            roots.append(trace)
         else:
-            spans += checked.spans
+            spans += trace.spans
     return Grouped(roots, spans, rejected, len(by_trace))

@@ -4,7 +4,7 @@ the OTLP ids, which ``_otlp_assemble`` turns into the store's records.
 A root span (no parent) carries the trace's own fields; any other span carries a
 wire-form span whose ``parentId`` is resolved when the request's spans are grouped
 (its parent may be elsewhere in the request, or not in it). Each record passes the
-batch route's per-trace rules (API.md "Collector") before it is accepted.
+batch route's per-trace rules (API.md "Collector") before it is stored.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ._otlp_attrs import split_attributes
 from ._otlp_span import OtlpEvent, OtlpSpan
 from ._validate import Rejected, validate_trace
 
-__all__ = ["Invalid", "OtlpRecord", "map_span"]
+__all__ = ["Invalid", "OtlpRecord", "check_record", "map_span"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ERROR = 2
@@ -113,8 +113,11 @@ def _otel_metadata(span: OtlpSpan, metadata: dict[str, Any], *, ours: bool) -> N
 def map_span(span: OtlpSpan) -> OtlpRecord:
     """The record for one span.
 
+    The batch route's rules are applied when the request's spans are grouped into
+    traces (``check_record`` finds the span at fault when a trace fails them).
+
     Raises:
-        Invalid: bad ids or times, or a field the batch route would reject.
+        Invalid: bad ids or times.
     """
     trace_key, span_key, parent_key = _ids(span)
     start, end = _times(span)
@@ -138,18 +141,17 @@ def map_span(span: OtlpSpan) -> OtlpRecord:
         fields.update(found.trace)
     else:
         fields["parentId"] = None
-    record = OtlpRecord(trace_key, span_key, parent_key, span.start_ns // 1000, fields)
-    _check(record)
-    return record
+    return OtlpRecord(trace_key, span_key, parent_key, span.start_ns // 1000, fields)
 
 
-def _check(record: OtlpRecord) -> None:
-    """The batch route's rules, applied to this one span (as a trace, or in a trace)."""
+def check_record(record: OtlpRecord) -> str | None:
+    """What the batch route's rules say of this one span (as a trace, or in a trace):
+    None when it passes, else why not."""
     if record.is_root:
         wire = record.fields
     else:
         wire = {"id": "x", "name": "x", "startTime": _CHECK_TIME, "spans": [record.fields]}
     checked = validate_trace(wire)
     if isinstance(checked, Rejected):
-        message = checked.message.removeprefix("span 0 ").removeprefix("trace ")
-        raise Invalid(message)
+        return checked.message.removeprefix("span 0 ").removeprefix("trace ")
+    return None

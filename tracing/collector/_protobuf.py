@@ -2,8 +2,8 @@
 fields of one message, and a writer for the two small messages the collector answers with.
 
 No generated code and no ``protobuf`` package: a message is a run of ``(tag, value)``
-pairs, and the OTLP decoder knows which field numbers it wants. Readers work on
-``memoryview`` so nested messages are sliced, never copied.
+pairs, and the OTLP decoder knows which field numbers it wants. The reader works on
+``(buffer, start, end)`` ranges, so nested messages are never copied.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "as_signed",
     "fields",
     "text",
+    "varint_at",
     "write_bytes",
     "write_varint_field",
 ]
@@ -27,14 +28,17 @@ VARINT, I64, LEN, I32 = 0, 1, 2, 5
 _MAX_VARINT_BYTES = 10
 _U64 = 1 << 64
 
-Field = tuple[int, int, int | memoryview]
+# (number, wire type, a, b): for LEN, ``buf[a:b]`` is the payload; otherwise ``a`` is the
+# value (unsigned; little-endian for the fixed widths) and ``b`` is unused.
+Field = tuple[int, int, int, int]
 
 
 class ProtobufError(ValueError):
     """The bytes are not a well-formed protobuf message."""
 
 
-def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+def varint_at(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it."""
     result = 0
     shift = 0
     start = pos
@@ -50,37 +54,44 @@ def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
     raise ProtobufError("the message ends inside a varint")
 
 
-def fields(buf: memoryview) -> Iterator[Field]:
-    """Each field of one message as ``(number, wire type, value)``.
+def fields(buf: bytes, pos: int, end: int) -> Iterator[Field]:
+    """Each field of the message in ``buf[pos:end]``, in order.
 
-    The value is an int for VARINT, I64 and I32 (unsigned, little-endian for the fixed
-    ones) and a ``memoryview`` of the payload for LEN. Groups (wire types 3 and 4, long
-    deprecated) and anything malformed raise.
+    One-byte tags and lengths (nearly all of them) take a fast path. Groups (wire types
+    3 and 4, long deprecated) and anything malformed raise.
 
     Raises:
         ProtobufError: a truncated field, a bad wire type or a field number of 0.
     """
-    pos, end = 0, len(buf)
     while pos < end:
-        key, pos = _varint(buf, pos, end)
+        key = buf[pos]
+        pos += 1
+        if key >= 0x80:
+            key, pos = varint_at(buf, pos - 1, end)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise ProtobufError("field number 0 is not allowed")
-        if wire == VARINT:
-            value, pos = _varint(buf, pos, end)
-            yield number, wire, value
-        elif wire == LEN:
-            size, pos = _varint(buf, pos, end)
-            if size > end - pos:
+        if wire == LEN:
+            if pos >= end:
+                raise ProtobufError(f"field {number} has no length")
+            size = buf[pos]
+            pos += 1
+            if size >= 0x80:
+                size, pos = varint_at(buf, pos - 1, end)
+            stop = pos + size
+            if stop > end:
                 raise ProtobufError(f"field {number} runs past the end of its message")
-            yield number, wire, buf[pos : pos + size]
-            pos += size
+            yield number, LEN, pos, stop
+            pos = stop
+        elif wire == VARINT:
+            value, pos = varint_at(buf, pos, end)
+            yield number, VARINT, value, 0
         elif wire in (I64, I32):
-            width = 8 if wire == I64 else 4
-            if width > end - pos:
+            stop = pos + (8 if wire == I64 else 4)
+            if stop > end:
                 raise ProtobufError(f"field {number} runs past the end of its message")
-            yield number, wire, int.from_bytes(buf[pos : pos + width], "little")
-            pos += width
+            yield number, wire, int.from_bytes(buf[pos:stop], "little"), 0
+            pos = stop
         else:
             raise ProtobufError(f"field {number} has wire type {wire}, which is not supported")
 
@@ -90,16 +101,14 @@ def as_signed(value: int, bits: int = 64) -> int:
     return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
-def text(value: int | memoryview, number: int) -> str:
+def text(buf: bytes, start: int, stop: int, number: int) -> str:
     """A ``string`` field's value.
 
     Raises:
-        ProtobufError: the field is not length-delimited or not valid UTF-8.
+        ProtobufError: not valid UTF-8.
     """
-    if not isinstance(value, memoryview):
-        raise ProtobufError(f"field {number} must be length-delimited (a string)")
     try:
-        return str(value, "utf-8")
+        return buf[start:stop].decode("utf-8")
     except UnicodeDecodeError:
         raise ProtobufError(f"field {number} is not valid UTF-8") from None
 
