@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -229,3 +231,13 @@ def test_the_whole_body_reads_both_spans() -> None:
     """The uncut body of the truncation test holds two readable spans."""
     body = request([rich_span(), rich_span()]).SerializeToString()
     assert [type(s) for s in decode_request(body)] == [OtlpSpan, OtlpSpan]
+
+
+def test_the_collector_loads_no_protobuf_package() -> None:
+    """The app with its OTLP route imports neither ``google.protobuf`` nor OpenTelemetry."""
+    code = (
+        "import sys, tracing, tracing.collector._app\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('google', 'opentelemetry')]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -3,6 +3,7 @@ the request's encoding, partial success, keys, limits, and spans across requests
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from typing import Any
 
@@ -15,7 +16,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from tests.collector.conftest import Collector, StartCollector, get_json
+from tests._postgres import PostgresServer, find_bindir
+from tests.collector.conftest import (
+    Collector,
+    StartCollector,
+    collectors,
+    fresh_database,
+    get_json,
+)
 from tests.collector.otlp_pb import key_values, request, sdk_request
 from tests.collector.test_otlp_json import EXAMPLE, to_otlp_json
 from tests.collector.test_otlp_map import (
@@ -295,3 +303,33 @@ async def test_attributes_of_every_type_survive(
     metadata = (await stored(http, collector, TRACE.hex()))["metadata"]
     assert metadata == {**values, "bytes": "AP8=", "service.name": "svc"}
     assert key_values({}) == []
+
+
+async def test_a_database_outage_is_503_then_delivery_resumes(
+    http: aiohttp.ClientSession,
+) -> None:
+    """PostgreSQL stopped: 503 with Retry-After as a protobuf Status; started again: 200."""
+    bindir = find_bindir()
+    assert bindir is not None, "PostgreSQL is missing: run `make pytest`"
+    server = PostgresServer(bindir)
+    try:
+        await asyncio.to_thread(server.start)
+        async with collectors(await fresh_database(server)) as start:
+            collector = await start()
+            await export(http, collector, request([foreign(ROOT)]))
+            await asyncio.to_thread(server.stop)
+            body = request([foreign(CHILD, ROOT)]).SerializeToString()
+            sent = {"Content-Type": PROTOBUF}
+            async with http.post(f"{collector.url}/v1/traces", data=body, headers=sent) as r:
+                assert (r.status, r.content_type) == (503, PROTOBUF)
+                assert r.headers["Retry-After"] == "1"
+                assert RpcStatus.FromString(await r.read()).code == 14
+            await asyncio.to_thread(server.start)
+            await export(http, collector, request([foreign(CHILD, ROOT)]))
+            document = await stored(http, collector, TRACE.hex())
+            assert [s["id"] for s in document["spans"]] == [CHILD.hex()]
+            # (asyncpg's pool logs its own reconnection attempts, traceback included.)
+            assert "unexpected error" not in collector.output
+            await collector.wait_for_line(r"ERROR tracing\.collector: cannot store 1 OTLP trace")
+    finally:
+        await asyncio.to_thread(server.destroy)

@@ -135,49 +135,23 @@ _SPAN_TIMES = {7: "start_ns", 8: "end_ns"}
 def _span(
     buf: bytes, start: int, end: int, resource: Mapping[str, Any], scope: str, version: str
 ) -> Decoded:
-    found: dict[str, Any] = {
-        "trace_id": b"",
-        "span_id": b"",
-        "parent_span_id": b"",
-        "name": "",
-        "kind": 0,
-        "start_ns": 0,
-        "end_ns": 0,
-        "status_code": 0,
-        "status_message": "",
-    }
+    found = dict(_SPAN_DEFAULTS)
     attributes: dict[str, Any] = {}
     events: list[OtlpEvent] = []
     links: list[OtlpLink] = []
     problem: str | None = None
     for number, wire, a, b in fields(buf, start, end):
-        if number == 9:  # attributes: most of a span's fields
-            try:
+        try:
+            if number == 9:  # attributes: most of a span's fields, read here for speed
                 _key_value(buf, *_len(wire, a, b, number), attributes, 1)
-            except TooDeep as exc:
-                problem = str(exc)  # keep reading: the rest must still be well-formed
-        elif number in _SPAN_BYTES:
-            found[_SPAN_BYTES[number]] = buf[slice(*_len(wire, a, b, number))]
-        elif number == 5:
-            found["name"] = text(buf, *_len(wire, a, b, number), number)
-        elif number in _SPAN_TIMES:
-            found[_SPAN_TIMES[number]] = _int(wire, a, I64, number)
-        elif number == 6:
-            found["kind"] = as_signed(_int(wire, a, VARINT, number))
-        elif number == 11:
-            try:
+            elif number == 11:
                 events.append(_event(buf, *_len(wire, a, b, number)))
-            except TooDeep as exc:
-                problem = str(exc)
-        elif number == 13:
-            try:
+            elif number == 13:
                 links.append(_link(buf, *_len(wire, a, b, number)))
-            except TooDeep as exc:
-                problem = str(exc)
-        elif number == 15:
-            found["status_code"], found["status_message"] = _status(buf, *_len(wire, a, b, 15))
-        elif number == 16:
-            _int(wire, a, I32, number)  # flags: checked, not kept
+            else:
+                _span_field(buf, number, wire, a, b, found)
+        except TooDeep as exc:
+            problem = str(exc)  # keep reading: the rest must still be well-formed
     if problem is not None:
         return BadSpan(problem)
     return OtlpSpan(
@@ -189,6 +163,35 @@ def _span(
         scope_version=version,
         **found,
     )
+
+
+_SPAN_DEFAULTS: Mapping[str, Any] = {
+    "trace_id": b"",
+    "span_id": b"",
+    "parent_span_id": b"",
+    "name": "",
+    "kind": 0,
+    "start_ns": 0,
+    "end_ns": 0,
+    "status_code": 0,
+    "status_message": "",
+}
+
+
+def _span_field(buf: bytes, number: int, wire: int, a: int, b: int, found: dict[str, Any]) -> None:
+    """One of a span's own fields (ids, name, kind, times, status, flags) into ``found``."""
+    if number in _SPAN_BYTES:
+        found[_SPAN_BYTES[number]] = buf[slice(*_len(wire, a, b, number))]
+    elif number == 5:
+        found["name"] = text(buf, *_len(wire, a, b, number), number)
+    elif number in _SPAN_TIMES:
+        found[_SPAN_TIMES[number]] = _int(wire, a, I64, number)
+    elif number == 6:
+        found["kind"] = as_signed(_int(wire, a, VARINT, number))
+    elif number == 15:
+        found["status_code"], found["status_message"] = _status(buf, *_len(wire, a, b, 15))
+    elif number == 16:
+        _int(wire, a, I32, number)  # flags: checked, not kept
 
 
 def _event(buf: bytes, start: int, end: int) -> OtlpEvent:
