@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import attrs
 
-from ._otlp_assemble import group_records
 from ._otlp_decode import decode_request
+from ._otlp_group import group_records
 from ._otlp_json import decode_json_request
 from ._otlp_map import Invalid, OtlpRecord, map_span
 from ._otlp_response import PROTOBUF

@@ -1,5 +1,5 @@
 """One decoded OTLP span to an ``OtlpRecord``: our fields in wire form, still keyed by
-the OTLP ids, which ``_otlp_assemble`` turns into the store's records.
+the OTLP ids, which ``_otlp_group`` turns into the store's records.
 
 A root span (no parent) carries the trace's own fields; any other span carries a
 wire-form span whose ``parentId`` is resolved when the request's spans are grouped
