@@ -31,6 +31,7 @@ _COMPLETION = (
     "llm.token_count.completion",
 )
 _CALLS = ("tracing.llm.api_calls_count",)
+_USAGE_KEYS = frozenset(_MODEL + _PROVIDER + _PROMPT + _COMPLETION + _CALLS)
 _ROOT_TEXT = {
     "tracing.description": "description",
     "tracing.input_summary": "inputSummary",
@@ -55,7 +56,7 @@ class Fields:
 def split_attributes(attributes: Mapping[str, Any], *, root: bool) -> Fields:
     """Sort ``attributes`` into fields; ``root`` for the span with no parent."""
     rest = dict(attributes)
-    ours = any(key.startswith("tracing.") for key in rest)
+    ours = _IDS[0] in rest or _IDS[1] in rest or any(k.startswith("tracing.") for k in rest)
     id_key = _IDS[0] if root else _IDS[1]
     stored_id = rest.get(id_key)
     if isinstance(stored_id, str) and stored_id:
@@ -101,6 +102,8 @@ def _first(rest: Mapping[str, Any], keys: tuple[str, ...], *, count: bool) -> tu
 
 
 def _usage(rest: dict[str, Any], *, consume: bool) -> dict[str, Any] | None:
+    if rest.keys().isdisjoint(_USAGE_KEYS):
+        return None
     found = [
         _first(rest, _MODEL, count=False),
         _first(rest, _PROVIDER, count=False),
@@ -138,6 +141,8 @@ def _root_fields(rest: dict[str, Any]) -> dict[str, Any]:
 def _metadata(rest: Mapping[str, Any]) -> dict[str, Any]:
     """``metadata.<key>`` as ``key``; any other attribute under its own name (an explicit
     ``metadata.<key>`` wins over a plain attribute of the same name)."""
+    if not rest:
+        return {}
     plain = {k: v for k, v in rest.items() if not k.startswith(_METADATA)}
     prefixed = {k[len(_METADATA) :]: v for k, v in rest.items() if k.startswith(_METADATA)}
     return {**plain, **prefixed}

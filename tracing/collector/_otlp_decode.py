@@ -143,7 +143,11 @@ def _span(
     for number, wire, a, b in fields(buf, start, end):
         try:
             if number == 9:  # attributes: most of a span's fields, read here for speed
-                _key_value(buf, *_len(wire, a, b, number), attributes, 1)
+                simple = _simple_key_value(buf, a, b) if wire == LEN else None
+                if simple is None:
+                    _key_value(buf, *_len(wire, a, b, number), attributes, 1)
+                else:
+                    attributes[simple[0]] = simple[1]
             elif number == 11:
                 events.append(_event(buf, *_len(wire, a, b, number)))
             elif number == 13:
@@ -262,9 +266,12 @@ def _simple_key_value(buf: bytes, start: int, end: int) -> tuple[str, Any] | Non
     except UnicodeDecodeError:
         return None  # the general path raises the error with its field number
     if tag == 0x18 or tag == 0x10:  # int_value, bool_value
-        value, stop = _varint_at(buf, value_start + 1, end)
-        if stop != end:
-            return None
+        if size == 2 and buf[value_start + 1] < 0x80:  # a one-byte varint
+            value = buf[value_start + 1]
+        else:
+            value, stop = _varint_at(buf, value_start + 1, end)
+            if stop != end:
+                return None
         return key, as_signed(value) if tag == 0x18 else value != 0
     if tag == 0x21 and size == 9:  # double_value
         return key, _DOUBLE.unpack_from(buf, value_start + 1)[0]
