@@ -90,7 +90,7 @@ def _event(event: OtlpEvent) -> dict[str, Any]:
     return {"name": event.name, "time": time, "attributes": dict(event.attributes)}
 
 
-def _otel_metadata(span: OtlpSpan, metadata: dict[str, Any], *, ours: bool) -> None:
+def _otel_metadata(span: OtlpSpan, metadata: dict[str, Any], *, ours: bool, root: bool) -> None:
     """What OpenTelemetry has and our model does not, kept in metadata (``otel.*``)."""
     events = [_event(e) for e in span.events if not (ours and e.name == "exception")]
     if events:
@@ -106,7 +106,7 @@ def _otel_metadata(span: OtlpSpan, metadata: dict[str, Any], *, ours: bool) -> N
         ]
         metadata.setdefault("otel.links", links)
     service = span.resource.get("service.name")
-    if not span.parent_span_id and isinstance(service, str):
+    if root and isinstance(service, str):
         metadata.setdefault("service.name", service)
 
 
@@ -123,7 +123,7 @@ def map_span(span: OtlpSpan) -> OtlpRecord:
     start, end = _times(span)
     root = parent_key is None
     found = split_attributes(span.attributes, root=root)
-    _otel_metadata(span, found.metadata, ours=found.ours)
+    _otel_metadata(span, found.metadata, ours=found.ours, root=root)
     error = _error(span)
     fields: dict[str, Any] = {
         "id": found.stored_id or (trace_key if root else span_key),
