@@ -133,6 +133,8 @@ async def test_spans_arriving_before_their_root(any_store: TraceStore) -> None:
     assert provisional["startTime"] == "2026-11-21T12:00:03.000000Z"
     assert provisional["status"] == "error"
     assert provisional["spanCount"] == 3
+    assert (await any_store.recent(ListQuery(limit=5, status="error"))).total == 1
+    assert (await any_store.recent(ListQuery(limit=5, status="ok"))).total == 0
     root = valid("T", "the root", 1, llmUsage={"promptTokens": 2, "completionTokens": 3})
     assert await any_store.add_spans([span("T", "d", 10)], roots=[root]) == [True]
     document = orjson.loads(await any_store.get("T") or b"")
@@ -142,6 +144,9 @@ async def test_spans_arriving_before_their_root(any_store: TraceStore) -> None:
     (item,) = (await any_store.recent(ListQuery(limit=5))).items
     assert orjson.loads(item)["spanCount"] == 4
     assert orjson.loads(item)["totalTokens"] == 5
+    assert (await any_store.recent(ListQuery(limit=5, status="error"))).total == 0
+    assert (await any_store.recent(ListQuery(limit=5, status="ok"))).total == 1
+    assert (await any_store.recent(ListQuery(limit=5))).total == 1
     # A complete trace is not changed by a re-sent root, nor by a whole re-send.
     assert await any_store.add_spans([], roots=[valid("T", "other")]) == []
     assert await any_store.add([valid("T", "other")]) == [False]
@@ -218,6 +223,7 @@ async def test_a_0_1_database_is_migrated(tmp_path: Path) -> None:
         assert orjson.loads(await store.get("old") or b"") == orjson.loads(new.document)
         page = await store.recent(ListQuery(limit=5))
         assert [orjson.loads(i) for i in page.items] == [orjson.loads(summary)]
+        assert page.total == 1
     finally:
         await store.close()
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -21,13 +23,24 @@ import asyncpg
 import attrs
 
 from ._paging import page_of
-from ._postgres_schema import COUNT, LOCK_ID, MIGRATIONS, ROOTS, SPANS
+from ._postgres_schema import (
+    ADD_COUNTS,
+    COMPLETE,
+    COUNT,
+    ENSURE,
+    LOCK_ID,
+    MIGRATIONS,
+    ROOTS,
+    SHARDS,
+    SPANS,
+)
 from ._records import (
-    MAX_TOKENS,
     SpanRecord,
     TraceRecord,
     assemble,
     provisional_head,
+    span_tokens,
+    tally,
     whole_trace_keys,
 )
 from ._storage import ListQuery, Page, StoreError
@@ -91,7 +104,7 @@ class PostgresStore:
         try:
             pool = await asyncpg.create_pool(
                 self.url,
-                min_size=1,
+                min_size=0,
                 max_size=self.pool_size,
                 timeout=_CONNECT_TIMEOUT,
                 command_timeout=_COMMAND_TIMEOUT,
@@ -192,40 +205,79 @@ async def _write(
     spans: Sequence[SpanRecord],
     whole: bool,
 ) -> tuple[list[bool], list[bool]]:
-    """One transaction: roots, then spans, then the counters of the traces that got spans."""
+    """One transaction: new roots, completed roots, then spans (and the counters of the
+    traces that got spans other than with their new whole trace). Rows are written in
+    id order, so that concurrent batches lock them in the same order."""
     first: dict[str, int] = {}  # the first occurrence of each id
     for index, trace in enumerate(roots):
         first.setdefault(trace.id, index)
     ordered = sorted((roots[i] for i in first.values()), key=lambda t: _b(t.id))
     async with conn.transaction():
-        stored = {_s(row[0]) for row in await conn.fetch(ROOTS, *_root_columns(ordered))}
-        root_flags = [t.id in stored and first[t.id] == i for i, t in enumerate(roots)]
-        keyed: list[tuple[str, SpanRecord]] = []
+        rows = await conn.fetch(ROOTS, *_root_columns(ordered, whole))
+        fresh = {_s(row[0]) for row in rows}
+        delta = Counter(t.status for t in ordered if t.id in fresh)
+        rest = [t for t in ordered if t.id not in fresh]
+        done = set()
+        if rest:
+            for trace_id, before, after in await conn.fetch(COMPLETE, *_complete_columns(rest)):
+                done.add(_s(trace_id))
+                _moved(delta, before, after)
+        root_flags = [
+            first[t.id] == i and (t.id in fresh or t.id in done) for i, t in enumerate(roots)
+        ]
+        direct: list[tuple[str, SpanRecord]] = []  # spans of a new whole trace
+        counted: list[tuple[str, SpanRecord]] = []  # spans that update their trace's counts
         for trace, new in zip(roots, root_flags, strict=True):
-            if new or not whole:
-                ids = [s.id for s in trace.spans]
-                keyed += zip(whole_trace_keys(ids) if whole else ids, trace.spans, strict=True)
-        first_loose = len(keyed)
-        keyed += [(span.id, span) for span in spans]
-        span_flags = await _insert_spans(conn, keyed)
+            ids = [s.id for s in trace.spans]
+            keyed = zip(whole_trace_keys(ids) if whole else ids, trace.spans, strict=True)
+            if whole and new and trace.id in fresh:
+                direct += keyed
+            elif new or not whole:
+                counted += keyed
+        first_loose = len(counted)
+        counted += [(span.id, span) for span in spans]
+        span_flags = await _insert_spans(conn, direct, counted, delta)
+        changes = [(status, n) for status, n in sorted(delta.items()) if n]
+        if changes:  # last: the counter rows are the most shared, so held the shortest
+            shard = random.randrange(SHARDS)
+            await conn.execute(ADD_COUNTS, *map(list, zip(*changes, strict=True)), shard)
     return root_flags, span_flags[first_loose:]
 
 
-def _root_columns(traces: Sequence[TraceRecord]) -> list[list[Any]]:
+def _moved(delta: Counter[str], before: str, after: str) -> None:
+    """A trace's status changed from ``before`` to ``after`` (perhaps the same)."""
+    delta[before] -= 1
+    delta[after] += 1
+
+
+def _root_columns(traces: Sequence[TraceRecord], whole: bool) -> list[list[Any]]:
     return [
         [_b(t.id) for t in traces],
         [_b(t.name) for t in traces],
         [t.start_us for t in traces],
         [t.status for t in traces],
         [t.usage_tokens for t in traces],
+        [span_tokens(t) if whole else 0 for t in traces],
+        [t.span_count if whole else 0 for t in traces],
         [t.item for t in traces],
         [t.head for t in traces],
     ]
 
 
+def _complete_columns(traces: Sequence[TraceRecord]) -> list[list[Any]]:
+    columns = _root_columns(traces, False)
+    return columns[:5] + columns[7:]
+
+
 async def _insert_spans(
-    conn: asyncpg.Connection, keyed: list[tuple[str, SpanRecord]]
+    conn: asyncpg.Connection,
+    direct: list[tuple[str, SpanRecord]],
+    counted: list[tuple[str, SpanRecord]],
+    delta: Counter[str],
 ) -> list[bool]:
+    """Insert every span; return, per ``counted`` span, whether it was new, and add the
+    new ones to their traces' counters (``delta``: traces made or changed, by status)."""
+    keyed = direct + counted
     if not keyed:
         return []
     rows = await conn.fetch(
@@ -234,32 +286,25 @@ async def _insert_spans(
         [_b(key) for key, _ in keyed],
         [s.body for _, s in keyed],
     )
+    if not counted:
+        return []
     fresh = {(bytes(row[0]), bytes(row[1])) for row in rows}
     flags: list[bool] = []
-    counts: dict[str, list[Any]] = {}  # trace id -> [name, start, status, tokens, count]
-    now = time.time_ns() // 1000
-    for key, span in keyed:
+    for key, span in counted:
         pair = (_b(span.trace_id), _b(key))
-        new = pair in fresh
+        flags.append(pair in fresh)
         fresh.discard(pair)  # a repeat later in the batch is not new
-        flags.append(new)
-        if new:
-            start = span.start_us if span.start_us is not None else now
-            entry = counts.setdefault(span.trace_id, [span.name, start, "ok", 0, 0])
-            if start < entry[1]:
-                entry[0], entry[1] = span.name, start
-            if span.status == "error":
-                entry[2] = "error"
-            entry[3] = min(entry[3] + span.tokens, MAX_TOKENS)
-            entry[4] += 1
-    ordered = sorted(counts.items(), key=lambda item: _b(item[0]))
+    new = (span for (_, span), stored in zip(counted, flags, strict=True) if stored)
+    ordered = sorted(tally(new, time.time_ns() // 1000).items(), key=lambda i: _b(i[0]))
     if ordered:
-        await conn.execute(
-            COUNT,
+        columns = [
             [_b(trace_id) for trace_id, _ in ordered],
             [_b(entry[0]) for _, entry in ordered],
             *([entry[i] for _, entry in ordered] for i in range(1, 5)),
-        )
+        ]
+        delta.update(row[0] for row in await conn.fetch(ENSURE, *columns[:4]))
+        for before, after in await conn.fetch(COUNT, *columns):
+            _moved(delta, before, after)
     return flags
 
 
@@ -273,7 +318,11 @@ async def _select_page(conn: asyncpg.Connection, query: ListQuery) -> Page:
         params.append(query.status)
         where.append(f"status = ${len(params)}")
     sql = " WHERE " + " AND ".join(where) if where else ""
-    total = await conn.fetchval(f"SELECT count(*) FROM traces{sql}", *params)
+    if query.name is None:  # kept by every write, rather than counting every row
+        counted = "SELECT coalesce(sum(n), 0) FROM trace_counts" + sql
+    else:
+        counted = "SELECT count(*) FROM traces" + sql
+    total = await conn.fetchval(counted, *params)
     edge, order = query.cursor or query.before, "DESC" if query.before is None else "ASC"
     if edge is not None:
         params += [edge.start_us, _b(edge.id)]

@@ -9,8 +9,9 @@ helpers here, so that no store parses JSON on the read path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import orjson
@@ -24,6 +25,8 @@ __all__ = [
     "assemble",
     "provisional_head",
     "provisional_item",
+    "span_tokens",
+    "tally",
     "whole_trace_keys",
     "with_totals",
 ]
@@ -75,9 +78,7 @@ class TraceRecord:
 
     @property
     def total_tokens(self) -> int:
-        if self.usage_tokens is not None:
-            return self.usage_tokens
-        return min(sum(s.tokens for s in self.spans), MAX_TOKENS)
+        return self.usage_tokens if self.usage_tokens is not None else span_tokens(self)
 
     @property
     def summary(self) -> bytes:
@@ -88,6 +89,11 @@ class TraceRecord:
     def document(self) -> bytes:
         """The trace as served by ``GET /api/traces/{id}``, spans included."""
         return assemble(self.head, [s.body for s in self.spans])
+
+
+def span_tokens(trace: TraceRecord) -> int:
+    """The tokens of a trace's spans, summed (capped at MAX_TOKENS)."""
+    return min(sum(s.tokens for s in trace.spans), MAX_TOKENS)
 
 
 def with_totals(item: bytes, total_tokens: int, span_count: int) -> bytes:
@@ -114,6 +120,24 @@ def whole_trace_keys(span_ids: Sequence[str]) -> list[str]:
         keys.append(span_id if span_id not in seen else f"{span_id}\x00{index}")
         seen.add(span_id)
     return keys
+
+
+def tally(spans: Iterable[SpanRecord], now_us: int) -> dict[str, tuple[Any, ...]]:
+    """What newly stored spans add to each trace: ``trace id -> (name, start_us, status,
+    tokens, count)``, where name and start are the earliest span's (the stand-ins of a
+    provisional trace; a span without a start counts as starting at ``now_us``) and
+    status is "error" when any of them failed."""
+    counts: dict[str, list[Any]] = {}
+    for span in spans:
+        start = span.start_us if span.start_us is not None else now_us
+        entry = counts.setdefault(span.trace_id, [span.name, start, "ok", 0, 0])
+        if start < entry[1]:
+            entry[0], entry[1] = span.name, start
+        if span.status == "error":
+            entry[2] = "error"
+        entry[3] = min(entry[3] + span.tokens, MAX_TOKENS)
+        entry[4] += 1
+    return {trace_id: tuple(entry) for trace_id, entry in counts.items()}
 
 
 def _time(start_us: int) -> str:

@@ -25,6 +25,8 @@ from ._records import (
     TraceRecord,
     assemble,
     provisional_head,
+    span_tokens,
+    tally,
     whole_trace_keys,
 )
 from ._sqlite_schema import migrate
@@ -35,13 +37,16 @@ __all__ = ["SqliteStore"]
 T = TypeVar("T")
 
 _ROOT = """
-INSERT INTO traces (id, name, start_us, status, complete, usage_tokens, item, head)
-VALUES (?, ?, ?, ?, 1, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-    name = excluded.name, start_us = excluded.start_us, status = excluded.status,
-    complete = 1, usage_tokens = excluded.usage_tokens, item = excluded.item,
-    head = excluded.head
-WHERE complete = 0
+INSERT INTO traces (id, name, start_us, status, complete, usage_tokens, span_tokens,
+                    span_count, item, head)
+VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
+"""
+# A root completes a provisional trace (made by its spans); the counters stay.
+_COMPLETE = """
+UPDATE traces SET name = ?, start_us = ?, status = ?, complete = 1, usage_tokens = ?,
+    item = ?, head = ?
+WHERE id = ? AND complete = 0
 """
 # A new span counts towards its trace; a span of an unknown trace makes it provisional.
 _COUNT = f"""
@@ -186,18 +191,23 @@ def _write(
     conn.execute("BEGIN IMMEDIATE")
     try:
         root_flags: list[bool] = []
-        keyed: list[tuple[str, SpanRecord]] = []
+        direct: list[tuple[str, SpanRecord]] = []  # spans of a new whole trace
+        counted: list[tuple[str, SpanRecord]] = []  # spans that update their trace's counts
         seen: set[str] = set()
         for trace in roots:
-            new = trace.id not in seen and _upsert_root(conn, trace)
+            fresh, new = (False, False) if trace.id in seen else _root(conn, trace, whole)
             seen.add(trace.id)
             root_flags.append(new)
-            if new or not whole:
-                ids = [s.id for s in trace.spans]
-                keyed += zip(whole_trace_keys(ids) if whole else ids, trace.spans, strict=True)
-        first_loose = len(keyed)
-        keyed += [(span.id, span) for span in spans]
-        span_flags = _insert_spans(conn, keyed)[first_loose:]
+            ids = [s.id for s in trace.spans]
+            keyed = zip(whole_trace_keys(ids) if whole else ids, trace.spans, strict=True)
+            if fresh and whole:
+                direct += keyed
+            elif new or not whole:
+                counted += keyed
+        conn.executemany(_SPAN, [(s.trace_id, key, s.body) for key, s in direct])
+        first_loose = len(counted)
+        counted += [(span.id, span) for span in spans]
+        span_flags = _insert_counted(conn, counted)[first_loose:]
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -205,28 +215,23 @@ def _write(
     return root_flags, span_flags
 
 
-def _upsert_root(conn: sqlite3.Connection, t: TraceRecord) -> bool:
-    values = (t.id, t.name, t.start_us, t.status, t.usage_tokens, t.item, t.head)
-    return conn.execute(_ROOT, values).rowcount == 1
+def _root(conn: sqlite3.Connection, t: TraceRecord, whole: bool) -> tuple[bool, bool]:
+    """(inserted now, stored now): a new id is inserted, with its spans' counts when they
+    all will be stored with it; a provisional trace is completed."""
+    count, tokens = (t.span_count, span_tokens(t)) if whole else (0, 0)
+    row = (t.id, t.name, t.start_us, t.status, t.usage_tokens, tokens, count, t.item, t.head)
+    if conn.execute(_ROOT, row).rowcount == 1:
+        return True, True
+    update = (t.name, t.start_us, t.status, t.usage_tokens, t.item, t.head, t.id)
+    return False, conn.execute(_COMPLETE, update).rowcount == 1
 
 
-def _insert_spans(conn: sqlite3.Connection, keyed: list[tuple[str, SpanRecord]]) -> list[bool]:
-    flags: list[bool] = []
-    counts: dict[str, list[Any]] = {}  # trace id -> [name, start, status, tokens, count]
-    now = _now_us()
-    for key, span in keyed:
-        new = conn.execute(_SPAN, (span.trace_id, key, span.body)).rowcount == 1
-        flags.append(new)
-        if not new:
-            continue
-        start = span.start_us if span.start_us is not None else now
-        entry = counts.setdefault(span.trace_id, [span.name, start, "ok", 0, 0])
-        if start < entry[1]:
-            entry[0], entry[1] = span.name, start
-        if span.status == "error":
-            entry[2] = "error"
-        entry[3] = min(entry[3] + span.tokens, MAX_TOKENS)
-        entry[4] += 1
+def _insert_counted(conn: sqlite3.Connection, keyed: list[tuple[str, SpanRecord]]) -> list[bool]:
+    flags = [
+        conn.execute(_SPAN, (span.trace_id, key, span.body)).rowcount == 1 for key, span in keyed
+    ]
+    new = (span for (_, span), stored in zip(keyed, flags, strict=True) if stored)
+    counts = tally(new, _now_us())
     conn.executemany(_COUNT, [(trace_id, *entry) for trace_id, entry in counts.items()])
     return flags
 
@@ -246,7 +251,11 @@ def _filters(query: ListQuery) -> tuple[list[str], list[Any]]:
 def _select_page(conn: sqlite3.Connection, query: ListQuery) -> Page:
     where, params = _filters(query)
     sql = " WHERE " + " AND ".join(where) if where else ""
-    (total,) = conn.execute(f"SELECT count(*) FROM traces{sql}", params).fetchone()
+    if query.name is None:  # kept by triggers, rather than counting every row
+        counted = "SELECT coalesce(sum(n), 0) FROM trace_counts" + sql
+    else:
+        counted = "SELECT count(*) FROM traces" + sql
+    (total,) = conn.execute(counted, params).fetchone()
     edge, order = query.cursor or query.before, "DESC" if query.before is None else "ASC"
     if edge is not None:
         where.append("(start_us, id) < (?, ?)" if order == "DESC" else "(start_us, id) > (?, ?)")

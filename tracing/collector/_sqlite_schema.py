@@ -45,6 +45,17 @@ _V2 = (
     )""",
     "CREATE INDEX spans_by_trace ON spans (trace_id, seq)",
     "CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, expires INTEGER NOT NULL)",
+    # Traces per status, kept by triggers: an exact total without counting every row.
+    "CREATE TABLE trace_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    "INSERT INTO trace_counts VALUES ('ok', 0), ('error', 0)",
+    """CREATE TRIGGER traces_counted AFTER INSERT ON traces BEGIN
+        UPDATE trace_counts SET n = n + 1 WHERE status = NEW.status;
+    END""",
+    """CREATE TRIGGER traces_recounted AFTER UPDATE OF status ON traces
+    WHEN OLD.status IS NOT NEW.status BEGIN
+        UPDATE trace_counts SET n = n - 1 WHERE status = OLD.status;
+        UPDATE trace_counts SET n = n + 1 WHERE status = NEW.status;
+    END""",
     "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
 )
 
