@@ -81,7 +81,7 @@ def traces(draw: st.DrawFn) -> Trace:
 
 
 @settings(
-    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(trace=traces(), order=st.randoms(use_true_random=False))
 def test_any_sdk_trace_reads_back_in_any_arrival_order(trace: Trace, order: Any) -> None:
