@@ -5,7 +5,8 @@ arrived, read back from the collector's API, next to the SDK's own ``stats()``.
 
 The collector runs as a subprocess on a free port with its SQLite file at ``--db``
 (emptied first, so the numbers are this run's); it is stopped at the end. The traces
-stay in the file: ``make serve`` shows them in the viewer. Exits 1 if the collector
+stay in the file: the last lines print the command that shows them in the viewer
+(``make serve`` for the default ``--db``). Exits 1 if the collector
 did not store exactly what the SDK says it delivered.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import shlex
 import sys
 import time
 from collections import Counter
@@ -29,6 +31,8 @@ from tracing import Stats
 from tracing._wire import DEFAULT_PORT
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
+DEFAULT_DB = ".demo/collector.db"  # what `make serve` opens, in the repository
+REPO = Path(__file__).resolve().parent.parent
 
 
 @asynccontextmanager
@@ -152,7 +156,9 @@ def report(
     print("  by name: " + ", ".join(f"{n} {c:,}" for n, c in sorted(by_name.items())))
     print()
     print(f"  database: {db}")
-    print(f"  viewer:   run `make serve`, then open http://127.0.0.1:{DEFAULT_PORT}/")
+    print(f"  viewer:   run `{serve_command(db)}`, then open http://127.0.0.1:{DEFAULT_PORT}/")
+    if db == REPO / DEFAULT_DB:
+        print(f"            (`make serve` in {REPO} does the same)")
     ok = (
         stats.sent == len(traces) == tally.requests
         and stats.failed == stats.dropped == 0
@@ -163,6 +169,12 @@ def report(
     print("  check:    " + ("every trace arrived, once" if ok else "MISMATCH (see above)"))
     print()
     return ok
+
+
+def serve_command(db: Path) -> str:
+    """The command that shows this run's database (``make serve`` opens only the default
+    one, in the repository: it is named only for that one)."""
+    return f"{shlex.quote(sys.executable)} -m tracing.collector --db {shlex.quote(str(db))}"
 
 
 def prepare(path: str) -> Path:
@@ -193,7 +205,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run the tracing demo end to end.")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--db", default=".demo/collector.db")
+    parser.add_argument("--db", default=DEFAULT_DB)
     args = parser.parse_args()
     return 0 if asyncio.run(demo(args, prepare(args.db))) else 1
 

@@ -18,11 +18,12 @@ from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["COOKIE", "SESSION_SECONDS", "Keys", "Session"]
+__all__ = ["COOKIE", "HTTP_WHITESPACE", "SESSION_SECONDS", "Keys", "Session"]
 
 COOKIE = "tracing_session"
 SESSION_SECONDS = 12 * 3600
 _CONTEXT = b"tracing-collector-session-v2:"
+HTTP_WHITESPACE = " \t"
 
 
 @attrs.frozen
@@ -64,7 +65,10 @@ class Keys:
         if authorization is None:
             return False
         scheme, _, credentials = authorization.partition(" ")
-        return scheme.lower() == "bearer" and self.check(credentials.strip())
+        # Only HTTP's own optional whitespace (RFC 9110 OWS: space and tab) is removed;
+        # str.strip() would also take NBSP, U+3000, U+2028, \x1c-\x1f, \x85 and more.
+        bearer = scheme.isascii() and scheme.lower() == "bearer"
+        return bearer and self.check(credentials.strip(HTTP_WHITESPACE))
 
     def session_for(self, key: str, now: float | None = None) -> str:
         """A new session token for a person who showed ``key`` (call after ``check``)."""
@@ -79,7 +83,8 @@ class Keys:
             return None
         payload, _, mac = token.rpartition(".")
         expiry_text, _, session_id = payload.partition(".")
-        if not expiry_text.isascii() or not expiry_text.isdigit() or len(expiry_text) > 12:
+        # isascii(): str.isdigit() also takes other scripts' digits, which int() reads.
+        if not (expiry_text.isascii() and expiry_text.isdigit()) or len(expiry_text) > 12:
             return None
         if not session_id or int(expiry_text) < (now if now is not None else time.time()):
             return None
