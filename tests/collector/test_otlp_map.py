@@ -19,7 +19,7 @@ from tracing.collector._otlp_group import group_records
 from tracing.collector._otlp_ingest import read_records, read_request
 from tracing.collector._otlp_map import OtlpRecord
 from tracing.collector._otlp_response import PROTOBUF
-from tracing.collector._validate import MAX_SPANS, ValidTrace, validate_trace
+from tracing.collector._validate import ValidTrace, validate_trace
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 ROOT = bytes.fromhex("b7ad6b7169203331")
@@ -144,16 +144,24 @@ def test_a_span_repeated_in_one_request_is_kept_once() -> None:
     assert [s["id"] for s in document["spans"]] == [s.id for s in trace.spans]
 
 
-def test_a_trace_over_the_span_limit_is_rejected_whole() -> None:
-    """More than MAX_SPANS spans of one trace in a request: each of them is rejected."""
-    spans = [foreign(ROOT)] + [
-        foreign((i + 1).to_bytes(8, "big"), ROOT) for i in range(MAX_SPANS + 1)
-    ]
-    ingest = read_request(request(spans).SerializeToString(), PROTOBUF)
-    assert (ingest.roots, ingest.spans) == ([], [])
-    assert len(ingest.rejected) == MAX_SPANS + 2
-    assert "spans; at most" in ingest.rejected[0]
-    assert ingest.error_message.endswith(f"and {MAX_SPANS - 3} more")
+def test_a_bad_span_is_rejected_and_its_trace_kept() -> None:
+    """One span of a trace breaks a rule: it alone is named; the others are stored."""
+    bad = foreign(GRANDCHILD, CHILD, attributes={"gen_ai.usage.input_tokens": 1})
+    bad_fields = {"llmUsage": {"promptTokens": -1}}
+    records = records_of(foreign(ROOT), foreign(CHILD, ROOT), bad)
+    records[2] = OtlpRecord(
+        records[2].trace_key,
+        records[2].span_key,
+        records[2].parent_key,
+        records[2].start_us,
+        {**records[2].fields, **bad_fields},
+    )
+    grouped = group_records(records)
+    (message,) = grouped.rejected
+    assert message.startswith(f"span {GRANDCHILD.hex()}: ")
+    assert "promptTokens must be a non-negative integer" in message
+    (root,) = grouped.roots
+    assert [s.id for s in root.spans] == [CHILD.hex()]
 
 
 def test_a_child_before_its_parent_points_at_the_parent_once_it_arrives() -> None:
@@ -290,7 +298,9 @@ def test_per_span_rules_reject_that_span_alone() -> None:
         "parentSpanId must be empty or 8 bytes": foreign(CHILD, b"\x01\x02"),
         "startTimeUnixNano is required": foreign(CHILD, ROOT, start=0),
         "endTimeUnixNano is before": foreign(CHILD, ROOT, start=START, end=START - 1),
-        "name must be a non-empty string": foreign(CHILD, ROOT, name=""),
+        "name must be a non-empty string": Span(
+            trace_id=b"\x08" * 16, span_id=ROOT, name="", start_time_unix_nano=START
+        ),
         "name is 2000 characters": foreign(CHILD, ROOT, name="n" * 2000),
         "id is 300 characters": Span(
             trace_id=b"\x07" * 16,
