@@ -30,6 +30,13 @@ from tests.collector.conftest import Collector, StartCollector, get_json
 Exporter = Callable[[str, dict[str, str]], SpanExporter]
 
 
+@pytest.fixture
+def store_kind() -> str:
+    """SQLite only: what the store does with spans across requests runs on both stores in
+    ``test_otlp_route``."""
+    return "sqlite"
+
+
 class Counting(SpanExporter):
     """Wraps an exporter and keeps the result of every export call."""
 
