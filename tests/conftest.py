@@ -72,9 +72,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees a ``TRACING_*`` variable it did not set itself."""
+    """No test sees a ``TRACING_*`` or ``OTEL_*`` variable it did not set itself."""
     for name in list(os.environ):
-        if name.startswith("TRACING_"):
+        if name.startswith(("TRACING_", "OTEL_")):
             monkeypatch.delenv(name)
 
 

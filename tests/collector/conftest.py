@@ -1,16 +1,12 @@
 """Fixtures for the collector: the real ``python -m tracing.collector`` as a subprocess,
-an HTTP session, and headless Chromium (Debian's ``/usr/bin/chromium``).
-
-``collector``/``start_collector`` start a process per test. ``shared_collector`` is one
-process per module, for tests that only read or that store nothing: it runs on plain
-threads, so any test's event loop can talk to it. ``browser`` is one Chromium per module
-(its tests run in the module's loop); ``page`` gives each test a fresh browser context.
-"""
+an HTTP session, and headless Chromium (Debian's ``/usr/bin/chromium``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
 import re
 import signal
 import subprocess
@@ -27,7 +23,9 @@ import pytest
 import pytest_asyncio
 
 from tests import _proc
+from tests._postgres import PostgresServer, find_bindir
 from tracing import LlmUsage, Span, Trace
+from tracing.collector._storage import TraceStore, open_store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,7 +46,7 @@ _HAVE_CHROMIUM = Path(CHROMIUM).exists()
 class Collector:
     """A running collector process; ``log`` holds its stderr lines as they come."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, db: Path) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, db: Path | str) -> None:
         self.proc = proc
         self.db = db
         self.url = ""
@@ -111,19 +109,64 @@ def collector_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return _proc.child_env(extra)
 
 
-def _command(db: Path, *args: str) -> list[str]:
+def _command(db: Path | str, *args: str) -> list[str]:
     return ["-W", "error", "-m", "tracing.collector", "--port", "0", "--db", str(db), *args]
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run (each test gets its own database)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL is missing: run `make pytest` or `apt-get install postgresql`")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+_databases = itertools.count()
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """The URL of a new, empty database on ``server``."""
+    import asyncpg
+
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    conn = await asyncpg.connect(server.url())
+    try:
+        await conn.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
+    finally:
+        await conn.close()
+    return server.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the collector under test uses; every collector test runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def db_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """``--db`` for this test: a SQLite file, or a fresh PostgreSQL database."""
+    if store_kind == "sqlite":
+        return str(tmp_path / "collector.db")
+    return await fresh_database(request.getfixturevalue("pg_server"))
+
+
 @contextlib.asynccontextmanager
-async def collectors(tmp_path: Path) -> AsyncIterator[StartCollector]:
-    """``start(*args, db=, env=)`` runs a collector; every one started is stopped at the end."""
+async def collectors(default_db: str) -> AsyncIterator[StartCollector]:
+    """Start ``python -m tracing.collector --port 0`` with extra arguments; every process
+    started is stopped at the end."""
     started: list[Collector] = []
 
     async def start(
-        *args: str, db: Path | None = None, env: dict[str, str] | None = None
+        *args: str, db: Path | str | None = None, env: dict[str, str] | None = None
     ) -> Collector:
-        db = db or tmp_path / "collector.db"
+        db = db or default_db
         proc = await _proc.spawn(*_command(db, *args), env=env, stdout=asyncio.subprocess.DEVNULL)
         collector = Collector(proc, db)
         started.append(collector)
@@ -138,16 +181,34 @@ async def collectors(tmp_path: Path) -> AsyncIterator[StartCollector]:
 
 
 @pytest.fixture
-async def start_collector(tmp_path: Path) -> AsyncIterator[StartCollector]:
-    """Start ``python -m tracing.collector --port 0`` with extra arguments; every process
-    started is stopped at teardown."""
-    async with collectors(tmp_path) as start:
+async def start_collector(db_url: str) -> AsyncIterator[StartCollector]:
+    """Start collectors on this test's database (SQLite, then PostgreSQL)."""
+    async with collectors(db_url) as start:
+        yield start
+
+
+@pytest.fixture
+async def pg_url(pg_server: PostgresServer) -> str:
+    """A fresh PostgreSQL database, for tests about PostgreSQL alone."""
+    return await fresh_database(pg_server)
+
+
+@pytest.fixture
+async def start_pg_collector(pg_url: str) -> AsyncIterator[StartCollector]:
+    """Start collectors on one fresh PostgreSQL database (replicas)."""
+    async with collectors(pg_url) as start:
         yield start
 
 
 @pytest.fixture
 async def collector(start_collector: StartCollector) -> Collector:
     return await start_collector()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 class SharedCollector:
@@ -226,12 +287,6 @@ def shared_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Share
 
 class Served(Protocol):
     url: str
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -324,3 +379,12 @@ async def page(browser: Any) -> AsyncIterator[Any]:
         yield new
     finally:
         await context.close()
+
+
+@pytest.fixture
+async def any_store(db_url: str) -> AsyncIterator[TraceStore]:
+    """An open, empty store of each kind."""
+    store = open_store(db_url)
+    await store.open()
+    yield store
+    await store.close()
