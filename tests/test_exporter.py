@@ -256,7 +256,7 @@ async def test_413_single_oversize_trace_is_failed(
     stats = tracer.stats()
     assert sorted(server.accepted_ids()) == ["t-0", "t-1", "t-2"]
     assert reported == ["big"]
-    assert messages == ["HTTP 413: the trace alone is larger than the collector accepts"]
+    assert messages == ["HTTP 413: the trace alone is larger than the server accepts"]
     assert (stats.sent, stats.failed, stats.retries) == (3, 1, 0)
     check_invariant(stats)
 
