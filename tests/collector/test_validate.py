@@ -124,6 +124,8 @@ def test_minimal_trace_is_accepted() -> None:
         ({"input": nested(MAX_DEPTH + 1)}, "trace input is nested more than 128 levels"),
         ({"metadata": {"k": nested(MAX_DEPTH)}}, "trace metadata is nested more than 128"),
         ({"spans": [{"id": "s", "name": "n", "output": nested(129)}]}, "span 0 output is nested"),
+        ({"unknownKey": nested(900)}, "trace unknownKey is nested more than 128 levels"),
+        ({"spans": [{"id": "s", "name": "n", "x-y": nested(129)}]}, "span 0 'x-y' is nested"),
         ({"status": nested(990)}, "trace status must be 'ok' or 'error', got a list"),
         ({"startTime": nested(990)}, "startTime must be an RFC 3339 date-time, got a list"),
         ({"startTime": "2026-W47-6T12:00:00Z"}, "startTime must be an RFC 3339"),
@@ -163,7 +165,7 @@ def test_rule_rejects_the_trace(changes: dict[str, Any], message: str) -> None:
         {"spans": [{"id": "s", "name": "n", "status": "bad", "parentId": 3}]},
         {"spans": [{"id": "s" * MAX_ID, "name": "n" * MAX_NAME, "input": nested(MAX_DEPTH)}]},
         {"spans": None},
-        {"unknownKey": nested(900)},
+        {"unknownKey": nested(MAX_DEPTH)},
     ],
 )
 def test_what_the_list_does_not_name_is_accepted(changes: dict[str, Any]) -> None:
