@@ -4,7 +4,12 @@ add traces of their own and read them back."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
+import re
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +20,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from tests.collector.conftest import Collector, at, collectors, fresh_database
+from tests.collector.conftest import Collector, at, collector_env, collectors, fresh_database
 from tests.collector.test_hardening import raw_request
 from tracing import AsyncTracing, LlmUsage, Span, Trace
 from tracing._wire import trace_to_wire
@@ -85,7 +90,7 @@ async def get(client: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[i
         return response.status, await response.json(content_type=None)
 
 
-def wire(trace_id: str, **changes: Any) -> dict[str, Any]:
+def wire(trace_id: Any, **changes: Any) -> dict[str, Any]:
     trace: dict[str, Any] = {"id": trace_id, "name": "contract", "startTime": START}
     trace["endTime"] = END
     trace.update(changes)
@@ -272,7 +277,8 @@ async def test_the_list_shape_order_filters_and_paging(
     url = f"{base}&limit=2"
     while True:
         status, page = await get(client, url)
-        assert status == 200 and page["total"] == 5
+        assert status == 200
+        assert page["total"] == 5
         offset_page = await get(client, f"{base}&limit=2&offset={len(seen)}")
         assert [t["id"] for t in offset_page[1]["traces"]] == [t["id"] for t in page["traces"]]
         seen += [t["id"] for t in page["traces"]]
@@ -284,9 +290,23 @@ async def test_the_list_shape_order_filters_and_paging(
     status, page = await get(client, f"{base}&status=error")
     assert (page["total"], [t["id"] for t in page["traces"]]) == (2, ["list-3", "list-1"])
     status, page = await get(client, f"{base}&status=ok&limit=1")
-    assert page["total"] == 3 and page["nextCursor"] is not None
+    assert page["total"] == 3
+    assert page["nextCursor"] is not None
     _, last = await get(client, f"{base}&status=ok&limit=2&offset=2")
     assert ([t["id"] for t in last["traces"]], last["nextCursor"]) == (["list-0"], None)
+
+
+# Every key of API.md's wire body example.
+WIRE_KEYS = {
+    "id", "name", "description", "startTime", "endTime", "duration", "status", "error",
+    "input", "output", "inputSummary", "outputSummary", "metadata", "tags", "llmUsage",
+    "spans",
+}  # fmt: skip
+SPAN_KEYS = {
+    "id", "parentId", "name", "startTime", "endTime", "duration", "status", "error",
+    "input", "output", "metadata", "llmUsage",
+}  # fmt: skip
+RFC3339_US = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 def full_trace() -> Trace:
@@ -310,7 +330,7 @@ def full_trace() -> Trace:
     root = Span(
         "llm",
         start_time=start,
-        end_time=start + timedelta(microseconds=500_001),
+        end_time=start.replace(microsecond=0) + timedelta(seconds=1),
         input="prompt",
         output={"text": "answer"},
         metadata={"m": 1},
@@ -344,11 +364,23 @@ async def test_every_wire_field_reads_back_as_the_sdk_sent_it(
     assert doc["startTime"].endswith(".123456Z")
     assert doc["spans"][1]["parentId"] == trace.spans[0].id
     assert {k: doc.get(k) for k in sent} == sent
-    assert status == 200
+    assert set(sent) >= WIRE_KEYS
+    assert set(sent["spans"][0]) >= SPAN_KEYS
+    assert doc["llmUsage"] == {
+        "model": "gpt-4o",
+        "provider": "openai",
+        "promptTokens": 10,
+        "completionTokens": 20,
+        "apiCallsCount": 2,
+    }
+    times = [doc["startTime"], doc["endTime"]]
+    times += [s[k] for s in doc["spans"] for k in ("startTime", "endTime")]
+    assert all(RFC3339_US.fullmatch(t) for t in times), times
+    assert doc["spans"][0]["endTime"].endswith(":01.000000Z")
     status, missing = await get(client, f"{served.url}/api/traces/no-such-trace")
-    assert status == 404 and missing["message"]
-    status, health = await get(client, f"{served.url}/healthz")
-    assert status == 200
+    assert status == 404
+    assert missing["message"]
+    assert (await get(client, f"{served.url}/healthz"))[0] == 200
 
 
 async def test_a_resent_trace_is_acknowledged_and_stored_once(
@@ -450,3 +482,51 @@ async def test_only_spaces_and_tabs_around_the_key_are_removed(
             b"Authorization: Bearer " + near.encode() + b"\r\n\r\n"
         )
         assert (await raw_request(keyed, request))[0] in (400, 401), near
+
+
+async def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Collector:
+    """The collector started in ``cwd`` with exactly ``args`` (no ``--db`` added)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracing.collector",
+        "--port",
+        "0",
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=collector_env(env),
+    )
+    collector = Collector(proc, "")
+    await collector.start()
+    return collector
+
+
+@pytest.mark.parametrize(
+    ("args", "env_db", "expected"),
+    [
+        ((), None, "tracing-collector.db"),  # the default --help states
+        ((), "from-env.db", "from-env.db"),
+        (("--db", "from-flag.db"), "from-env.db", "from-flag.db"),
+    ],
+)
+async def test_the_sqlite_file_from_db_env_or_default(
+    tmp_path: Path, args: tuple[str, ...], env_db: str | None, expected: str
+) -> None:
+    """``--db`` wins over ``TRACING_COLLECTOR_DB``, which wins over the default file in
+    the current directory; the trace sent is in that file."""
+    env = {} if env_db is None else {"TRACING_COLLECTOR_DB": str(tmp_path / env_db)}
+    flags = [a if not a.endswith(".db") else str(tmp_path / a) for a in args]
+    collector = await spawn(tmp_path, *flags, env=env)
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, _ = await post(session, collector, orjson.dumps({"traces": [wire("db")]}))
+            assert status == 200
+    finally:
+        assert await collector.stop() == 0
+    assert str(tmp_path / expected) in collector.output
+    assert sorted(os.listdir(tmp_path)) == [expected]
+    with sqlite3.connect(tmp_path / expected) as db:
+        assert db.execute("SELECT id FROM traces").fetchall() == [("db",)]

@@ -56,7 +56,9 @@ def loads(body: bytes) -> Any:
         raise first  # not JSON at all: no slower parse of up to --max-body bytes for it
     try:
         text = body.decode("utf-8")
-        return json.loads(_cut_deep(text), parse_constant=_refuse, parse_int=_int, parse_float=_float)
+        return json.loads(
+            _cut_deep(text), parse_constant=_refuse, parse_int=_int, parse_float=_float
+        )
     except (ValueError, RecursionError):
         raise first from None
 
