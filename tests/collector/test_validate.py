@@ -183,6 +183,17 @@ def test_nanosecond_fractions_are_cut_to_microseconds() -> None:
     assert orjson.loads(result.document)["startTime"] == "2026-11-21T12:00:00.123456Z"
 
 
+def test_a_leap_second_is_the_microsecond_before_it() -> None:
+    """RFC 3339 allows second 60 (section 5.7); datetime cannot hold it."""
+    result = validate_trace(
+        wire(startTime="2016-12-31T23:59:60.5Z", endTime="2017-01-01T00:00:00Z")
+    )
+    assert isinstance(result, ValidTrace)
+    doc = orjson.loads(result.document)
+    assert doc["startTime"] == "2016-12-31T23:59:59.999999Z"
+    assert doc["duration"] == 0.000001
+
+
 def test_rejected_keeps_a_usable_id() -> None:
     """The result of a rejected trace carries its id when it was a string, else None."""
     bad_status = validate_trace(wire(status="bad"))

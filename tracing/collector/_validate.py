@@ -99,8 +99,9 @@ def parse_envelope(body: bytes) -> list[Any]:
 def parse_rfc3339(value: Any) -> datetime | None:
     """An RFC 3339 date-time as an aware UTC datetime; None for anything else.
 
-    Fractions beyond microseconds are cut (nanosecond clocks send nine digits); a time
-    that UTC cannot hold (year 1 with a positive offset) is not a time either.
+    Fractions beyond microseconds are cut (nanosecond clocks send nine digits); a leap
+    second is the microsecond before it; a time that UTC cannot hold (year 1 with a
+    positive offset) is not a time either.
     """
     if not isinstance(value, str) or len(value) > 64:
         return None
@@ -108,6 +109,10 @@ def parse_rfc3339(value: Any) -> datetime | None:
     if found is None:
         return None
     whole, fraction, zone = found.groups()
+    if whole.endswith(":60"):
+        # A leap second (RFC 3339 section 5.7), which datetime cannot hold: read as the
+        # last microsecond before it, so order and durations stay right.
+        whole, fraction = whole[:-2] + "59", "999999"
     text = whole + ("." + fraction[:6].ljust(6, "0") if fraction else "")
     try:
         return datetime.fromisoformat(text + ("+00:00" if zone in "Zz" else zone)).astimezone(UTC)
