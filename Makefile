@@ -7,16 +7,18 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: venv test lint typecheck pytest demo serve bench clean
+.PHONY: venv test lint typecheck pytest demo serve bench bench-service clean mutate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes tracing 2>/dev/null || true  # the pre-0.2 distribution name
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 $(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip uninstall --quiet --yes tracing 2>/dev/null || true  # the pre-0.2 distribution name
 	$(BIN)/pip install --quiet -e '.[demo]'
 	touch $(DEMO_STAMP)
 
@@ -30,8 +32,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tracing
 	$(BIN)/mypy tests examples
 
+# JUnit XML and the slowest tests go to .ci-out/, so a failed run can be read afterwards.
 pytest: $(STAMP) chromium postgresql
-	$(BIN)/pytest
+	$(BIN)/pytest --junitxml=.ci-out/junit.xml --durations=25
 
 test: lint typecheck pytest
 
@@ -75,15 +78,46 @@ SPOOL_BENCH_ARGS ?=
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip uninstall --quiet --yes tracing 2>/dev/null || true
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) postgresql
+bench: $(BENCH_STAMP) postgresql wrk
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.bench_encode --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.spool --append benchmarks/RESULTS.md $(SPOOL_BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.collector_ingest $(BENCH_ARGS) --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
+
+# `make bench-service`: the FastAPI service under wrk (benchmarks/service/), on its own.
+bench-service: $(BENCH_STAMP) wrk
+	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
+
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk; }
+
+# `make mutate`: mutation testing of the SDK core with mutmut ([tool.mutmut] in
+# pyproject.toml), in a virtualenv of its own, niced, one worker by default (the machine is
+# shared): MUTATE_ARGS="--max-children 2" for more. Slow (about an hour); prints the killed
+# share per module at the end. Equivalent survivors are listed in tests/MUTANTS.md.
+MUT_VENV    := .mutate/venv
+MUT_STAMP   := $(MUT_VENV)/.installed
+MUTATE_ARGS ?= --max-children 1
+
+$(MUT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(MUT_VENV)
+	$(MUT_VENV)/bin/pip install --quiet --upgrade pip
+	$(MUT_VENV)/bin/pip install --quiet -e '.[dev]' 'mutmut==3.8.1'
+	touch $(MUT_STAMP)
+
+mutate: $(MUT_STAMP)
+	nice -n 19 $(MUT_VENV)/bin/mutmut run $(MUTATE_ARGS)
+	$(MUT_VENV)/bin/python -m tests._mutation_table
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MUT_VENV) mutants .mypy_cache .pytest_cache .ruff_cache .ci-out
