@@ -14,6 +14,7 @@ __all__ = [
     "COMPLETE",
     "COUNT",
     "ENSURE",
+    "LINKED",
     "LOCK_ID",
     "MIGRATIONS",
     "ROOTS",
@@ -61,6 +62,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (status, shard)
         )""",
     ),
+    # 2: the OTLP root span's id of a trace (see _otlp_links).
+    ("ALTER TABLE traces ADD COLUMN root_span bytea",),
 )
 SHARDS = 16
 
@@ -148,4 +151,12 @@ UPDATE traces AS t SET
 FROM u JOIN old ON old.id = u.id
 WHERE t.id = u.id
 RETURNING old.status, t.status
+"""
+
+# The OTLP root span ids of the stored traces of new spans; locks those rows, so that a
+# root being stored concurrently is either seen here or sees these spans.
+LINKED = """
+SELECT id, root_span FROM traces
+WHERE id = ANY($1::bytea[]) AND root_span IS NOT NULL
+ORDER BY id FOR UPDATE
 """

@@ -71,6 +71,9 @@ class TraceRecord:
     head: bytes
     item: bytes
     spans: tuple[SpanRecord, ...] = ()
+    # OTLP: the root span's id (16 hex). Spans of this trace stored in other requests
+    # that name it as their parent are top-level spans (``parentId`` null).
+    root_span: str | None = None
 
     @property
     def span_count(self) -> int:

@@ -29,6 +29,7 @@ from ._records import (
     tally,
     whole_trace_keys,
 )
+from ._otlp_links import unlink_spans, unlinked
 from ._sqlite_schema import migrate
 from ._storage import ListQuery, Page, StoreError
 
@@ -206,8 +207,9 @@ def _write(
                 counted += keyed
         conn.executemany(_SPAN, [(s.trace_id, key, s.body) for key, s in direct])
         first_loose = len(counted)
-        counted += [(span.id, span) for span in spans]
+        counted += [(span.id, span) for span in _linked(conn, spans)]
         span_flags = _insert_counted(conn, counted)[first_loose:]
+        _set_roots(conn, [t for t, new in zip(roots, root_flags, strict=True) if new])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -224,6 +226,33 @@ def _root(conn: sqlite3.Connection, t: TraceRecord, whole: bool) -> tuple[bool, 
         return True, True
     update = (t.name, t.start_us, t.status, t.usage_tokens, t.item, t.head, t.id)
     return False, conn.execute(_COMPLETE, update).rowcount == 1
+
+
+def _linked(conn: sqlite3.Connection, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """``spans`` with links to their stored trace's OTLP root made top-level."""
+    ids = sorted({s.trace_id for s in spans})
+    found: dict[str, str] = {}
+    for at in range(0, len(ids), 500):
+        chunk = ids[at : at + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, root_span FROM traces WHERE id IN ({marks}) AND root_span IS NOT NULL",
+            chunk,
+        )
+        found.update((str(i), str(r)) for i, r in rows)
+    return unlink_spans(spans, found)
+
+
+def _set_roots(conn: sqlite3.Connection, roots: Sequence[TraceRecord]) -> None:
+    """Record the OTLP roots stored now, and make the spans stored before them that
+    name them as parent top-level."""
+    for trace in roots:
+        if trace.root_span is None:
+            continue
+        conn.execute("UPDATE traces SET root_span = ? WHERE id = ?", (trace.root_span, trace.id))
+        rows = conn.execute("SELECT seq, body FROM spans WHERE trace_id = ?", (trace.id,))
+        changed = [(body, seq) for seq, old in rows if (body := unlinked(old, trace.root_span))]
+        conn.executemany("UPDATE spans SET body = ? WHERE seq = ?", changed)
 
 
 def _insert_counted(conn: sqlite3.Connection, keyed: list[tuple[str, SpanRecord]]) -> list[bool]:

@@ -1,0 +1,75 @@
+"""Parent links of OTLP spans split over requests, on both stores (real collector
+processes): a span linked to its trace's root reads back top-level (``parentId`` null)
+whichever of them arrived first, and deeper links keep their parent's id."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.collector.conftest import Collector, get_json
+from tests.collector.otlp_pb import request
+from tests.collector.test_otlp_map import CHILD, GRANDCHILD, ROOT, START, TRACE, foreign
+from tests.collector.test_otlp_route import export, stored
+
+OTHER = bytes.fromhex("2222222222222222")
+
+
+def _links(document: dict[str, object]) -> dict[str, object]:
+    spans = document["spans"]
+    assert isinstance(spans, list)
+    return {span["id"]: span["parentId"] for span in spans}
+
+
+async def _one_trace(http: aiohttp.ClientSession, collector: Collector) -> None:
+    _, page = await get_json(http, f"{collector.url}/api/traces")
+    assert page["total"] == 1
+    assert [t["id"] for t in page["traces"]] == [TRACE.hex()]
+
+
+async def test_children_first_then_root_in_separate_requests(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    child = foreign(CHILD, ROOT, "chat", start=START + 10**8)
+    grandchild = foreign(GRANDCHILD, CHILD, "db", start=START + 2 * 10**8)
+    await export(http, collector, request([grandchild]))
+    await export(http, collector, request([child]))
+    early = await stored(http, collector, TRACE.hex())
+    assert _links(early) == {GRANDCHILD.hex(): CHILD.hex(), CHILD.hex(): ROOT.hex()}
+
+    await export(http, collector, request([foreign(ROOT, name="GET /items")]))
+    document = await stored(http, collector, TRACE.hex())
+    assert document["name"] == "GET /items"
+    assert _links(document) == {GRANDCHILD.hex(): CHILD.hex(), CHILD.hex(): None}
+    await _one_trace(http, collector)
+
+
+async def test_root_first_then_children_in_separate_requests(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    await export(http, collector, request([foreign(ROOT, name="GET /items")]))
+    await export(http, collector, request([foreign(CHILD, ROOT, "chat", start=START + 10**8)]))
+    later = [
+        foreign(GRANDCHILD, CHILD, "db", start=START + 2 * 10**8),
+        foreign(OTHER, ROOT, "cache", start=START + 3 * 10**8),
+    ]
+    await export(http, collector, request(later))
+    document = await stored(http, collector, TRACE.hex())
+    assert document["name"] == "GET /items"
+    assert _links(document) == {
+        CHILD.hex(): None,
+        GRANDCHILD.hex(): CHILD.hex(),
+        OTHER.hex(): None,
+    }
+    await _one_trace(http, collector)
+
+
+async def test_a_resent_root_changes_nothing(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    """The root again (a retry) after its children: the links stay as they are."""
+    await export(http, collector, request([foreign(CHILD, ROOT, "chat", start=START + 10**8)]))
+    for _ in range(2):
+        await export(http, collector, request([foreign(ROOT, name="GET /items")]))
+    document = await stored(http, collector, TRACE.hex())
+    assert _links(document) == {CHILD.hex(): None}
+    await _one_trace(http, collector)
