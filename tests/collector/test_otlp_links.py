@@ -7,8 +7,17 @@ from __future__ import annotations
 import aiohttp
 
 from tests.collector.conftest import Collector, get_json
-from tests.collector.otlp_pb import request
-from tests.collector.test_otlp_map import CHILD, GRANDCHILD, ROOT, START, TRACE, foreign
+from tests.collector.otlp_pb import request, sdk_spans, trace_id_of
+from tests.collector.test_otlp_map import (
+    CHILD,
+    GRANDCHILD,
+    ROOT,
+    START,
+    TRACE,
+    expected,
+    foreign,
+    full_trace,
+)
 from tests.collector.test_otlp_route import export, stored
 
 OTHER = bytes.fromhex("2222222222222222")
@@ -73,3 +82,34 @@ async def test_a_resent_root_changes_nothing(
     document = await stored(http, collector, TRACE.hex())
     assert _links(document) == {CHILD.hex(): None}
     await _one_trace(http, collector)
+
+
+async def test_an_sdk_trace_with_a_non_hex_id_split_over_requests_is_one_trace(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    """Our SDK's mapping, re-batched: the spans (under the SHA-256 trace id) before the
+    root (which names the original id): one trace under the original id, as sent."""
+    trace = full_trace("run-42")
+    root, *spans = sdk_spans(trace)
+    await export(http, collector, request(spans, scope="tracing"))
+    await export(http, collector, request([root], scope="tracing"))
+    assert await stored(http, collector, "run-42") == expected(trace)
+    status, _ = await get_json(http, f"{collector.url}/api/traces/{trace_id_of('run-42').hex()}")
+    assert status == 404
+    _, page = await get_json(http, f"{collector.url}/api/traces")
+    assert [(t["id"], t["spanCount"]) for t in page["traces"]] == [("run-42", len(spans))]
+    assert page["total"] == 1
+
+
+async def test_an_sdk_trace_with_a_non_hex_id_root_first(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    """The root first, its spans later: they join the trace under the original id."""
+    trace = full_trace("run-43")
+    root, *spans = sdk_spans(trace)
+    await export(http, collector, request([root], scope="tracing"))
+    await export(http, collector, request(spans, scope="tracing"))
+    assert await stored(http, collector, "run-43") == expected(trace)
+    _, page = await get_json(http, f"{collector.url}/api/traces")
+    assert [(t["id"], t["spanCount"]) for t in page["traces"]] == [("run-43", len(spans))]
+    assert page["total"] == 1

@@ -128,7 +128,8 @@ def group_records(records: Sequence[OtlpRecord]) -> Grouped:
         trace, kept = found
         root = min((r for r in kept if r.is_root), key=_order, default=None)
         if root is not None:
-            roots.append(attrs.evolve(trace, root_span=root.span_key))
+            alias = trace_key if trace_key != trace.id else None
+            roots.append(attrs.evolve(trace, root_span=root.span_key, otlp_trace=alias))
         else:
             spans += trace.spans
     return Grouped(roots, spans, rejected, len(by_trace))

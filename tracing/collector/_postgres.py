@@ -22,14 +22,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import attrs
 
-from ._otlp_links import unlink_spans, unlinked
 from ._paging import page_of
+from ._postgres_links import linked, set_roots
 from ._postgres_schema import (
     ADD_COUNTS,
     COMPLETE,
     COUNT,
     ENSURE,
-    LINKED,
     LOCK_ID,
     MIGRATIONS,
     ROOTS,
@@ -237,42 +236,15 @@ async def _write(
             elif new or not whole:
                 counted += keyed
         first_loose = len(counted)
-        counted += [(span.id, span) for span in await _linked(conn, spans)]
+        counted += [(span.id, span) for span in await linked(conn, spans)]
         span_flags = await _insert_spans(conn, direct, counted, delta)
-        await _set_roots(conn, [t for t, new in zip(roots, root_flags, strict=True) if new])
+        new_roots = [t for t, new in zip(roots, root_flags, strict=True) if new]
+        delta.update(await set_roots(conn, new_roots))
         changes = [(status, n) for status, n in sorted(delta.items()) if n]
         if changes:  # last: the counter rows are the most shared, so held the shortest
             shard = random.randrange(SHARDS)
             await conn.execute(ADD_COUNTS, *map(list, zip(*changes, strict=True)), shard)
     return root_flags, span_flags[first_loose:]
-
-
-async def _linked(conn: asyncpg.Connection, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
-    """``spans`` with links to their stored trace's OTLP root made top-level."""
-    if not spans:
-        return []
-    ids = sorted({_b(s.trace_id) for s in spans})
-    rows = await conn.fetch(LINKED, ids)
-    return unlink_spans(spans, {_s(row[0]): _s(row[1]) for row in rows})
-
-
-async def _set_roots(conn: asyncpg.Connection, roots: Sequence[TraceRecord]) -> None:
-    """Record the OTLP roots stored now, and make the spans stored before them that
-    name them as parent top-level."""
-    for trace in sorted((t for t in roots if t.root_span is not None), key=lambda t: _b(t.id)):
-        assert trace.root_span is not None
-        trace_id = _b(trace.id)
-        await conn.execute(
-            "UPDATE traces SET root_span = $2 WHERE id = $1", trace_id, _b(trace.root_span)
-        )
-        rows = await conn.fetch("SELECT id, body FROM spans WHERE trace_id = $1", trace_id)
-        changed = [
-            (trace_id, row[0], body) for row in rows if (body := unlinked(row[1], trace.root_span))
-        ]
-        if changed:
-            await conn.executemany(
-                "UPDATE spans SET body = $3 WHERE trace_id = $1 AND id = $2", changed
-            )
 
 
 def _moved(delta: Counter[str], before: str, after: str) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "LINKED",
     "LOCK_ID",
     "MIGRATIONS",
+    "MOVE",
     "ROOTS",
     "SHARDS",
     "SPANS",
@@ -62,8 +63,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (status, shard)
         )""",
     ),
-    # 2: the OTLP root span's id of a trace (see _otlp_links).
-    ("ALTER TABLE traces ADD COLUMN root_span bytea",),
+    # 2: the OTLP root span's id and hex trace id of a trace (see _otlp_links).
+    (
+        "ALTER TABLE traces ADD COLUMN root_span bytea",
+        "ALTER TABLE traces ADD COLUMN otlp_trace bytea",
+        "CREATE INDEX traces_by_otlp_trace ON traces (otlp_trace) WHERE otlp_trace IS NOT NULL",
+    ),
 )
 SHARDS = 16
 
@@ -153,10 +158,20 @@ WHERE t.id = u.id
 RETURNING old.status, t.status
 """
 
-# The OTLP root span ids of the stored traces of new spans; locks those rows, so that a
+# The OTLP roots stored for the trace ids (or hex OTLP trace ids) of new spans; locks those rows, so that a
 # root being stored concurrently is either seen here or sees these spans.
 LINKED = """
-SELECT id, root_span FROM traces
-WHERE id = ANY($1::bytea[]) AND root_span IS NOT NULL
+SELECT id, otlp_trace, root_span FROM traces
+WHERE root_span IS NOT NULL AND (id = ANY($1::bytea[]) OR otlp_trace = ANY($1::bytea[]))
 ORDER BY id FOR UPDATE
+"""
+
+# The provisional trace (under a hex OTLP trace id) whose spans move into their root's.
+MOVE = """
+WITH moved AS (
+    UPDATE spans SET trace_id = $2
+    WHERE trace_id = $1 AND id NOT IN (SELECT id FROM spans WHERE trace_id = $2)
+    RETURNING 1
+)
+SELECT count(*) FROM moved
 """

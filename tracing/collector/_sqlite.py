@@ -29,7 +29,7 @@ from ._records import (
     tally,
     whole_trace_keys,
 )
-from ._otlp_links import unlink_spans, unlinked
+from ._otlp_links import body_tokens, relink, unlinked
 from ._sqlite_schema import migrate
 from ._storage import ListQuery, Page, StoreError
 
@@ -229,30 +229,59 @@ def _root(conn: sqlite3.Connection, t: TraceRecord, whole: bool) -> tuple[bool, 
 
 
 def _linked(conn: sqlite3.Connection, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
-    """``spans`` with links to their stored trace's OTLP root made top-level."""
+    """``spans`` in the trace their OTLP trace id stands for, links to its root unlinked."""
     ids = sorted({s.trace_id for s in spans})
-    found: dict[str, str] = {}
-    for at in range(0, len(ids), 500):
-        chunk = ids[at : at + 500]
+    found: list[tuple[str, str | None, str]] = []
+    for at in range(0, len(ids), 400):
+        chunk = ids[at : at + 400]
         marks = ",".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT id, root_span FROM traces WHERE id IN ({marks}) AND root_span IS NOT NULL",
-            chunk,
+            "SELECT id, otlp_trace, root_span FROM traces WHERE root_span IS NOT NULL "
+            f"AND (id IN ({marks}) OR otlp_trace IN ({marks}))",
+            chunk + chunk,
         )
-        found.update((str(i), str(r)) for i, r in rows)
-    return unlink_spans(spans, found)
+        found += rows.fetchall()
+    return relink(spans, found)
 
 
 def _set_roots(conn: sqlite3.Connection, roots: Sequence[TraceRecord]) -> None:
-    """Record the OTLP roots stored now, and make the spans stored before them that
-    name them as parent top-level."""
+    """Record the OTLP roots stored now, move in the spans stored under their hex trace
+    id, and make the spans that name them as parent top-level."""
     for trace in roots:
         if trace.root_span is None:
             continue
-        conn.execute("UPDATE traces SET root_span = ? WHERE id = ?", (trace.root_span, trace.id))
+        conn.execute(
+            "UPDATE traces SET root_span = ?, otlp_trace = ? WHERE id = ?",
+            (trace.root_span, trace.otlp_trace, trace.id),
+        )
+        if trace.otlp_trace is not None:
+            _move(conn, trace.otlp_trace, trace.id)
         rows = conn.execute("SELECT seq, body FROM spans WHERE trace_id = ?", (trace.id,))
         changed = [(body, seq) for seq, old in rows if (body := unlinked(old, trace.root_span))]
         conn.executemany("UPDATE spans SET body = ? WHERE seq = ?", changed)
+
+
+def _move(conn: sqlite3.Connection, source: str, target: str) -> None:
+    """The spans of the provisional trace ``source`` join ``target``; ``source`` goes."""
+    row = conn.execute(
+        "SELECT status, span_count, span_tokens FROM traces WHERE id = ? AND complete = 0",
+        (source,),
+    ).fetchone()
+    if row is None:
+        return
+    status, count, tokens = row
+    conn.execute("UPDATE OR IGNORE spans SET trace_id = ? WHERE trace_id = ?", (target, source))
+    for (body,) in conn.execute("SELECT body FROM spans WHERE trace_id = ?", (source,)):
+        count -= 1  # already stored in target: counted there
+        tokens -= body_tokens(body)
+    conn.execute("DELETE FROM spans WHERE trace_id = ?", (source,))
+    conn.execute("DELETE FROM traces WHERE id = ?", (source,))
+    conn.execute("UPDATE trace_counts SET n = n - 1 WHERE status = ?", (status,))
+    conn.execute(
+        f"UPDATE traces SET span_count = span_count + ?, span_tokens = CASE WHEN span_tokens > "
+        f"{MAX_TOKENS} - ? THEN {MAX_TOKENS} ELSE span_tokens + ? END WHERE id = ?",
+        (count, max(tokens, 0), max(tokens, 0), target),
+    )
 
 
 def _insert_counted(conn: sqlite3.Connection, keyed: list[tuple[str, SpanRecord]]) -> list[bool]:

@@ -4,7 +4,8 @@
 processes opening one file at once migrate it once. Version 1 is 0.1's single
 ``traces`` table (one JSON document per trace, no version table); version 2 keeps each
 span as its own row so that traces can be assembled from spans arriving piecemeal;
-version 3 adds ``traces.root_span``, the OTLP root span's id (see ``_otlp_links``).
+version 3 adds ``traces.root_span`` and ``traces.otlp_trace``, the OTLP root span's id
+and hex trace id (see ``_otlp_links``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ _V2 = (
     END""",
     "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
 )
-_V3 = ("ALTER TABLE traces ADD COLUMN root_span TEXT",)
+_V3 = (
+    "ALTER TABLE traces ADD COLUMN root_span TEXT",
+    "ALTER TABLE traces ADD COLUMN otlp_trace TEXT",
+    "CREATE INDEX traces_by_otlp_trace ON traces (otlp_trace) WHERE otlp_trace IS NOT NULL",
+)
 
 
 class SchemaError(sqlite3.DatabaseError):
