@@ -158,8 +158,8 @@ WHERE t.id = u.id
 RETURNING old.status, t.status
 """
 
-# The OTLP roots stored for the trace ids (or hex OTLP trace ids) of new spans; locks those rows, so that a
-# root being stored concurrently is either seen here or sees these spans.
+# The OTLP roots stored for the trace ids (or hex OTLP trace ids) of new spans. Locks
+# those rows: a root committing meanwhile on another connection is waited for and seen.
 LINKED = """
 SELECT id, otlp_trace, root_span FROM traces
 WHERE root_span IS NOT NULL AND (id = ANY($1::bytea[]) OR otlp_trace = ANY($1::bytea[]))

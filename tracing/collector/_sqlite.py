@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ._otlp_links import body_tokens, relink, unlinked
 from ._paging import page_of
 from ._records import (
     MAX_TOKENS,
@@ -29,7 +30,6 @@ from ._records import (
     tally,
     whole_trace_keys,
 )
-from ._otlp_links import body_tokens, relink, unlinked
 from ._sqlite_schema import migrate
 from ._storage import ListQuery, Page, StoreError
 
