@@ -28,7 +28,8 @@ async def linked(conn: asyncpg.Connection, spans: Sequence[SpanRecord]) -> list[
     if not spans:
         return []
     rows = await conn.fetch(LINKED, sorted({_b(s.trace_id) for s in spans}))
-    return relink(spans, [(str(_s(r[0])), _s(r[1]), str(_s(r[2]))) for r in rows])
+    found = [(str(_s(r[0])), _s(r[1]), str(_s(r[2]))) for r in rows if r[2] is not None]
+    return relink(spans, found)
 
 
 async def set_roots(conn: asyncpg.Connection, roots: Sequence[TraceRecord]) -> Counter[str]:

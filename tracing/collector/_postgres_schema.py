@@ -158,11 +158,12 @@ WHERE t.id = u.id
 RETURNING old.status, t.status
 """
 
-# The OTLP roots stored for the trace ids (or hex OTLP trace ids) of new spans. Locks
-# those rows: a root committing meanwhile on another connection is waited for and seen.
+# The stored traces of new spans, by trace id or hex OTLP trace id, with their OTLP root
+# (root_span NULL before it came). Locks the rows: a root completing one of them on
+# another connection meanwhile is waited for, and seen.
 LINKED = """
 SELECT id, otlp_trace, root_span FROM traces
-WHERE root_span IS NOT NULL AND (id = ANY($1::bytea[]) OR otlp_trace = ANY($1::bytea[]))
+WHERE id = ANY($1::bytea[]) OR otlp_trace = ANY($1::bytea[])
 ORDER BY id FOR UPDATE
 """
 
