@@ -4,9 +4,13 @@ whichever of them arrived first, and deeper links keep their parent's id."""
 
 from __future__ import annotations
 
-import aiohttp
+import contextlib
+import sqlite3
 
-from tests.collector.conftest import Collector, get_json
+import aiohttp
+import asyncpg
+
+from tests.collector.conftest import Collector, StartCollector, get_json
 from tests.collector.otlp_pb import request, sdk_spans, trace_id_of
 from tests.collector.test_otlp_map import (
     CHILD,
@@ -113,3 +117,41 @@ async def test_an_sdk_trace_with_a_non_hex_id_root_first(
     _, page = await get_json(http, f"{collector.url}/api/traces")
     assert [(t["id"], t["spanCount"]) for t in page["traces"]] == [("run-43", len(spans))]
     assert page["total"] == 1
+
+
+async def _downgrade(db_url: str) -> None:
+    """Turn the database back into the schema before the OTLP link columns (SQLite 2,
+    PostgreSQL 1), as a collector from before this change left it."""
+    drop = [
+        "DROP INDEX traces_by_otlp_trace",
+        "ALTER TABLE traces DROP COLUMN root_span",
+        "ALTER TABLE traces DROP COLUMN otlp_trace",
+    ]
+    if db_url.startswith("postgresql://"):
+        conn = await asyncpg.connect(db_url)
+        try:
+            for statement in [*drop, "DELETE FROM schema_version WHERE version = 2"]:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+        return
+    with contextlib.closing(sqlite3.connect(db_url)) as conn:
+        for statement in [*drop, "DELETE FROM schema_version WHERE version = 3"]:
+            conn.execute(statement)
+        conn.commit()
+
+
+async def test_a_database_from_before_is_migrated_and_its_spans_relinked(
+    start_collector: StartCollector, db_url: str, http: aiohttp.ClientSession
+) -> None:
+    """A child stored by a collector of the previous schema, the root sent to this one:
+    the schema is migrated at start and the child becomes top-level."""
+    first = await start_collector()
+    await export(http, first, request([foreign(CHILD, ROOT, "chat", start=START + 10**8)]))
+    assert await first.stop() == 0
+    await _downgrade(db_url)
+    second = await start_collector()
+    await export(http, second, request([foreign(ROOT, name="GET /items")]))
+    document = await stored(http, second, TRACE.hex())
+    assert (document["name"], _links(document)) == ("GET /items", {CHILD.hex(): None})
+    await _one_trace(http, second)
