@@ -9,7 +9,7 @@ and the benchmarks: the real ``openai`` and ``anthropic`` packages talk to it th
 Bodies and SSE streams follow recorded API responses. The reply echoes the last user
 text, and each answer's usage is a function of the request, so concurrent calls can be
 told apart; every answer is kept in ``served`` (path, model, stream, the usage sent and
-the prompt/completion figures an instrumentation must report). The requested model
+the prompt/completion figures an instrumentation must report). Each request body is kept in ``requests``. The requested model
 picks the behaviour (words in its name, combinable):
 
 - ``tools``: a tool call (``get_weather``) instead of text;
@@ -82,6 +82,7 @@ class FakeLLM:
 
     def __init__(self) -> None:
         self.served: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # every request body, retries included
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._attempts: dict[str, int] = {}
@@ -151,6 +152,7 @@ class FakeLLM:
 
     async def _plan(self, request: web.Request) -> tuple[_Plan, web.Response | None]:
         body = await request.json()
+        self.requests.append(body)
         plan = _Plan(request.path, body)
         if "flaky" in plan.model:
             retry = int(request.headers.get("x-stainless-retry-count", "0"))
