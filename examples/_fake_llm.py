@@ -424,6 +424,18 @@ class FakeLLM:
             yield event("response.created", response=self._response(plan, "in_progress"))
             yield event("response.in_progress", response=self._response(plan, "in_progress"))
             item = final["output"][0]
+            opened = {**item, "status": "in_progress"}
+            opened.update({"content": []} if not plan.tools else {"arguments": ""})
+            yield event("response.output_item.added", output_index=0, item=opened)
+            part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+            where = {"item_id": item["id"], "output_index": 0}
+            if plan.tools:
+                for piece in ('{"', 'city":', '"SF"}'):
+                    yield event("response.function_call_arguments.delta", **where, delta=piece)
+                done = {"arguments": item["arguments"]}
+                yield event("response.function_call_arguments.done", **where, **done)
+            else:
+                yield event("response.content_part.added", **where, content_index=0, part=part)
             for number_, piece in enumerate(plan.pieces if not plan.tools else []):
                 if "fail" in plan.model and number_ == 2:
                     yield event("error", code="server_error", message="fake failure", param=None)
@@ -436,6 +448,11 @@ class FakeLLM:
                     delta=piece,
                     logprobs=[],
                 )
+            if not plan.tools:
+                text = {"content_index": 0, "text": plan.reply, "logprobs": []}
+                yield event("response.output_text.done", **where, **text)
+                part = {**part, "text": plan.reply}
+                yield event("response.content_part.done", **where, content_index=0, part=part)
             yield event("response.output_item.done", output_index=0, item=item)
             self._record(plan, final["usage"], plan.prompt, plan.completion)
             yield event("response.completed", response=final)
