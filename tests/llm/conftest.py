@@ -71,6 +71,8 @@ def openai_client(fake: FakeLLM, *, is_async: bool = False, **options: Any) -> A
 
 def anthropic_client(fake: FakeLLM, *, is_async: bool = False, **options: Any) -> Any:
     cls = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
-    client = cls(**{"base_url": fake.anthropic_url, "api_key": "sk-test", "max_retries": 2, **options})
+    client = cls(
+        **{"base_url": fake.anthropic_url, "api_key": "sk-test", "max_retries": 2, **options}
+    )
     _made.append(client)
     return client

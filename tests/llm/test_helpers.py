@@ -101,9 +101,7 @@ async def test_chat_completions_stream_helper(
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-async def test_responses_stream_helper(
-    fake: FakeLLM, tracer: AsyncTracing, is_async: bool
-) -> None:
+async def test_responses_stream_helper(fake: FakeLLM, tracer: AsyncTracing, is_async: bool) -> None:
     """``responses.stream()`` and ``get_final_response()``."""
     client = tracer.instrument(openai_client(fake, is_async=is_async))
     async with tracer.trace("request") as trace:

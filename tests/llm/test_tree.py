@@ -102,7 +102,9 @@ async def test_200_concurrent_calls_no_cross_talk(
     async def one(i: int) -> None:
         kind, client = ("chat", oai) if i % 2 else ("messages", ant)
         async with tracer.trace(f"job {i}"):
-            await call(kind, client, model=f"m-chunks{i % 7 + 1}", text=f"job {i}", stream=i % 3 == 0)
+            await call(
+                kind, client, model=f"m-chunks{i % 7 + 1}", text=f"job {i}", stream=i % 3 == 0
+            )
 
     await asyncio.gather(*(one(i) for i in range(200)))
     traces = await delivered(tracer, recorder)

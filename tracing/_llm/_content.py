@@ -17,7 +17,8 @@ _MAX_DEPTH = 12
 
 
 def _marker(media_type: str, data: str) -> str:
-    return f"<{media_type or 'data'} base64, {len(data) * 3 // 4} bytes>"
+    size = len(data) * 3 // 4 - (2 if data.endswith("==") else 1 if data.endswith("=") else 0)
+    return f"<{media_type or 'data'} base64, {size} bytes>"
 
 
 def _data_url(value: str) -> str | None:

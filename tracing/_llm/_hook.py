@@ -66,9 +66,7 @@ class Instrumentation:
             endpoint = self.endpoints.get(path)
             if endpoint is None:
                 return None
-            body = options.json_data
-            if not isinstance(body, Mapping):
-                body = {}
+            body = _given(options.json_data)
             model = body.get("model")
             call = LlmCall(
                 self.tracer,
@@ -84,6 +82,17 @@ class Instrumentation:
         except Exception:
             logger.exception("tracing could not start an LLM span; the call is not traced")
             return None
+
+
+_SENTINELS = frozenset({"Omit", "NotGiven"})
+
+
+def _given(body: Any) -> dict[str, Any]:
+    """The request body without the SDKs' ``Omit``/``NotGiven`` defaults (Anthropic's
+    transform leaves them in ``json_data``)."""
+    if not isinstance(body, Mapping):
+        return {}
+    return {key: value for key, value in body.items() if type(value).__name__ not in _SENTINELS}
 
 
 def _raw_mode(options: Any) -> str | None:
