@@ -9,8 +9,8 @@ and the benchmarks: the real ``openai`` and ``anthropic`` packages talk to it th
 Bodies and SSE streams follow recorded API responses. The reply echoes the last user
 text, and each answer's usage is a function of the request, so concurrent calls can be
 told apart; every answer is kept in ``served`` (path, model, stream, the usage sent and
-the prompt/completion figures an instrumentation must report). Each request body is kept in ``requests``. The requested model
-picks the behaviour (words in its name, combinable):
+the prompt/completion figures an instrumentation must report); each request body is kept
+in ``requests``. The requested model picks the behaviour (words in its name, combinable):
 
 - ``tools``: a tool call (``get_weather``) instead of text;
 - ``cached``: cached input and reasoning tokens (Anthropic: cache read and creation);
@@ -424,8 +424,11 @@ class FakeLLM:
             yield event("response.created", response=self._response(plan, "in_progress"))
             yield event("response.in_progress", response=self._response(plan, "in_progress"))
             item = final["output"][0]
-            opened = {**item, "status": "in_progress"}
-            opened.update({"content": []} if not plan.tools else {"arguments": ""})
+            opened: dict[str, Any] = {**item, "status": "in_progress"}
+            if plan.tools:
+                opened["arguments"] = ""
+            else:
+                opened["content"] = []
             yield event("response.output_item.added", output_index=0, item=opened)
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
             where = {"item_id": item["id"], "output_index": 0}
@@ -546,8 +549,8 @@ class FakeLLM:
                 "output_tokens",
             )
         }
-        delta = {"stop_reason": message["stop_reason"], "stop_sequence": None}
-        yield event("message_delta", delta=delta, usage=final_usage)
+        stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+        yield event("message_delta", delta=stop, usage=final_usage)
         self._record(plan, usage, prompt, plan.completion)
         yield event("message_stop")
 

@@ -18,7 +18,7 @@ from tracing import AsyncTracing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
-from _fake_llm import FakeLLM  # noqa: E402  (lives in examples/ for make demo)
+from _fake_llm import FakeLLM
 
 __all__ = ["FakeLLM", "Recorder"]
 

@@ -59,7 +59,8 @@ def check_details(kind: str, variant: str, meta: dict[str, Any], served: dict[st
         assert meta["gen_ai.usage.cache_read.input_tokens"] == cached["cached_tokens"]
         assert meta["gen_ai.usage.reasoning.output_tokens"] == reasoning["reasoning_tokens"]
         if variant == "cached":
-            assert cached["cached_tokens"] > 0 and reasoning["reasoning_tokens"] > 0
+            assert cached["cached_tokens"] > 0
+            assert reasoning["reasoning_tokens"] > 0
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -88,7 +89,8 @@ async def test_call_becomes_one_span(
     assert meta["gen_ai.request.model"] == model
     assert meta["gen_ai.response.model"] == served["response_model"]
     assert meta["stream"] is stream
-    assert "usage_missing" not in meta and "stream_incomplete" not in meta
+    assert "usage_missing" not in meta
+    assert "stream_incomplete" not in meta
     if kind != "embeddings":
         assert meta["gen_ai.response.id"]
         assert meta["gen_ai.response.finish_reasons"]
@@ -109,7 +111,8 @@ async def test_chat_stream_without_usage_says_so(fake: FakeLLM, tracer: AsyncTra
         chunks = await call("chat", client, model="gpt-nousage", text="hi", stream=True)
     assert chunks
     plain, streamed = trace.spans
-    assert plain.llm_usage is not None and "usage_missing" not in plain.metadata
+    assert plain.llm_usage is not None
+    assert "usage_missing" not in plain.metadata
     assert streamed.llm_usage is None
     assert streamed.metadata["usage_missing"] is True
     assert streamed.output == {"role": "assistant", "content": fake.served[1]["reply"]}

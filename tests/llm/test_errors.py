@@ -26,19 +26,21 @@ async def test_api_error_recorded_and_reraised(
     make = openai_client if kind == "chat" else anthropic_client
     plain = make(fake, is_async=is_async)
     client = tracer.instrument(make(fake, is_async=is_async))
-    error = openai.BadRequestError if kind == "chat" else anthropic.BadRequestError
+    error: Any = openai.BadRequestError if kind == "chat" else anthropic.BadRequestError
     with pytest.raises(error) as expected:
         await call(kind, plain, model="m-fail", text="x", stream=False)
     async with tracer.trace("request") as trace:
         with pytest.raises(error) as raised:
             await call(kind, client, model="m-fail", text="x", stream=False)
     assert str(raised.value) == str(expected.value)
-    assert raised.value.status_code == 400 and raised.value.body == expected.value.body
+    assert raised.value.status_code == 400
+    assert raised.value.body == expected.value.body
     [span] = trace.spans
     assert span.status == "error"
     assert span.error == f"BadRequestError: {raised.value}"
     assert span.metadata["error.type"] == "BadRequestError"
-    assert span.llm_usage is None and span.output is None
+    assert span.llm_usage is None
+    assert span.output is None
     assert trace.status == "ok"  # the caller caught it
 
 
@@ -72,7 +74,8 @@ async def test_retries_exhausted_and_connection_error(fake: FakeLLM, tracer: Asy
             await call("chat", dead, model="m", text="x", stream=False)
     await dead.close()
     limited, unreachable = trace.spans
-    assert limited.error is not None and limited.error.startswith("RateLimitError: ")
+    assert limited.error is not None
+    assert limited.error.startswith("RateLimitError: ")
     assert unreachable.metadata["error.type"] == "APIConnectionError"
     assert unreachable.metadata["gen_ai.provider.name"] == "127.0.0.1"
 
@@ -134,11 +137,12 @@ async def test_anthropic_with_raw_response(
 async def test_with_streaming_response_is_left_unread(fake: FakeLLM, tracer: AsyncTracing) -> None:
     """``with_streaming_response``: the body stays the caller's to read; the span says so."""
     client = tracer.instrument(openai_client(fake, is_async=True))
-    async with tracer.trace("request") as trace:
-        async with client.chat.completions.with_streaming_response.create(
-            model="gpt-4o", messages=MESSAGES
-        ) as response:
-            parsed = await response.parse()
+    streaming = client.chat.completions.with_streaming_response
+    async with (
+        tracer.trace("request") as trace,
+        streaming.create(model="gpt-4o", messages=MESSAGES) as response,
+    ):
+        parsed = await response.parse()
     assert parsed.choices[0].message.content == fake.served[0]["reply"]
     [span] = trace.spans
     assert span.status == "ok"

@@ -47,15 +47,16 @@ async def test_anthropic_messages_stream_sync(fake: FakeLLM, tracer: AsyncTracin
 async def test_anthropic_messages_stream_async_text(fake: FakeLLM, tracer: AsyncTracing) -> None:
     """``async with messages.stream()`` and its ``text_stream``."""
     client = tracer.instrument(anthropic_client(fake, is_async=True))
-    async with tracer.trace("request") as trace:
-        async with client.messages.stream(
-            model="claude-sonnet", max_tokens=64, messages=MESSAGES
-        ) as stream:
-            text = "".join([piece async for piece in stream.text_stream])
-            final = await stream.get_final_message()
+    async with (
+        tracer.trace("request") as trace,
+        client.messages.stream(model="claude-sonnet", max_tokens=64, messages=MESSAGES) as stream,
+    ):
+        text = "".join([piece async for piece in stream.text_stream])
+        final = await stream.get_final_message()
     assert text == final.content[0].text == fake.served[0]["reply"]
     [span] = trace.spans
     check(span, fake.served[0])
+    assert span.llm_usage is not None
     assert span.llm_usage.prompt_tokens == final.usage.input_tokens
 
 

@@ -67,7 +67,8 @@ async def test_closed_early_sync(fake: FakeLLM, tracer: AsyncTracing) -> None:
     async with tracer.trace("request") as trace:
         await asyncio.to_thread(read_two)
     [span] = trace.spans
-    assert span.end_time is not None and span.status == "ok"
+    assert span.end_time is not None
+    assert span.status == "ok"
     assert span.metadata["stream_incomplete"] == "closed"
     assert span.metadata["usage_missing"] is True
     assert span.llm_usage is None
@@ -133,24 +134,32 @@ async def test_fails_mid_stream(
 ) -> None:
     """An error event after two chunks: the SDK's exception reaches the caller and the
     span has status error with its class and message."""
+    error: type[Exception]
     if kind == "openai":
         client = tracer.instrument(openai_client(fake, is_async=is_async))
-        start, error = (lambda: chat_stream(client, "gpt-fail")), openai.APIError
+        error = openai.APIError
+
+        def start() -> Any:
+            return chat_stream(client, "gpt-fail")
     else:
         client = tracer.instrument(anthropic_client(fake, is_async=is_async))
-        start, error = (lambda: anthropic_stream(client, "claude-fail")), anthropic.APIStatusError
+        error = anthropic.APIStatusError
+
+        def start() -> Any:
+            return anthropic_stream(client, "claude-fail")
+
     seen: list[Any] = []
+
+    async def read() -> None:
+        if is_async:
+            async for item in await start():
+                seen.append(item)
+        else:
+            await asyncio.to_thread(lambda: seen.extend(start()))
+
     async with tracer.trace("request") as trace:
         with pytest.raises(error) as raised:
-            if is_async:
-                async for item in await start():
-                    seen.append(item)
-            else:
-
-                def read() -> None:
-                    seen.extend(start())
-
-                await asyncio.to_thread(read)
+            await read()
     [span] = trace.spans
     assert span.status == "error"
     assert span.error == f"{type(raised.value).__name__}: {raised.value}"
@@ -189,5 +198,8 @@ async def test_ends_once(fake: FakeLLM, tracer: AsyncTracing) -> None:
         await stream.close()
         del stream
         gc.collect()
-    assert chunks and span.end_time == ended and span.metadata == metadata
-    assert "stream_incomplete" not in metadata and span.llm_usage is not None
+    assert chunks
+    assert span.end_time == ended
+    assert span.metadata == metadata
+    assert "stream_incomplete" not in metadata
+    assert span.llm_usage is not None

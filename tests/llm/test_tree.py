@@ -37,8 +37,10 @@ async def test_under_observe_and_nested_span(
     [trace] = await delivered(tracer, recorder)
     assert trace["output"] == answer
     plan, llm = trace["spans"]
-    assert plan["name"] == "plan" and plan["parentId"] is None
-    assert llm["name"] == "chat gpt-4o" and llm["parentId"] == plan["id"]
+    assert plan["name"] == "plan"
+    assert plan["parentId"] is None
+    assert llm["name"] == "chat gpt-4o"
+    assert llm["parentId"] == plan["id"]
     assert llm["llmUsage"]["promptTokens"] == fake.served[0]["prompt_tokens"]
 
 
@@ -61,7 +63,8 @@ async def test_outside_any_trace_is_a_trace_of_its_own(
     for trace, model, served in ((first, "claude-a", 0), (second, "claude-b", 1)):
         assert trace["name"] == f"chat {model}"
         [span] = trace["spans"]
-        assert span["name"] == trace["name"] and span["parentId"] is None
+        assert span["name"] == trace["name"]
+        assert span["parentId"] is None
         assert span["llmUsage"]["promptTokens"] == fake.served[served]["prompt_tokens"]
         assert trace["llmUsage"] is None  # the tokens are counted once, on the span
         assert trace["status"] == "ok"
