@@ -24,6 +24,8 @@ from typing import Any
 
 import aiohttp
 from agent_service import Tally, run
+from llm_clients import report as report_llm
+from llm_clients import run as run_llm
 
 from tracing import Stats
 from tracing._wire import DEFAULT_PORT
@@ -186,7 +188,10 @@ async def demo(args: argparse.Namespace, db: Path) -> bool:
         stats, tally = await run(url, requests=args.requests, concurrency=args.concurrency)
         seconds = time.perf_counter() - began
         traces = await read_back(url)
-    return report(stats, tally, traces, seconds, db)
+        ok = report(stats, tally, traces, seconds, db)
+        llm_stats, served = await run_llm(url)
+        llm_ok = await report_llm(url, llm_stats, served, known={t["id"] for t in traces})
+    return ok and llm_ok
 
 
 def main() -> int:
