@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest demo serve bench clean
+.PHONY: venv test lint typecheck pytest demo serve bench clean test-llm-oldest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,22 @@ $(BENCH_STAMP): pyproject.toml
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.llm_overhead --append benchmarks/RESULTS.md
+
+# `make test-llm-oldest`: the LLM client tests against the oldest openai and anthropic
+# releases pyproject declares (its own virtualenv); `make test` uses the newest.
+OLDEST_VENV  := .venv-llm-oldest
+OLDEST_PINS  := openai==1.66.0 anthropic==0.49.0
+OLDEST_STAMP := $(OLDEST_VENV)/.installed
+
+$(OLDEST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/pip install --quiet -e '.[dev]' $(OLDEST_PINS)
+	touch $(OLDEST_STAMP)
+
+test-llm-oldest: $(OLDEST_STAMP)
+	$(OLDEST_VENV)/bin/pytest tests/llm tests/collector/test_llm_usage.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) .mypy_cache .pytest_cache .ruff_cache
