@@ -4,6 +4,7 @@ one span; ``with_raw_response`` and ``with_streaming_response`` keep working."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import anthropic
@@ -124,7 +125,9 @@ async def test_anthropic_with_raw_response(
     async with tracer.trace("request") as trace:
         if is_async:
             raw = await create(**options)
-            message = await raw.parse()
+            message = raw.parse()  # a coroutine from anthropic 0.50 on
+            if inspect.isawaitable(message):
+                message = await message
         else:
             raw = await asyncio.to_thread(lambda: create(**options))
             message = raw.parse()

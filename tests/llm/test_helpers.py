@@ -15,6 +15,12 @@ from tracing import AsyncTracing
 MESSAGES: list[Any] = [{"role": "user", "content": "weather in Paris?"}]
 
 
+def chat_helpers(client: Any) -> Any:
+    """``chat.completions`` (openai >= 1.92) or ``beta.chat.completions`` (before)."""
+    completions = client.chat.completions
+    return completions if hasattr(completions, "stream") else client.beta.chat.completions
+
+
 def check(span: Any, served: dict[str, Any], text: bool = True) -> None:
     assert span.status == "ok", span.error
     assert span.end_time is not None
@@ -87,12 +93,12 @@ async def test_chat_completions_stream_helper(
     }
     async with tracer.trace("request") as trace:
         if is_async:
-            async with client.chat.completions.stream(**options) as stream:
+            async with chat_helpers(client).stream(**options) as stream:
                 final = await stream.get_final_completion()
         else:
 
             def run() -> Any:
-                with client.chat.completions.stream(**options) as stream:
+                with chat_helpers(client).stream(**options) as stream:
                     return stream.get_final_completion()
 
             final = await asyncio.to_thread(run)
@@ -125,7 +131,7 @@ async def test_chat_parse(fake: FakeLLM, tracer: AsyncTracing) -> None:
     """``chat.completions.parse()`` (structured outputs) goes through the same point."""
     client = tracer.instrument(openai_client(fake, is_async=True))
     async with tracer.trace("request") as trace:
-        parsed = await client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+        parsed = await chat_helpers(client).parse(model="gpt-4o", messages=MESSAGES)
     assert parsed.choices[0].message.content == fake.served[0]["reply"]
     [span] = trace.spans
     check(span, fake.served[0])

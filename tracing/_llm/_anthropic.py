@@ -48,7 +48,10 @@ class _Usage:
         if value is not None:
             self.cache_creation = value
         details = getattr(usage, "output_tokens_details", None)
-        value = getattr(details, "thinking_tokens", None) if details is not None else None
+        if isinstance(details, dict):  # older SDK types keep undeclared fields as dicts
+            value = details.get("thinking_tokens")
+        else:
+            value = getattr(details, "thinking_tokens", None)
         if value is not None:
             self.thinking = value
 

@@ -18,6 +18,13 @@ from ._shapes import message_output, one_or_many, tool_call
 __all__ = ["ENDPOINTS"]
 
 
+def _field(obj: Any, name: str) -> Any:
+    """A response field; older SDK types keep fields they do not declare as plain dicts."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
 def _chat_usage(usage: Any, result: Result) -> None:
     if usage is None:
         return
@@ -25,10 +32,10 @@ def _chat_usage(usage: Any, result: Result) -> None:
     result.completion_tokens = getattr(usage, "completion_tokens", None)
     details = getattr(usage, "prompt_tokens_details", None)
     if details is not None:
-        result.cache_read = getattr(details, "cached_tokens", None)
+        result.cache_read = _field(details, "cached_tokens")
     details = getattr(usage, "completion_tokens_details", None)
     if details is not None:
-        result.reasoning = getattr(details, "reasoning_tokens", None)
+        result.reasoning = _field(details, "reasoning_tokens")
 
 
 def _message_tool_calls(message: Any) -> list[dict[str, Any]] | None:
@@ -217,10 +224,10 @@ def _responses_usage(usage: Any, result: Result) -> None:
     result.completion_tokens = getattr(usage, "output_tokens", None)
     details = getattr(usage, "input_tokens_details", None)
     if details is not None:
-        result.cache_read = getattr(details, "cached_tokens", None)
+        result.cache_read = _field(details, "cached_tokens")
     details = getattr(usage, "output_tokens_details", None)
     if details is not None:
-        result.reasoning = getattr(details, "reasoning_tokens", None)
+        result.reasoning = _field(details, "reasoning_tokens")
 
 
 class Responses:
