@@ -30,8 +30,20 @@ def _data_url(value: str) -> str | None:
     return _marker(head[5:-7], data)
 
 
+def _plain_messages(value: Any) -> bool:
+    """Messages whose contents are all strings: nothing to replace (the common case)."""
+    if type(value) is not list:
+        return False
+    for message in value:
+        if type(message) is not dict or type(message.get("content")) is not str:
+            return False
+    return True
+
+
 def strip_base64(value: Any, depth: int = 0) -> Any:
     """``value`` with every base64 data URL or base64 source replaced by a marker."""
+    if depth == 0 and _plain_messages(value):
+        return value
     if type(value) is str:
         if len(value) > 64:
             marker = _data_url(value)

@@ -83,33 +83,41 @@ class Chat:
 
 
 class ChatStream:
-    """Chat chunks: text and tool-call fragments per choice, usage from any chunk."""
+    """Chat chunks: text and tool-call fragments per choice, usage from any chunk.
 
-    __slots__ = ("result", "texts", "tools")
+    The hot path of a stream: fields every ``ChatCompletionChunk`` declares are read
+    directly (an odd chunk that lacks one stops the accumulation, logged, never the
+    stream); choice 0's text goes to a plain list.
+    """
+
+    __slots__ = ("first", "result", "texts", "tools")
 
     def __init__(self, result: Result) -> None:
         self.result = result
+        self.first: list[str] = []
         self.texts: dict[int, list[str]] = {}
         self.tools: dict[int, dict[int, dict[str, Any]]] = {}
 
     def add(self, chunk: Any) -> None:
         result = self.result
         if result.model is None:
-            result.model = getattr(chunk, "model", None)
-            result.response_id = getattr(chunk, "id", None)
-        for choice in getattr(chunk, "choices", None) or ():
-            delta = getattr(choice, "delta", None)
+            result.model = chunk.model
+            result.response_id = chunk.id
+        for choice in chunk.choices:
+            delta = choice.delta
             if delta is not None:
-                content = getattr(delta, "content", None)
+                content = delta.content
                 if content:
-                    self.texts.setdefault(choice.index, []).append(content)
-                calls = getattr(delta, "tool_calls", None)
-                if calls:
-                    self._add_tool_calls(choice.index, calls)
-            reason = getattr(choice, "finish_reason", None)
-            if reason:
-                result.finish_reasons.append(reason)
-        usage = getattr(chunk, "usage", None)
+                    index = choice.index
+                    if index == 0:
+                        self.first.append(content)
+                    else:
+                        self.texts.setdefault(index, []).append(content)
+                if delta.tool_calls:
+                    self._add_tool_calls(choice.index, delta.tool_calls)
+            if choice.finish_reason:
+                result.finish_reasons.append(choice.finish_reason)
+        usage = chunk.usage
         if usage is not None:
             _chat_usage(usage, result)
 
@@ -129,6 +137,8 @@ class ChatStream:
                     slot["parts"].append(function.arguments)
 
     def close(self) -> None:
+        if self.first:
+            self.texts[0] = self.first
         outputs = []
         for index in sorted(self.texts.keys() | self.tools.keys()):
             parts = self.texts.get(index)
