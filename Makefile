@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two stamps on one virtualenv: `make demo`/`serve` install the package and its `demo`
+# extra only (what they run); `make test` adds the `dev` tools (which include `demo`).
+STAMP      := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: venv test lint typecheck pytest demo serve bench clean test-llm-oldest
 
@@ -10,7 +13,12 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 venv: $(STAMP)
 
@@ -40,10 +48,10 @@ chromium:
 DEMO_DB    := .demo/collector.db
 SERVE_ARGS ?=
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py --db $(DEMO_DB)
 
-serve: $(STAMP)
+serve: $(DEMO_STAMP)
 	$(BIN)/python -m tracing.collector --db $(DEMO_DB) $(SERVE_ARGS)
 
 # `make bench`: this SDK vs its peers and two floors over loopback (benchmarks/README.md).

@@ -1,11 +1,14 @@
 """`make demo`: start the collector, run the agent service through the SDK, and show what
-arrived, read back from the collector's API, next to the SDK's own ``stats()``.
+arrived, read back from the collector's API, next to the SDK's own ``stats()``. Then
+instrumented OpenAI and Anthropic clients (``llm_clients.py``) call a local fake API (no
+network, no key) and their LLM spans are shown as the collector stored them.
 
     python examples/demo.py [--requests 3000] [--concurrency 200] [--db .demo/collector.db]
 
 The collector runs as a subprocess on a free port with its SQLite file at ``--db``
 (emptied first, so the numbers are this run's); it is stopped at the end. The traces
-stay in the file: ``make serve`` shows them in the viewer. Exits 1 if the collector
+stay in the file: the last lines print the command that shows them in the viewer
+(``make serve`` for the default ``--db``). Exits 1 if the collector
 did not store exactly what the SDK says it delivered.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import shlex
 import sys
 import time
 from collections import Counter
@@ -31,6 +35,8 @@ from tracing import Stats
 from tracing._wire import DEFAULT_PORT
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
+DEFAULT_DB = ".demo/collector.db"  # what `make serve` opens, in the repository
+REPO = Path(__file__).resolve().parent.parent
 
 
 @asynccontextmanager
@@ -154,7 +160,9 @@ def report(
     print("  by name: " + ", ".join(f"{n} {c:,}" for n, c in sorted(by_name.items())))
     print()
     print(f"  database: {db}")
-    print(f"  viewer:   run `make serve`, then open http://127.0.0.1:{DEFAULT_PORT}/")
+    print(f"  viewer:   run `{serve_command(db)}`, then open http://127.0.0.1:{DEFAULT_PORT}/")
+    if db == REPO / DEFAULT_DB:
+        print(f"            (`make serve` in {REPO} does the same)")
     ok = (
         stats.sent == len(traces) == tally.requests
         and stats.failed == stats.dropped == 0
@@ -165,6 +173,12 @@ def report(
     print("  check:    " + ("every trace arrived, once" if ok else "MISMATCH (see above)"))
     print()
     return ok
+
+
+def serve_command(db: Path) -> str:
+    """The command that shows this run's database (``make serve`` opens only the default
+    one, in the repository: it is named only for that one)."""
+    return f"{shlex.quote(sys.executable)} -m tracing.collector --db {shlex.quote(str(db))}"
 
 
 def prepare(path: str) -> Path:
@@ -188,17 +202,18 @@ async def demo(args: argparse.Namespace, db: Path) -> bool:
         stats, tally = await run(url, requests=args.requests, concurrency=args.concurrency)
         seconds = time.perf_counter() - began
         traces = await read_back(url)
-        ok = report(stats, tally, traces, seconds, db)
+        # Then instrumented OpenAI/Anthropic clients against a local fake API (no network);
+        # the agent summary comes last, so the viewer command stays the last lines.
         llm_stats, served = await run_llm(url)
         llm_ok = await report_llm(url, llm_stats, served, known={t["id"] for t in traces})
-    return ok and llm_ok
+    return report(stats, tally, traces, seconds, db) and llm_ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run the tracing demo end to end.")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--db", default=".demo/collector.db")
+    parser.add_argument("--db", default=DEFAULT_DB)
     args = parser.parse_args()
     return 0 if asyncio.run(demo(args, prepare(args.db))) else 1
 

@@ -8,9 +8,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests._server import FaultServer
 from tracing import AsyncTracing
+
+# Property tests are deterministic and bounded in CI: the same examples every run
+# (derandomize; no example database), a fixed budget, no deadline on a loaded machine.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FAST: dict[str, Any] = {
     "flush_interval": 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -51,6 +52,10 @@ BAD: list[tuple[str, Any]] = [
     ("endpoint", "http://"),
     ("endpoint", "http://host/path?q=1"),
     ("endpoint", 42),
+    ("endpoint", "http://127.0.0.1:70700"),
+    ("endpoint", "http://127.0.0.1:0"),
+    ("endpoint", "http://host:http"),
+    ("endpoint", "http://:7070"),
     ("publishable_key", ""),
     ("publishable_key", "   "),
     ("publishable_key", 123),
@@ -147,10 +152,29 @@ def test_arguments_win_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_env_endpoint_names_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A malformed TRACING_ENDPOINT raises ValueError naming the endpoint."""
+    """A malformed TRACING_ENDPOINT raises ValueError naming the variable and endpoint."""
     monkeypatch.setenv("TRACING_ENDPOINT", "nonsense")
-    with pytest.raises(ValueError, match="endpoint"):
+    with pytest.raises(ValueError, match=r"^TRACING_ENDPOINT: endpoint must be an http"):
         AsyncTracing()
+    monkeypatch.setenv("TRACING_ENDPOINT", "http://127.0.0.1:70700")
+    with pytest.raises(ValueError, match=r"^TRACING_ENDPOINT: endpoint must have a port"):
+        AsyncTracing()
+
+
+def test_an_argument_error_does_not_blame_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad ``endpoint=`` names the argument only, even with TRACING_ENDPOINT set."""
+    monkeypatch.setenv("TRACING_ENDPOINT", "http://127.0.0.1:7070")
+    with pytest.raises(ValueError, match=r"^endpoint must have a port from 1 to 65535"):
+        AsyncTracing(endpoint="http://127.0.0.1:70700")
+
+
+def test_an_impossible_port_fails_at_construction_not_at_send() -> None:
+    """``http://127.0.0.1:70700`` was accepted and then failed every send."""
+    with pytest.raises(ValueError, match=re.escape("'http://127.0.0.1:70700'")):
+        AsyncTracing(endpoint="http://127.0.0.1:70700")
+    assert AsyncTracing(endpoint="http://127.0.0.1:65535")._config.endpoint.endswith(":65535")
 
 
 def test_key_never_in_repr() -> None:

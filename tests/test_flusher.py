@@ -223,6 +223,26 @@ async def test_queue_bound_drops_newest_and_warns_once(
     assert [r.getMessage().split("dropped ")[1].split(" ")[0] for r in later] == ["6"]
 
 
+async def test_the_drop_warning_counts_each_reason(
+    make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning said "the queue was full or the tracer shut down"; now it says which,
+    with a count for each."""
+    tracer = make_tracer(max_queue_size=2, flush_at=2)
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        for i in range(5):
+            tracer.enqueue(Trace("t", id=f"t-{i}"))  # 2 queued, 3 over
+        caplog.clear()  # the first drop is logged at once; the rest wait for the next line
+        stopping = asyncio.create_task(tracer.shutdown())
+        await asyncio.sleep(0)  # shutdown() has begun: new traces are refused
+        tracer.enqueue(Trace("late", id="late-1"))
+        await stopping
+    (line,) = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert line == (
+        "tracing dropped 3 trace(s): 2 because the queue is full, 1 because the tracer is shut down"
+    )
+
+
 async def test_max_concurrency_is_never_exceeded(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:

@@ -307,6 +307,17 @@ async def test_import_time_construction(server: FaultServer) -> None:
     assert len(server.accepted_ids()) == 3
 
 
+async def test_a_bad_env_endpoint_at_import_names_the_variable() -> None:
+    """A module-level tracer with ``TRACING_ENDPOINT=localhost:7070`` (no scheme) stops
+    the import with a message that says the value came from that variable."""
+    code, _out, err = await run_script("import_time.py", env={"TRACING_ENDPOINT": "localhost:7070"})
+    assert code != 0
+    assert (
+        "ValueError: TRACING_ENDPOINT: endpoint must be an http:// or https:// URL, "
+        "got 'localhost:7070'"
+    ) in err
+
+
 @pytest.mark.parametrize("mode", ["flush", "leave", "closed", "idle"])
 async def test_two_asyncio_runs_in_one_process(server: FaultServer, mode: str) -> None:
     """Traces from two successive asyncio.run() calls are all delivered exactly once."""
@@ -360,3 +371,22 @@ async def test_shutdown_of_an_unused_tracer(server: FaultServer) -> None:
     tracer = AsyncTracing(endpoint=server.url)
     assert await tracer.shutdown() == Stats()
     assert server.requests == []
+
+
+async def test_a_trace_never_ended_is_reported_when_collected() -> None:
+    """``tracer.trace()`` without ``end()`` was never sent and never mentioned; now each
+    such trace, when garbage-collected (cycles too), is counted in a rate-limited WARNING
+    naming it, and shutdown() logs what the rate limit held back."""
+    code, out, err = await run_script("never_ended.py")
+    assert code == 0, err
+    assert out.strip() == "done"
+    lines = [line for line in err.splitlines() if "never ended" in line]
+    assert len(lines) == 2, err  # the first at once, the rest at shutdown()
+    counts = [int(line.split("tracing: ")[1].split(" ")[0]) for line in lines]
+    assert counts == [1, 3]
+    for name, trace_id in [(f"forgotten-{i}", f"lost-{i}") for i in range(3)] + [
+        ("in-a-cycle", "lost-cycle")
+    ]:
+        assert f"'{name}' ({trace_id})" in err
+    assert not any("fine-" in line for line in lines)
+    assert "Exception ignored" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
@@ -258,3 +259,26 @@ async def test_span_left_in_another_task_still_ends() -> None:
 
 async def _enter(span: Span) -> None:
     span.__enter__()
+
+
+def test_only_the_tracers_unended_traces_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A disabled tracer's trace, a Trace built by hand, an ended one, one whose
+    construction failed: none is reported when it dies (and none raises in __del__)."""
+    from tracing import AsyncTracing
+    from tracing._log import flush_never_ended
+
+    flush_never_ended()  # whatever earlier tests left behind is logged before we look
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        AsyncTracing(enabled=False).trace("disabled")
+        Trace("by-hand")
+        with pytest.raises(ValueError, match="name"):
+            Trace("")
+        tracer = AsyncTracing(endpoint="http://127.0.0.1:9", flush_interval=0)
+        trace = tracer.trace("ended")
+        trace._finish()
+        del trace
+        tracer.trace("forgotten", id="f-1")
+        flush_never_ended()  # the rate limit may hold it back: shutdown() would log it
+    (line,) = [r.getMessage() for r in caplog.records if "never ended" in r.getMessage()]
+    assert "tracing: 1 trace(s) were never ended" in line
+    assert "'forgotten' (f-1)" in line

@@ -20,7 +20,7 @@ from ._exceptions import DeliveryError, TracingError
 from ._exporter import Outcome, batch_result, disabled_result
 from ._filters import apply_mask, sampled_in
 from ._flusher import Flusher
-from ._log import RateLimitedWarning, ids, logger
+from ._log import RateLimitedWarning, flush_never_ended, ids, logger
 from ._models import BatchResult, Stats, Trace, start_trace
 from ._observe import make_decorator
 from ._queue import TraceQueue
@@ -100,9 +100,7 @@ class AsyncTracing:
         self._flusher = Flusher(config, self._queue, self._report)
         self._state = _State.NEW
         self._stopped: asyncio.Future[Stats] | None = None
-        self._drops = RateLimitedWarning(
-            "tracing dropped %d trace(s): the queue was full or the tracer shut down"
-        )
+        self._drops = RateLimitedWarning("tracing dropped %d trace(s)")
         if config.enabled:
             _atexit.register(self)
 
@@ -163,6 +161,7 @@ class AsyncTracing:
             self._state = _State.CLOSED
             _atexit.release(self)
             self._drops.flush()
+            flush_never_ended()
             stats = self.stats()
             self._stopped.set_result(stats)
         return stats
@@ -387,7 +386,7 @@ class AsyncTracing:
     # Reporting -------------------------------------------------------------------------
 
     def _dropped(self, trace: Trace, reason: str) -> None:
-        self._drops.hit()
+        self._drops.hit(reason=reason)
         self._call_on_error(TracingError(f"trace dropped: {reason}"), [trace])
 
     def _report(self, exc: Exception, traces: Sequence[Trace], reason: str) -> None:

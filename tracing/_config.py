@@ -77,14 +77,30 @@ def _number(name: str, value: object, *, minimum: float, strict: bool = False) -
 
 
 def _endpoint(value: str | None) -> str:
-    raw = value if value is not None else _env("TRACING_ENDPOINT") or DEFAULT_ENDPOINT
+    if value is not None:
+        return _check_endpoint(value, "endpoint")
+    env = _env("TRACING_ENDPOINT")
+    if env is not None:
+        return _check_endpoint(env, "TRACING_ENDPOINT: endpoint")
+    return DEFAULT_ENDPOINT
+
+
+def _check_endpoint(raw: object, name: str) -> str:
+    """``raw`` as a base URL; errors start with ``name``, which says where it came from
+    (``TRACING_ENDPOINT: endpoint`` for the environment variable)."""
     if not isinstance(raw, str):
-        raise ValueError(f"endpoint must be a string URL, got {raw!r}")
+        raise ValueError(f"{name} must be a string URL, got {raw!r}")
     parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"endpoint must be an http:// or https:// URL, got {raw!r}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http:// or https:// URL, got {raw!r}")
     if parts.query or parts.fragment:
-        raise ValueError(f"endpoint must not have a query or fragment, got {raw!r}")
+        raise ValueError(f"{name} must not have a query or fragment, got {raw!r}")
+    try:
+        port = parts.port  # ValueError past 65535 or for a port that is not a number
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{name} must have a port from 1 to 65535 (or none), got {raw!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 

@@ -7,6 +7,8 @@ root cause). Everything above this module sees outcomes, not HTTP.
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +17,7 @@ from typing import Any
 import aiohttp
 import attrs
 import backoff
+import orjson
 from aiohttp.abc import ResolveResult
 from aiolimiter import AsyncLimiter
 
@@ -37,7 +40,7 @@ __all__ = ["Counter", "Exporter", "Outcome", "batch_result", "disabled_result"]
 
 USER_AGENT = f"tracing-python/{__version__}"
 Counter = Callable[..., None]
-_SNIPPET = 200
+_SNIPPET = 120
 
 
 _ACCEPTED = (True, "ok")
@@ -154,8 +157,26 @@ class _Resolver(aiohttp.ThreadedResolver):
         ]
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
 def _snippet(body: bytes) -> str:
-    text = " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
+    """A short account of an error body for a message: a JSON ``message``, an HTML
+    page's title (never its markup), or the start of plain text."""
+    text = body[: _SNIPPET * 8].decode("utf-8", "replace").strip()
+    if text.startswith("<"):
+        found = _TITLE.search(text)
+        text = html.unescape(found.group(1)) if found else ""
+    elif text.startswith("{"):
+        try:
+            message = orjson.loads(body).get("message")
+        except (orjson.JSONDecodeError, AttributeError):
+            message = None
+        if isinstance(message, str):
+            text = message
+    text = " ".join(text.split())
+    if len(text) > _SNIPPET:
+        text = text[: _SNIPPET - 3] + "..."
     return f": {text}" if text else ""
 
 
@@ -339,10 +360,10 @@ class Exporter:
                     self._deliver_encoded(traces[half:], parts[half:], count),
                 )
             )
-        return self._read_answer(traces, answer)
+        return self._read_answer(traces, answer, self._config.batch_url)
 
     @staticmethod
-    def _read_answer(traces: list[Trace], answer: _Answer) -> Outcome:
+    def _read_answer(traces: list[Trace], answer: _Answer, url: str) -> Outcome:
         status = answer.status
         if 200 <= status < 300:
             return Outcome.answered(traces, status, parse_results(answer.body) or {})
@@ -350,6 +371,8 @@ class Exporter:
             message = "HTTP 413: the trace alone is larger than the collector accepts"
         else:
             message = f"HTTP {status}{_snippet(answer.body)}"
+            if status in (404, 405):
+                message += f" (POST {url}: is the endpoint, path prefix included, right?)"
         responses = [ApiResponse(t.id, False, status, message) for t in traces]
         return Outcome(traces, responses, [False] * len(traces))
 

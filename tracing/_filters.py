@@ -26,21 +26,32 @@ def apply_mask(trace: Trace, mask: Mask) -> None:
     records: list[Trace | Span] = [trace, *(_get_spans(trace) or ())]
     for record in records:
         if record.input is not None:
-            record.input = _masked(mask, record.input, "input")
+            record.input = _masked(mask, record.input, trace, record, "input")
         if record.output is not None:
-            record.output = _masked(mask, record.output, "output")
+            record.output = _masked(mask, record.output, trace, record, "output")
         if record.metadata:
             record.metadata = {
-                key: _masked(mask, value, f"metadata[{key!r}]")
+                key: _masked(mask, value, trace, record, "metadata", key)
                 for key, value in record.metadata.items()
             }
 
 
-def _masked(mask: Mask, value: Any, where: str) -> Any:
+def _masked(
+    mask: Mask, value: Any, trace: Trace, record: Trace | Span, field: str, key: Any = None
+) -> Any:
     try:
         return mask(value)
     except Exception as exc:
+        # Where, said only on failure: no string is built per masked value.
+        where = f"trace {trace.name!r} ({trace.id})"
+        if record is not trace:
+            where = f"span {record.name!r} ({record.id}) of {where}"
+        field = field if key is None else f"metadata[{key!r}]"
+        # The exception's type only: its message may quote the value being masked.
         logger.warning(
-            "tracing mask raised on %s (%s); the value is sent as null", where, type(exc).__name__
+            "tracing mask raised %s on the %s of %s; the value is sent as null",
+            type(exc).__name__,
+            field,
+            where,
         )
         return None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import attrs
 
 from ._context import _span_var, _trace_var, restore
+from ._log import never_ended
 
 if TYPE_CHECKING:
     from ._client import AsyncTracing
@@ -285,6 +286,17 @@ class Trace(_Record):
         self._finish()
         if self._tracer is not None:
             self._tracer.enqueue(self)
+
+    def __del__(self) -> None:
+        # A trace from tracer.trace() collected with no end() and never enqueued was
+        # never sent: say so (issue 13). Every trace passes here when it dies, so the
+        # common case is one slot read; the report is _log's.
+        try:
+            if self._ended or self._queued or self._tracer is None:
+                return
+            never_ended(self.name, self.id)
+        except Exception:  # __init__ raised before the slots were set; interpreter exit
+            return
 
     async def __aenter__(self) -> Self:
         self._token = _trace_var.set(self)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tracing.collector._timeline import timeline
+from tracing.collector._timeline import tick_labels, timeline
 
 
 def t(seconds: float) -> str:
@@ -62,3 +62,20 @@ def test_zero_length_trace_and_untimed_span() -> None:
     assert extent == 0
     assert rows[1].left is None
     assert rows[1].width is None
+
+
+@pytest.mark.parametrize(
+    "extent",
+    [1e-6, 3e-6, 1e-5, 1e-4, 0.00037, 0.001, 0.0015, 0.004, 0.099, 0.5, 1.0, 2.5, 61, 3600],
+)
+def test_tick_labels_are_distinct_at_any_scale(extent: float) -> None:
+    """A 0.1 ms trace was labelled "0.0 ms, 0.0 ms, 0.0 ms, 0.1 ms": every tick now reads
+    differently, in one unit for the whole axis."""
+    labels = tick_labels(extent)
+    assert len(labels) == 5
+    assert len(set(labels)) == 5, labels
+    assert len({label.split(" ")[-1] for label in labels[1:]}) == 1, labels
+
+
+def test_tick_labels_of_a_sub_millisecond_trace() -> None:
+    assert tick_labels(0.0001) == ["0", "25 µs", "50 µs", "75 µs", "100 µs"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tracing import AsyncTracing, Trace
+from tracing import AsyncTracing, Span, Trace
 
 from .conftest import Recorder
 
@@ -54,12 +54,24 @@ async def test_raising_mask_nulls_the_value_and_warns(
         return "ok"
 
     tracer = AsyncTracing(endpoint=recorder.url, mask=mask, flush_at=10_000, flush_interval=0)
+    trace = Trace("t", id="t-1", input="explode", output="fine", metadata={"k": "explode"})
+    trace.spans.append(Span("step", id="s-1", input="fine", output="explode"))
     with caplog.at_level(logging.WARNING, logger="tracing"):
-        assert tracer.enqueue(Trace("t", input="explode", output="fine", metadata={"k": "explode"}))
+        assert tracer.enqueue(trace)
         await tracer.shutdown()
-    (trace,) = recorder.received
-    assert (trace["input"], trace["output"], trace["metadata"]) == (None, "ok", {"k": None})
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 2
-    assert all("mask raised" in r.getMessage() for r in warnings)
-    assert all("explode" not in r.getMessage() for r in warnings), "never log payloads"
+    (sent,) = recorder.received
+    assert (sent["input"], sent["output"], sent["metadata"]) == (None, "ok", {"k": None})
+    assert (sent["spans"][0]["input"], sent["spans"][0]["output"]) == ("ok", None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # Each line says which record and which field: the trace's input is not a span's.
+    assert warnings == [
+        "tracing mask raised RuntimeError on the input of trace 't' (t-1); "
+        "the value is sent as null",
+        "tracing mask raised RuntimeError on the metadata['k'] of trace 't' (t-1); "
+        "the value is sent as null",
+        "tracing mask raised RuntimeError on the output of span 'step' (s-1) of trace 't' "
+        "(t-1); the value is sent as null",
+    ]
+    warnings_records = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert all("mask raised" in r.getMessage() for r in warnings_records)
+    assert all("explode" not in line for line in warnings), "never log payloads"

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    env_keys = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",")]
+    env_keys = [k.strip(" \t\r\n") for k in os.environ.get(KEYS_ENV, "").split(",")]
     keys = [k for k in [*args.key, *env_keys] if k]
     if not keys and not is_loopback(args.host) and not args.insecure_public:
         parser.error(

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._auth import COOKIE, Keys
 from ._routes import add_routes, json_error, page_error, signin_redirect
 from ._settings import SESSION, SETTINGS, STORE, TRACE_COUNT, Settings
 from ._store import Store
 
-__all__ = ["DEFAULT_MAX_BODY", "is_loopback", "make_app", "serve"]
+__all__ = ["DEFAULT_MAX_BODY", "host_name", "is_loopback", "make_app", "serve"]
 
 logger = logging.getLogger("tracing.collector")
 
@@ -129,10 +130,8 @@ async def _same_site_only(request: web.Request, handler: Handler) -> web.StreamR
     ``Origin``, which the SDK and command-line clients never send. And with no keys on
     loopback, a Host other than a loopback name means DNS rebinding.
     """
-    if request.app[SETTINGS].loopback_hosts_only:
-        hostname = (request.url.host or "").rstrip(".")
-        if not is_loopback(hostname):
-            return _refuse(request, 403, "this collector answers only loopback Host names")
+    if request.app[SETTINGS].loopback_hosts_only and not is_loopback(host_name(request.host)):
+        return _refuse(request, 403, "this collector answers only loopback Host names")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         site = request.headers.get("Sec-Fetch-Site")
         origin = request.headers.get("Origin")
@@ -170,6 +169,16 @@ async def _require_key(request: web.Request, handler: Handler) -> web.StreamResp
     return page_error(request, 401, "Sign in first.")
 
 
+def host_name(host: str) -> str:
+    """The name part of a Host header (``[::1]:80`` -> ``::1``), read as text: building a
+    URL from an untrusted Host (bad port, bad IDNA label) raises inside yarl."""
+    if host.startswith("["):
+        name = host[1 : host.find("]")] if "]" in host else ""
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name.rstrip(".")
+
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
     if host.lower() in ("localhost", "localhost."):
@@ -178,6 +187,28 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class _BadRequestLine(logging.Filter):
+    """aiohttp logs a malformed request (bad header byte, bad framing) at ERROR with its
+    traceback, though it is the client's fault and already answered 400: one WARNING
+    line instead, so a log holds tracebacks only for the collector's own errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            reason = " ".join(str(exc.message).split())[:200]
+            record.msg, record.args = "refused a malformed request from %s: %s", (remote, reason)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_bad_requests() -> None:
+    server_logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _BadRequestLine) for f in server_logger.filters):
+        server_logger.addFilter(_BadRequestLine())
 
 
 def _url(host: str, port: int) -> str:
@@ -193,6 +224,7 @@ async def serve(
     database file it uses.
     """
     keys = [k for k in keys if k]
+    _quiet_bad_requests()
     app = make_app(
         db, keys=keys, max_body=max_body, loopback_hosts_only=not keys and is_loopback(host)
     )

@@ -13,11 +13,12 @@ import hmac
 import time
 from collections.abc import Iterable
 
-__all__ = ["COOKIE", "SESSION_SECONDS", "Keys"]
+__all__ = ["COOKIE", "HTTP_WHITESPACE", "SESSION_SECONDS", "Keys"]
 
 COOKIE = "tracing_session"
 SESSION_SECONDS = 12 * 3600
 _CONTEXT = b"tracing-collector-session-v1:"
+HTTP_WHITESPACE = " \t"
 
 
 class Keys:
@@ -51,7 +52,10 @@ class Keys:
         if authorization is None:
             return False
         scheme, _, credentials = authorization.partition(" ")
-        return scheme.lower() == "bearer" and self.check(credentials.strip())
+        # Only HTTP's own optional whitespace (RFC 9110 OWS: space and tab) is removed;
+        # str.strip() would also take NBSP, U+3000, U+2028, \x1c-\x1f, \x85 and more.
+        bearer = scheme.isascii() and scheme.lower() == "bearer"
+        return bearer and self.check(credentials.strip(HTTP_WHITESPACE))
 
     def session_for(self, key: str, now: float | None = None) -> str:
         """A session token for a person who showed ``key`` (call only after ``check``)."""
@@ -63,7 +67,8 @@ class Keys:
         if not token:
             return False
         expiry_text, _, mac = token.partition(".")
-        if not expiry_text.isdigit() or len(expiry_text) > 12:
+        # isascii(): str.isdigit() also takes other scripts' digits, which int() reads.
+        if not (expiry_text.isascii() and expiry_text.isdigit()) or len(expiry_text) > 12:
             return False
         expiry = int(expiry_text)
         if expiry < (now if now is not None else time.time()):

@@ -7,6 +7,7 @@ import zlib
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 __all__ = ["BodyError", "read_body"]
 
@@ -33,7 +34,9 @@ async def read_body(request: web.Request, max_body: int) -> bytes:
     length = request.content_length
     if length is not None and length > max_body:
         raise BodyError(413, f"body is {length} bytes; the limit is {max_body}")
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    # Only HTTP's spaces and tabs around the value: "gzip\xa0" is not gzip.
+    encoding = request.headers.get("Content-Encoding", "identity").strip(" \t")
+    encoding = encoding.lower() if encoding.isascii() else encoding
     if encoding not in ("identity", "gzip", "x-gzip", ""):
         raise BodyError(415, f"Content-Encoding {encoding[:40]!r} is not supported; use gzip")
     inflater = _Inflater(max_body) if encoding in ("gzip", "x-gzip") else None
@@ -45,7 +48,7 @@ async def read_body(request: web.Request, max_body: int) -> bytes:
             if received > max_body:
                 raise BodyError(413, f"body is over the limit of {max_body} bytes")
             parts.append(chunk if inflater is None else inflater.feed(chunk))
-    except (aiohttp.ClientError, ConnectionError):
+    except (aiohttp.ClientError, HttpProcessingError, ConnectionError):
         # The client went away or broke the framing mid-body; nobody reads the answer.
         raise BodyError(400, "the body was cut short") from None
     if inflater is not None:

@@ -16,7 +16,7 @@ import orjson
 
 from tracing._wire import parse_time
 
-from ._timeline import Row, timeline
+from ._timeline import Row, tick_labels, timeline
 
 __all__ = ["render_error", "render_list", "render_signin", "render_trace"]
 
@@ -106,6 +106,12 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def _count(value: Any) -> int:
+    """A count from stored data, 0 when it is not a plain non-negative integer (only token
+    counts are validated on ingest; other fields are stored as sent)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def _layout(title: str, body: str, *, signed_in: bool) -> str:
     signout = (
         '<form method="post" action="/signout"><button type="submit">Sign out</button></form>'
@@ -137,8 +143,10 @@ def format_when(value: str | None) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
+    if not isinstance(seconds, int | float):
         return "—"
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -204,8 +212,8 @@ def _list_row(item: Mapping[str, Any]) -> str:
         f"<td>{_e(format_when(item.get('startTime')))}</td>"
         f'<td class="num">{_e(format_duration(item.get("duration")))}</td>'
         f"<td>{_status(status)}</td>"
-        f'<td class="num">{int(item.get("totalTokens") or 0):,}</td>'
-        f'<td class="num">{int(item.get("spanCount") or 0):,}</td>'
+        f'<td class="num">{_count(item.get("totalTokens")):,}</td>'
+        f'<td class="num">{_count(item.get("spanCount")):,}</td>'
         "</tr>"
     )
 
@@ -241,8 +249,8 @@ def render_trace(doc: Mapping[str, Any], *, signed_in: bool) -> str:
 
 def _timeline(rows: Sequence[Row], total: float) -> str:
     ticks = "".join(
-        f'<span style="left:{p}%">{_e(format_duration(total * p / 100) if p else "0")}</span>'
-        for p in (0, 25, 50, 75, 100)
+        f'<span style="left:{p}%">{_e(label)}</span>'
+        for p, label in zip((0, 25, 50, 75, 100), tick_labels(total), strict=True)
     )
     head = (
         '<div class="tl-row head"><div class="tl-label">span</div>'
@@ -269,7 +277,7 @@ def _timeline_row(row: Row) -> str:
         label = f'<a href="#{row.anchor}">{label}</a>'
     usage = item.get("llmUsage")
     if isinstance(usage, Mapping):
-        tokens = int(usage.get("promptTokens") or 0) + int(usage.get("completionTokens") or 0)
+        tokens = _count(usage.get("promptTokens")) + _count(usage.get("completionTokens"))
         label += f'<span class="usage">{_e(usage.get("model") or "LLM")} · {tokens:,} tok</span>'
     return (
         f'<div class="tl-row{" error" if error else ""}">'
@@ -311,8 +319,9 @@ def _fields(item: Mapping[str, Any], *, with_times: bool) -> str:
             parts.append((key, f"<pre>{_e(_pretty(item[key]))}</pre>"))
     if item.get("outputSummary"):
         parts.append(("output summary", _e(item["outputSummary"])))
-    if item.get("tags"):
-        parts.append(("tags", _e(", ".join(map(str, item["tags"])))))
+    tags = item.get("tags")
+    if tags:
+        parts.append(("tags", _e(", ".join(map(str, tags)) if isinstance(tags, list) else tags)))
     if item.get("metadata"):
         parts.append(("metadata", f"<pre>{_e(_pretty(item['metadata']))}</pre>"))
     rows = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in parts)
@@ -322,10 +331,10 @@ def _fields(item: Mapping[str, Any], *, with_times: bool) -> str:
 def _usage_text(usage: Any) -> str:
     if not isinstance(usage, Mapping):
         return ""
-    prompt = int(usage.get("promptTokens") or 0)
-    completion = int(usage.get("completionTokens") or 0)
+    prompt = _count(usage.get("promptTokens"))
+    completion = _count(usage.get("completionTokens"))
     model = " / ".join(str(v) for v in (usage.get("provider"), usage.get("model")) if v)
-    calls = int(usage.get("apiCallsCount") or 0)
+    calls = _count(usage.get("apiCallsCount"))
     return (
         f"{model} · {prompt + completion:,} tokens ({prompt:,} prompt + {completion:,} "
         f"completion) · {calls} call{'s' if calls != 1 else ''}"

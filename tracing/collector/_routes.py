@@ -63,10 +63,10 @@ def add_routes(app: web.Application) -> None:
         [
             web.post("/api/traces/batch", ingest),
             web.get("/api/traces", list_traces),
-            web.get("/api/traces/{id:.+}", get_trace),
+            web.get("/api/traces/{id:[\\s\\S]+}", get_trace),
             web.get("/healthz", healthz),
             web.get("/", list_page),
-            web.get("/traces/{id:.+}", trace_page),
+            web.get("/traces/{id:[\\s\\S]+}", trace_page),
             web.get("/signin", signin_form),
             web.post("/signin", signin),
             web.post("/signout", signout),
@@ -110,7 +110,9 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     text = request.query.get(name)
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+    # The length first: int() refuses more than 4,300 digits with a ValueError (a 500).
+    digits = text.isascii() and text.isdigit() and len(text) <= 19
+    if not digits or not low <= int(text) <= high:
         raise web.HTTPBadRequest(reason=f"{name} must be an integer from {low} to {high}")
     return int(text)
 
@@ -222,7 +224,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/")
     try:
         form = await request.post()
-    except ValueError:  # a malformed form body (bad multipart, bad encoding)
+    except web.HTTPException:
+        raise  # too large: aiohttp's 413
+    except Exception:  # a malformed form (multipart, charset): any error
         return page_error(request, 400, "The sign-in form could not be read.")
     key, next_path = form.get("key"), _safe_next(form.get("next"))
     if not isinstance(key, str) or not keys.check(key):

@@ -6,6 +6,7 @@ is tested directly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,10 @@ import attrs
 
 from tracing._wire import parse_time
 
-__all__ = ["Row", "timeline"]
+__all__ = ["TICKS", "Row", "tick_labels", "timeline"]
+
+TICKS = 4  # intervals on the axis: labels at 0, 25, 50, 75 and 100 %
+_UNITS = ((60.0, "min"), (1.0, "s"), (1e-3, "ms"), (1e-6, "µs"))
 
 
 @attrs.frozen
@@ -30,6 +34,23 @@ class Row:
     left: float | None
     width: float | None
     anchor: str
+
+
+def tick_labels(extent: float) -> list[str]:
+    """Labels for the axis ticks of a trace ``extent`` seconds long, all distinct: one
+    unit for the whole axis (the largest the step fits in) and just enough decimals.
+
+    ``0.0 ms, 0.0 ms, 0.1 ms`` was what a 0.1 ms trace got; it is ``0, 25 µs, 50 µs, ...``.
+    """
+    if not extent > 0 or not math.isfinite(extent):
+        return ["0"] + ["—"] * TICKS
+    step = extent / TICKS
+    scale, unit = next(((s, u) for s, u in _UNITS if step >= s), _UNITS[-1])
+    value = step / scale
+    decimals = 0
+    while decimals < 6 and len({f"{value * i:.{decimals}f}" for i in range(TICKS + 1)}) <= TICKS:
+        decimals += 1
+    return ["0"] + [f"{value * i:.{decimals}f} {unit}" for i in range(1, TICKS + 1)]
 
 
 def _when(value: Any) -> datetime | None:
@@ -74,7 +95,9 @@ def _depth_first(spans: list[Mapping[str, Any]]) -> list[tuple[int, Mapping[str,
     children: dict[Any, list[Mapping[str, Any]]] = {}
     for span in spans:
         parent = span.get("parentId")
-        key = parent if parent in ids and parent != span.get("id") else None
+        # parentId is stored as sent: anything but a known span id is "no parent".
+        known = isinstance(parent, str) and parent in ids and parent != span.get("id")
+        key = parent if known else None
         children.setdefault(key, []).append(span)
 
     def order(span: Mapping[str, Any]) -> str:

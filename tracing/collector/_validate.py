@@ -8,6 +8,7 @@ scales by one clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +16,14 @@ from typing import Any
 import attrs
 import orjson
 
-from tracing._wire import format_time, parse_time
+from tracing._wire import format_time
+
+from ._json import MAX_DEPTH, depth_over, describe, loads
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_ID",
     "MAX_NAME",
-    "MAX_SPANS",
     "EnvelopeError",
     "Invalid",
     "Rejected",
@@ -31,14 +34,24 @@ __all__ = [
 
 MAX_ID = 256
 MAX_NAME = 1024
-MAX_SPANS = 10_000
-MAX_TAGS = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MAX_INT = 2**63 - 1  # SQLite's INTEGER
-_TEXT_FIELDS = ("description", "error", "inputSummary", "outputSummary")
-_SPAN_TEXT_FIELDS = ("error",)
-_TOKEN_FIELDS = ("promptTokens", "completionTokens", "apiCallsCount")
+# RFC 3339 section 5.6 (a space for the T allowed, as its note permits); ASCII digits only.
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+_TRACE_FIELDS = (
+    "description",
+    "error",
+    "input",
+    "output",
+    "inputSummary",
+    "outputSummary",
+    "metadata",
+    "tags",
+)
+_SPAN_FIELDS = ("parentId", "error", "input", "output", "metadata")
 
 
 class EnvelopeError(ValueError):
@@ -78,8 +91,8 @@ def parse_envelope(body: bytes) -> list[Any]:
         EnvelopeError: not JSON, not an object, no ``traces`` list, or a bad ``sentAt``.
     """
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        data = loads(body)
+    except ValueError as exc:
         raise EnvelopeError(f"body is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise EnvelopeError('body must be a JSON object {"sentAt": ..., "traces": [...]}')
@@ -87,18 +100,34 @@ def parse_envelope(body: bytes) -> list[Any]:
     if not isinstance(traces, list):
         raise EnvelopeError('body must have a "traces" list')
     sent_at = data.get("sentAt")
-    if sent_at is not None:
-        try:
-            parse_time(sent_at)
-        except (ValueError, TypeError):
-            raise EnvelopeError('"sentAt" must be an RFC 3339 date-time') from None
+    if sent_at is not None and parse_rfc3339(sent_at) is None:
+        raise EnvelopeError(f'"sentAt" must be an RFC 3339 date-time, got {describe(sent_at)}')
     return traces
 
 
+def parse_rfc3339(value: Any) -> datetime | None:
+    """An RFC 3339 date-time as an aware UTC datetime; None for anything else.
+
+    Fractions beyond microseconds are cut (nanosecond clocks send nine digits); a time
+    that UTC cannot hold (year 1 with a positive offset) is not a time either.
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    found = _RFC3339.fullmatch(value)
+    if found is None:
+        return None
+    whole, fraction, zone = found.groups()
+    text = whole + ("." + fraction[:6].ljust(6, "0") if fraction else "")
+    try:
+        return datetime.fromisoformat(text + ("+00:00" if zone in "Zz" else zone)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 def validate_trace(raw: Any) -> ValidTrace | Rejected:
-    """Check one wire trace against the collector's rules."""
+    """Check one wire trace against the collector's rules (API.md's list, exactly)."""
     raw_id = raw.get("id") if isinstance(raw, dict) else None
-    known_id = raw_id if isinstance(raw_id, str) else None
+    known_id = raw_id if isinstance(raw_id, str) and _encodable(raw_id) else None
     try:
         if not isinstance(raw, dict):
             raise Invalid("a trace must be a JSON object")
@@ -107,51 +136,54 @@ def validate_trace(raw: Any) -> ValidTrace | Rejected:
         return Rejected(known_id, str(exc))
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: no store or answer can carry it
+        return False
+    return True
+
+
 def _valid_trace(raw: dict[str, Any]) -> ValidTrace:
-    trace_id = _text_id(raw, "id", "trace")
-    name = _name(raw, "trace")
-    start, end = _times(raw, "trace", required=True)
-    assert start is not None  # required=True
-    status = _status(raw, "trace")
-    for field in _TEXT_FIELDS:
-        _optional_text(raw, field, "trace")
-    metadata = _metadata(raw, "trace")
-    tags = raw.get("tags")
-    if tags is None:
-        tags = []
-    elif not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise Invalid("trace tags must be a list of strings")
-    elif len(tags) > MAX_TAGS:
-        raise Invalid(f"trace has {len(tags)} tags; at most {MAX_TAGS} are accepted")
+    trace_id = _text(raw, "id", "trace", MAX_ID, non_empty=True)
+    name = _text(raw, "name", "trace", MAX_NAME, non_empty=True)
+    start, end = _times(raw, "trace")
+    if start is None:
+        raise Invalid("trace startTime is required")
+    status = raw.get("status")
+    if status is None:
+        status = "ok"
+    elif status not in ("ok", "error"):
+        raise Invalid(f"trace status must be 'ok' or 'error', got {describe(status)}")
+    for field in ("llmUsage", *_TRACE_FIELDS):
+        _not_too_deep(raw.get(field), "trace", field)
     usage = _usage(raw.get("llmUsage"), "trace")
     spans = _spans(raw.get("spans"))
-    doc = {
-        "id": trace_id,
-        "name": name,
-        "description": raw.get("description"),
-        "startTime": format_time(start),
-        "endTime": None if end is None else format_time(end),
-        "duration": None if end is None else (end - start).total_seconds(),
-        "status": status,
-        "error": raw.get("error"),
-        "input": raw.get("input"),
-        "output": raw.get("output"),
-        "inputSummary": raw.get("inputSummary"),
-        "outputSummary": raw.get("outputSummary"),
-        "metadata": metadata,
-        "tags": tags,
-        "llmUsage": usage,
-    }
+    doc: dict[str, Any] = {field: raw.get(field) for field in _TRACE_FIELDS}
+    doc.update(
+        id=trace_id,
+        name=name,
+        startTime=format_time(start),
+        endTime=None if end is None else format_time(end),
+        duration=None if end is None else (end - start).total_seconds(),
+        status=status,
+        llmUsage=usage,
+    )
+    if doc["metadata"] is None:
+        doc["metadata"] = {}
+    if doc["tags"] is None:
+        doc["tags"] = []
     span_tokens = sum(_tokens(s["llmUsage"]) for s in spans)
-    total = min(_tokens(usage) if usage is not None else span_tokens, _MAX_INT)
+    total = min(_tokens(usage) if isinstance(usage, dict) else span_tokens, _MAX_INT)
     summary = {key: doc[key] for key in doc if key not in ("input", "output", "metadata")}
     summary["totalTokens"] = total
     summary["spanCount"] = len(spans)
     doc["spans"] = spans
     try:
         document = orjson.dumps(doc)
+        summary_bytes = orjson.dumps(summary)
     except (orjson.JSONEncodeError, TypeError) as exc:
-        # orjson refuses integers beyond 64 bits, which json.loads elsewhere might allow.
+        # A lone surrogate, or an integer past 64 bits: valid JSON that cannot be stored.
         raise Invalid(f"trace cannot be stored as JSON: {exc}") from None
     return ValidTrace(
         id=trace_id,
@@ -160,7 +192,7 @@ def _valid_trace(raw: dict[str, Any]) -> ValidTrace:
         status=status,
         total_tokens=total,
         span_count=len(spans),
-        summary=orjson.dumps(summary),
+        summary=summary_bytes,
         document=document,
     )
 
@@ -170,127 +202,79 @@ def _spans(value: Any) -> list[dict[str, Any]]:
         return []
     if not isinstance(value, list):
         raise Invalid("trace spans must be a list of objects")
-    if len(value) > MAX_SPANS:
-        raise Invalid(f"trace has {len(value)} spans; at most {MAX_SPANS} are accepted")
     spans: list[dict[str, Any]] = []
     for index, raw in enumerate(value):
         where = f"span {index}"
         if not isinstance(raw, dict):
             raise Invalid(f"{where} must be a JSON object")
-        span_id = _text_id(raw, "id", where)
-        name = _name(raw, where)
-        start, end = _times(raw, where, required=False)
-        parent = raw.get("parentId")
-        if parent is not None and not isinstance(parent, str):
-            raise Invalid(f"{where} parentId must be a string or null")
-        for field in _SPAN_TEXT_FIELDS:
-            _optional_text(raw, field, where)
-        duration = None if start is None or end is None else (end - start).total_seconds()
-        spans.append(
-            {
-                "id": span_id,
-                "parentId": parent,
-                "name": name,
-                "startTime": None if start is None else format_time(start),
-                "endTime": None if end is None else format_time(end),
-                "duration": duration,
-                "status": _status(raw, where),
-                "error": raw.get("error"),
-                "input": raw.get("input"),
-                "output": raw.get("output"),
-                "metadata": _metadata(raw, where),
-                "llmUsage": _usage(raw.get("llmUsage"), where),
-            }
+        span_id = _text(raw, "id", where, MAX_ID)
+        name = _text(raw, "name", where, MAX_NAME)
+        start, end = _times(raw, where)
+        for field in ("llmUsage", "status", *_SPAN_FIELDS):
+            _not_too_deep(raw.get(field), where, field)
+        span = {field: raw.get(field) for field in _SPAN_FIELDS}
+        status = raw.get("status")
+        span.update(
+            id=span_id,
+            name=name,
+            startTime=None if start is None else format_time(start),
+            endTime=None if end is None else format_time(end),
+            duration=None if start is None or end is None else (end - start).total_seconds(),
+            status="ok" if status is None else status,
+            llmUsage=_usage(raw.get("llmUsage"), where),
         )
+        if span["metadata"] is None:
+            span["metadata"] = {}
+        spans.append(span)
     return spans
 
 
-def _text_id(raw: Mapping[str, Any], field: str, where: str) -> str:
+def _text(
+    raw: Mapping[str, Any], field: str, where: str, limit: int, non_empty: bool = False
+) -> str:
     value = raw.get(field)
-    if not isinstance(value, str) or not value:
-        raise Invalid(f"{where} {field} must be a non-empty string")
-    if len(value) > MAX_ID:
-        raise Invalid(f"{where} {field} is {len(value)} characters; at most {MAX_ID}")
+    if not isinstance(value, str) or (non_empty and not value):
+        kind = "a non-empty string" if non_empty else "a string"
+        raise Invalid(f"{where} {field} must be {kind}")
+    if len(value) > limit:
+        raise Invalid(f"{where} {field} is {len(value)} characters; at most {limit}")
     return value
 
 
-def _name(raw: Mapping[str, Any], where: str) -> str:
-    value = raw.get("name")
-    if not isinstance(value, str) or not value:
-        raise Invalid(f"{where} name must be a non-empty string")
-    if len(value) > MAX_NAME:
-        raise Invalid(f"{where} name is {len(value)} characters; at most {MAX_NAME}")
-    return value
-
-
-def _time(raw: Mapping[str, Any], field: str, where: str) -> datetime | None:
-    value = raw.get(field)
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except (ValueError, TypeError):
-        raise Invalid(f"{where} {field} must be an RFC 3339 date-time, got {value!r:.80}") from None
-
-
-def _times(
-    raw: Mapping[str, Any], where: str, *, required: bool
-) -> tuple[datetime | None, datetime | None]:
-    start = _time(raw, "startTime", where)
-    end = _time(raw, "endTime", where)
-    if start is None and (required or end is not None):
-        raise Invalid(f"{where} startTime is required")
+def _times(raw: Mapping[str, Any], where: str) -> tuple[datetime | None, datetime | None]:
+    """startTime and endTime, each RFC 3339 when present; end not before start."""
+    times: list[datetime | None] = []
+    for field in ("startTime", "endTime"):
+        value = raw.get(field)
+        parsed = None if value is None else parse_rfc3339(value)
+        if value is not None and parsed is None:
+            raise Invalid(f"{where} {field} must be an RFC 3339 date-time, got {describe(value)}")
+        times.append(parsed)
+    start, end = times
     if start is not None and end is not None and end < start:
         raise Invalid(f"{where} endTime is before its startTime")
     return start, end
 
 
-def _status(raw: Mapping[str, Any], where: str) -> str:
-    value = raw.get("status")
-    if value is None:
-        return "ok"
-    if value not in ("ok", "error"):
-        raise Invalid(f"{where} status must be 'ok' or 'error', got {value!r:.40}")
-    return str(value)
+def _not_too_deep(value: Any, where: str, field: str) -> None:
+    if depth_over(value):
+        raise Invalid(f"{where} {field} is nested more than {MAX_DEPTH} levels deep")
 
 
-def _optional_text(raw: Mapping[str, Any], field: str, where: str) -> None:
-    value = raw.get(field)
-    if value is not None and not isinstance(value, str):
-        raise Invalid(f"{where} {field} must be a string or null")
-
-
-def _metadata(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-    value = raw.get("metadata")
-    if value is None:
-        return {}
+def _usage(value: Any, where: str) -> Any:
+    """llmUsage as sent; only its token counts have a rule (non-negative integers)."""
     if not isinstance(value, dict):
-        raise Invalid(f"{where} metadata must be an object")
+        return value
+    for field in ("promptTokens", "completionTokens"):
+        count = value.get(field)
+        if count is None:
+            continue
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise Invalid(f"{where} llmUsage.{field} must be a non-negative integer")
     return value
 
 
-def _usage(value: Any, where: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise Invalid(f"{where} llmUsage must be an object or null")
-    for field in ("model", "provider"):
-        if value.get(field) is not None and not isinstance(value[field], str):
-            raise Invalid(f"{where} llmUsage.{field} must be a string")
-    counts: dict[str, int] = {}
-    for field in _TOKEN_FIELDS:
-        count = value.get(field, 0 if field != "apiCallsCount" else 1)
-        if count is None:
-            count = 0
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise Invalid(f"{where} llmUsage.{field} must be a non-negative integer")
-        if count > _MAX_INT:
-            raise Invalid(f"{where} llmUsage.{field} is out of range")
-        counts[field] = count
-    return {"model": value.get("model"), "provider": value.get("provider"), **counts}
-
-
-def _tokens(usage: Mapping[str, Any] | None) -> int:
-    if usage is None:
+def _tokens(usage: Any) -> int:
+    if not isinstance(usage, dict):
         return 0
-    return int(usage["promptTokens"]) + int(usage["completionTokens"])
+    return int(usage.get("promptTokens") or 0) + int(usage.get("completionTokens") or 0)
