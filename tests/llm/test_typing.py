@@ -33,7 +33,7 @@ def test_mypy_strict_keeps_client_types(tmp_path: Path) -> None:
             "mypy",
             "--strict",
             "--cache-dir",
-            str(ROOT / ".mypy_cache"),
+            str(ROOT / ".mypy_cache" / "strict-example"),  # its own: other options
             "examples/llm_clients.py",
             str(broken),
         ],

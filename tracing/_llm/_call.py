@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._capture import capture
 from .._context import _trace_var
-from .._log import logger
 from .._models import LlmUsage, Span, Trace
+from ._soft import failed
 
 if TYPE_CHECKING:
     from .._client import AsyncTracing
@@ -140,7 +140,7 @@ class LlmCall:
         try:
             self._record(error, incomplete)
         except Exception:  # never into the host: the span still ends
-            logger.exception("tracing could not record an LLM call")
+            failed("record an LLM call")
             self.span.end()
         if self.own_trace:
             self.tracer.enqueue(self.trace)

@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from .._log import logger
 from ._call import LlmCall
 from ._shapes import request_metadata
+from ._soft import failed
 from ._streams import watch_stream
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Instrumentation:
             call.span.metadata.update(request_metadata(body))
             return call, endpoint
         except Exception:
-            logger.exception("tracing could not start an LLM span; the call is not traced")
+            failed("start an LLM span; the call is not traced")
             return None
 
 
@@ -112,7 +112,7 @@ def _observe(call: LlmCall, endpoint: Any, value: Any, is_async: bool) -> None:
             return
         endpoint.read(value, call.result)
     except Exception:
-        logger.exception("tracing could not read an LLM response")
+        failed("read an LLM response")
     call.finish()
 
 

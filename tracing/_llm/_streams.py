@@ -19,8 +19,8 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .._log import logger
 from ._call import LlmCall
+from ._soft import failed
 
 __all__ = ["watch_stream"]
 
@@ -46,7 +46,7 @@ class _Watch:
             try:
                 self.accumulator.close()
             except Exception:
-                logger.exception("tracing could not read an LLM stream")
+                failed("finish reading an LLM stream")
         call.finish(error=error, incomplete=incomplete)
 
     def closed(self) -> None:
@@ -62,7 +62,7 @@ class _Watch:
         self.end(incomplete="closed")
 
     def failed_to_read(self) -> None:
-        logger.exception("tracing could not read an LLM stream chunk; the rest is not recorded")
+        failed("read an LLM stream chunk; the rest of that stream is not recorded")
         self.accumulator = None
 
 
