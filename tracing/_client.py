@@ -237,15 +237,12 @@ class AsyncTracing:
         )
 
     def instrument(self, client: _C, *, capture_content: bool = True) -> _C:
-        """Record every API call ``client`` makes as a span; returns the same object.
-
-        Takes an ``openai.OpenAI``/``AsyncOpenAI`` (Azure too) or ``anthropic.Anthropic``/
-        ``AsyncAnthropic``, subclasses included. Calling it again only updates the
-        settings; clients made by its ``with_options()``/``copy()`` are instrumented too.
+        """Make each API call of an OpenAI/Anthropic ``client`` a span; returns ``client``.
 
         Args:
-            client: the SDK client to instrument in place.
-            capture_content: record prompts and outputs; False keeps metadata and usage only.
+            client: ``openai.OpenAI``/``AsyncOpenAI`` (Azure too), ``anthropic.Anthropic``/
+                ``AsyncAnthropic``, or a subclass; instrumented in place (README).
+            capture_content: record prompts and outputs; False: metadata and usage only.
 
         Raises:
             TypeError: ``client`` is not one of those clients.
