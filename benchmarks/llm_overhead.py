@@ -125,18 +125,25 @@ def compare(
     case: tuple[str, str, bool],
     blocks: int,
     calls: int,
+    control: bool = False,
 ) -> Timing:
-    """CPU seconds per call, uninstrumented and instrumented, blocks alternating."""
+    """CPU seconds per call, uninstrumented and instrumented, blocks alternating;
+    ``control``: both arms uninstrumented (the noise floor of the comparison)."""
     sdk, model, stream = case
     clock = time.process_time
-    plain, traced = make(), tracer.instrument(make())
+    plain, traced = make(), make()
+    if not control:
+        tracer.instrument(traced)
     plain_call, traced_call = (make_call(c, sdk, model, stream) for c in (plain, traced))
     for call in (plain_call, traced_call):  # warm up connections, caches, imports
         per_call(call, calls, clock)
-    base, instrumented = [], []
-    for _ in range(blocks):
-        base.append(per_call(plain_call, calls, clock))
-        instrumented.append(per_call(traced_call, calls, clock))
+    base: list[float] = []
+    instrumented: list[float] = []
+    for block in range(blocks):
+        # ABBA order, so a drift of the machine's speed falls on both arms alike.
+        arms = ((base, plain_call), (instrumented, traced_call))
+        for times, call in arms if block % 2 == 0 else reversed(arms):
+            times.append(per_call(call, calls, clock))
         # What the flusher would have taken and sent, so memory stays flat between blocks.
         tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
     plain.close()
@@ -194,6 +201,9 @@ def run(blocks: int, calls: int) -> tuple[dict[str, float], dict[str, dict[str, 
         base_url = "http://fake.invalid/v1" if case[0] == "openai" else "http://fake.invalid"
         maker = client_maker(case[0], base_url, httpx2.MockTransport(answer))
         results["in process"][name] = compare(tracer, maker, case, blocks, calls)
+        if not case[2]:
+            control = compare(tracer, maker, case, blocks, calls, control=True)
+            results["in process"][f"{name} (control: both uninstrumented)"] = control
         print(f"in process: {name} done", file=sys.stderr)
     with server_process() as url:
         for name, case in CASES.items():
@@ -261,8 +271,9 @@ def report(
         f"openai {openai.__version__}, anthropic {anthropic.__version__}, sync clients, CPU "
         f"time per call; {blocks} alternating blocks of {calls} calls per arm in process, "
         f"{max(blocks // 2, 3)} over loopback. Each call is outside any trace, so each "
-        "instrumented call also makes and queues a trace of its own. Targets: < 30 us added "
-        "per call, < 1 us per chunk.",
+        "instrumented call also makes and queues a trace of its own. The control rows compare "
+        "two uninstrumented clients: the noise floor of this comparison on this machine. "
+        "Targets: < 30 us added per call, < 1 us per chunk.",
         "",
         "| setting | call | uninstrumented, best (us) | instrumented, best (us) "
         "| added, best (us) | added, medians (us) | ratio (best) |",
