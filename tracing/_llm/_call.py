@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._capture import capture
 from .._context import _trace_var
 from .._models import LlmUsage, Span, Trace
+from ._content import snapshot
 from ._soft import failed
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class LlmCall:
             "stream": stream,
         }
         self.span: Span = self.trace.span(
-            name, input=capture(input) if capture_content else None, metadata=metadata
+            name, input=snapshot(input) if capture_content else None, metadata=metadata
         )
         self.tracer = tracer
         self.provider = provider
@@ -169,7 +169,7 @@ class LlmCall:
             )
         elif error is None:
             meta["usage_missing"] = True
-        output = capture(result.output) if self.capture and result.output is not None else None
+        output = snapshot(result.output) if self.capture and result.output is not None else None
         if error is not None:
             meta["error.type"] = type(error).__name__
             span.end(output=output, llm_usage=usage, error=f"{type(error).__name__}: {error}")

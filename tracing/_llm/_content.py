@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["strip_base64"]
+from .._capture import MAX_CAPTURE_BYTES, capture
+
+__all__ = ["snapshot", "strip_base64"]
 
 _MAX_DEPTH = 12
 
@@ -79,3 +81,39 @@ def _strip_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
 def _is_base64_source(value: dict[Any, Any]) -> bool:
     # Anthropic image/document sources; OpenAI input_audio {"data", "format"}.
     return value.get("type") == "base64" or "format" in value
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_ESCAPED = 6  # JSON escapes take at most 6 bytes a character
+
+
+def _flat_size(record: dict[Any, Any]) -> int:
+    """JSON-size bound of a dict of str keys and scalar values; -1 if it is not one."""
+    size = 0
+    for key, value in record.items():
+        kind = type(value)
+        if type(key) is not str or kind not in _SCALARS:
+            return -1
+        size += len(key) + (len(value) if kind is str else 24) + 4
+    return size * _ESCAPED
+
+
+def snapshot(value: Any) -> Any:
+    """``capture(value)``, without its JSON round trip for what most calls carry: a
+    message dict, or a list of them, holding only scalars and small enough to need no
+    cut. Those are copied (so later changes do not show); anything else goes through
+    ``capture`` (JSON snapshot and the 16 KiB cap)."""
+    if type(value) is dict:
+        size = _flat_size(value)
+        if 0 <= size <= MAX_CAPTURE_BYTES:
+            return dict(value)
+    elif type(value) is list and len(value) <= 64:
+        total = 0
+        for item in value:
+            size = _flat_size(item) if type(item) is dict else -1
+            if size < 0:
+                return capture(value)
+            total += size
+        if total <= MAX_CAPTURE_BYTES:
+            return [dict(item) for item in value]
+    return capture(value)

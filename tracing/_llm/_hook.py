@@ -206,7 +206,8 @@ def install(
     saved = {name: own[name] for name in _PATCHED if name in own}
     inst = Instrumentation(tracer, capture_content, provider, endpoints, saved)
     original = client.request
-    is_async = inspect.iscoroutinefunction(original)
+    # The class says sync or async: ``original`` may be someone else's plain wrapper.
+    is_async = inspect.iscoroutinefunction(type(client).request)
     wrapper = _async_request if is_async else _sync_request
     original_copy = client.copy
 
