@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tracing
 	$(BIN)/mypy tests examples
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) chromium postgresql
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -43,6 +43,16 @@ chromium:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# The collector's PostgreSQL tests start their own server from Debian's binaries
+# (initdb into a temporary directory; tests/_postgres.py).
+.PHONY: postgresql
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y -qq --no-install-recommends postgresql; }
 
 # `make demo`: collector + agent workload + summary; `make serve`: browse the result.
 DEMO_DB    := .demo/collector.db
@@ -66,10 +76,11 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) postgresql
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.llm_overhead --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.collector_ingest $(BENCH_ARGS) --append benchmarks/RESULTS.md
 
 # `make test-llm-oldest`: the LLM client tests against the oldest openai and anthropic
 # releases pyproject declares (its own virtualenv); `make test` uses the newest.

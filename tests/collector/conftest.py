@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests._postgres import PostgresServer, find_bindir
 from tracing import LlmUsage, Span, Trace
+from tracing.collector._storage import TraceStore, open_store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,7 +40,7 @@ _HAVE_CHROMIUM = Path(CHROMIUM).exists()
 class Collector:
     """A running collector process; ``log`` holds its stderr lines as they come."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, db: Path) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, db: Path | str) -> None:
         self.proc = proc
         self.db = db
         self.url = ""
@@ -102,16 +105,60 @@ def collector_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run (each test gets its own database)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL is missing: run `make pytest` or `apt-get install postgresql`")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+_databases = itertools.count()
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """The URL of a new, empty database on ``server``."""
+    import asyncpg
+
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    conn = await asyncpg.connect(server.url())
+    try:
+        await conn.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
+    finally:
+        await conn.close()
+    return server.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the collector under test uses; every collector test runs on both."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def start_collector(tmp_path: Path) -> AsyncIterator[StartCollector]:
+async def db_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """``--db`` for this test: a SQLite file, or a fresh PostgreSQL database."""
+    if store_kind == "sqlite":
+        return str(tmp_path / "collector.db")
+    return await fresh_database(request.getfixturevalue("pg_server"))
+
+
+@contextlib.asynccontextmanager
+async def collectors(default_db: str) -> AsyncIterator[StartCollector]:
     """Start ``python -m tracing.collector --port 0`` with extra arguments; every process
-    started is stopped at teardown."""
+    started is stopped at the end."""
     started: list[Collector] = []
 
     async def start(
-        *args: str, db: Path | None = None, env: dict[str, str] | None = None
+        *args: str, db: Path | str | None = None, env: dict[str, str] | None = None
     ) -> Collector:
-        db = db or tmp_path / "collector.db"
+        db = db or default_db
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-W",
@@ -133,9 +180,31 @@ async def start_collector(tmp_path: Path) -> AsyncIterator[StartCollector]:
         await collector.start()
         return collector
 
-    yield start
-    for collector in started:
-        await collector.stop()
+    try:
+        yield start
+    finally:
+        for collector in started:
+            await collector.stop()
+
+
+@pytest.fixture
+async def start_collector(db_url: str) -> AsyncIterator[StartCollector]:
+    """Start collectors on this test's database (SQLite, then PostgreSQL)."""
+    async with collectors(db_url) as start:
+        yield start
+
+
+@pytest.fixture
+async def pg_url(pg_server: PostgresServer) -> str:
+    """A fresh PostgreSQL database, for tests about PostgreSQL alone."""
+    return await fresh_database(pg_server)
+
+
+@pytest.fixture
+async def start_pg_collector(pg_url: str) -> AsyncIterator[StartCollector]:
+    """Start collectors on one fresh PostgreSQL database (replicas)."""
+    async with collectors(pg_url) as start:
+        yield start
 
 
 @pytest.fixture
@@ -213,3 +282,12 @@ async def chromium() -> AsyncIterator[Any]:
         finally:
             with contextlib.suppress(Exception):
                 await browser.close()
+
+
+@pytest.fixture
+async def any_store(db_url: str) -> AsyncIterator[TraceStore]:
+    """An open, empty store of each kind."""
+    store = open_store(db_url)
+    await store.open()
+    yield store
+    await store.close()

@@ -37,3 +37,18 @@ def test_collector_imports_only_wire_and_models() -> None:
                 used.add("tracing." + "?" * node.level)  # reaching out of the package
     sdk = {name for name in used if name == "tracing" or name.startswith("tracing.")}
     assert sdk <= ALLOWED, sdk - ALLOWED
+
+
+def test_sqlite_collector_does_not_load_the_postgres_driver(tmp_path: Path) -> None:
+    """The PostgreSQL driver is an extra: a SQLite collector never imports asyncpg."""
+    code = (
+        "import asyncio, sys\n"
+        "from tracing.collector._storage import open_store\n"
+        "async def main():\n"
+        f"    store = open_store({str(tmp_path / 'x.db')!r})\n"
+        "    await store.open()\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+        "assert 'asyncpg' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

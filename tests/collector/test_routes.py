@@ -50,6 +50,7 @@ async def test_defaults_and_offset_past_the_end(
         "total": 2,
         "limit": 50,
         "offset": 0,
+        "nextCursor": None,
         "traces": (await get_json(http, f"{collector.url}/api/traces?limit=50"))[1]["traces"],
     }
     _, page = await get_json(http, f"{collector.url}/api/traces?offset=10")

@@ -128,23 +128,39 @@ async def test_list_then_trace_timeline(
 
 
 async def test_filter_and_paging(collector: Collector, chromium: Any, tmp_path: Path) -> None:
-    """The name filter narrows the list; Older/Newer links page through it."""
-    await send(collector, [make_trace(f"page-{i % 2}", start=i) for i in range(120)])
+    """The name and status filters narrow the list; Older/Newer links page through it
+    with cursors, keeping the filters."""
+    await send(
+        collector,
+        [
+            make_trace(f"page-{i % 2}", start=i, status="error" if i % 4 == 1 else "ok")
+            for i in range(120)
+        ],
+    )
     page = await open_page(chromium, [])
     await page.goto(f"{collector.url}/")
     await page.fill("#name", "page-1")
     await page.get_by_role("button", name="Filter").click()
-    await page.wait_for_url(re.compile(r"/\?name=page-1$"))
+    await page.wait_for_url(re.compile(r"/\?name=page-1&status=$"))
     rows = page.locator("#traces tbody tr")
     assert await rows.count() == 50
+    first_page = await rows.nth(0).locator("td.name a").get_attribute("href")
     await page.get_by_role("link", name="Older »").click()
-    await page.wait_for_url(re.compile(r"offset=50"))
+    await page.wait_for_url(re.compile(r"cursor=.+&name=page-1"))
     assert await rows.count() == 10
     names = {await rows.nth(i).locator("td.name a").inner_text() for i in range(10)}
     assert names == {"page-1"}
+    assert await page.get_by_role("link", name="Older »").count() == 0
     await page.get_by_role("link", name="« Newer").click()
-    await page.wait_for_url(re.compile(r"offset=0"))
+    await page.wait_for_url(re.compile(r"before=.+&name=page-1"))
     assert await rows.count() == 50
+    assert await rows.nth(0).locator("td.name a").get_attribute("href") == first_page
+    assert await page.get_by_role("link", name="« Newer").count() == 0
+    await page.select_option("#status", "error")
+    await page.get_by_role("button", name="Filter").click()
+    await page.wait_for_url(re.compile(r"/\?name=page-1&status=error$"))
+    assert await rows.count() == 30
+    assert await page.locator("#traces tbody tr.error").count() == 30
     await page.screenshot(path=tmp_path / "filtered.png", full_page=True)
     await page.close()
 

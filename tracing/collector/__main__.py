@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from tracing._wire import DEFAULT_HOST, DEFAULT_PORT
 
 from ._app import DEFAULT_MAX_BODY, is_loopback, serve
-from ._store import StoreError
+from ._storage import StoreError, is_postgres_url
 
 DEFAULT_DB = "tracing-collector.db"
 KEYS_ENV = "TRACING_COLLECTOR_KEYS"
+DB_ENV = "TRACING_COLLECTOR_DB"
 
 logger = logging.getLogger("tracing.collector")
 
@@ -65,8 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--db",
-        default=DEFAULT_DB,
-        help="SQLite file, created if missing (default: %(default)s in the current directory)",
+        default=None,
+        metavar="PATH_OR_URL",
+        help=(
+            "a SQLite file, created if missing, or a PostgreSQL URL "
+            "postgresql://user:password@host:port/dbname (needs tracing[postgres]; several "
+            f"collectors may share one); also ${DB_ENV} "
+            f"(default: {DEFAULT_DB} in the current directory)"
+        ),
     )
     parser.add_argument(
         "--key",
@@ -109,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        db = os.path.abspath(args.db)
+        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        db = db if is_postgres_url(db) else os.path.abspath(db)
         asyncio.run(serve(args.host, args.port, db, keys=keys, max_body=args.max_body))
     except StoreError as exc:
         logger.error("cannot use the database: %s", exc)

@@ -15,9 +15,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ._auth import COOKIE, Keys
-from ._routes import add_routes, json_error, page_error, signin_redirect
+from ._query import QueryError, check_query
+from ._routes import add_routes, json_error, page_error, signin_redirect, unavailable
 from ._settings import SESSION, SETTINGS, STORE, TRACE_COUNT, Settings
-from ._store import Store
+from ._storage import StoreError, open_store
 
 __all__ = ["DEFAULT_MAX_BODY", "host_name", "is_loopback", "make_app", "serve"]
 
@@ -35,10 +36,11 @@ def make_app(
     max_body: int = DEFAULT_MAX_BODY,
     loopback_hosts_only: bool = False,
 ) -> web.Application:
-    """The collector as an aiohttp application storing into the SQLite file ``db``.
+    """The collector as an aiohttp application storing into ``db``.
 
     Args:
-        db: path of the SQLite database (created if missing).
+        db: a PostgreSQL URL (``postgresql://...``), or the path of a SQLite database
+            (created if missing).
         keys: accepted keys; none means no authentication.
         max_body: the largest request body in bytes, before and after decompression.
         loopback_hosts_only: answer only requests whose Host is a loopback name.
@@ -49,7 +51,7 @@ def make_app(
     if max_body < 1:
         raise ValueError(f"max_body must be >= 1, got {max_body!r}")
     app = web.Application(
-        middlewares=[_log_requests, _same_site_only, _require_key],
+        middlewares=[_log_requests, _same_site_only, _require_key, _known_query],
         client_max_size=max(max_body, 64 * 1024),
     )
     app[SETTINGS] = Settings(
@@ -61,7 +63,7 @@ def make_app(
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = Store(app[SETTINGS].db)
+    store = open_store(app[SETTINGS].db)
     await store.open()
     app[STORE] = store
     yield
@@ -158,15 +160,33 @@ async def _require_key(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     api = request.path.startswith("/api/")
     ingest = api and request.method == "POST"
-    if not ingest and keys.check_session(request.cookies.get(COOKIE)):
-        request[SESSION] = True
-        return await handler(request)
+    session = None if ingest else keys.check_session(request.cookies.get(COOKIE))
+    if session is not None:
+        try:
+            revoked = await request.app[STORE].session_revoked(session.id)
+        except StoreError as exc:
+            return unavailable(request, "check a session", exc)
+        if not revoked:
+            request[SESSION] = True
+            return await handler(request)
     if api:
         message = "a valid key is required: Authorization: Bearer <key>"
         return json_error(401, message, {"WWW-Authenticate": 'Bearer realm="tracing"'})
     if request.method in ("GET", "HEAD"):
         raise signin_redirect(request)
     return page_error(request, 401, "Sign in first.")
+
+
+@web.middleware
+async def _known_query(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """400 naming a query parameter the route does not take (or one given twice)."""
+    resource = request.match_info.route.resource
+    if request.match_info.http_exception is None and resource is not None:
+        try:
+            check_query(resource.canonical, request.query)
+        except QueryError as exc:
+            return _refuse(request, 400, str(exc))
+    return await handler(request)
 
 
 def host_name(host: str) -> str:
@@ -241,7 +261,7 @@ async def serve(
         logger.info(
             "tracing collector listening on %s (db: %s; keys: %d; max body: %d bytes)",
             _url(str(bound[0]), int(bound[1])),
-            app[SETTINGS].db,
+            app[STORE].description,
             len(app[SETTINGS].keys),
             max_body,
         )

@@ -16,6 +16,7 @@ import orjson
 
 from tracing._wire import parse_time
 
+from ._storage import ListQuery
 from ._timeline import Row, tick_labels, timeline
 
 __all__ = ["render_error", "render_list", "render_signin", "render_trace"]
@@ -162,24 +163,36 @@ def _status(status: Any) -> str:
 def render_list(
     items: Sequence[Mapping[str, Any]],
     *,
+    query: ListQuery,
     total: int,
-    limit: int,
-    offset: int,
-    name: str | None,
+    next_cursor: str | None,
+    prev_cursor: str | None,
     names: Sequence[str],
     signed_in: bool,
     page_size: int = 50,
 ) -> str:
-    """The trace list: newest first, filterable by name, ``limit`` rows per page."""
+    """The trace list: newest first, filterable by name and status, paged by cursor."""
+    name = query.name
     options = "".join(f'<option value="{_e(n)}">' for n in names)
+    statuses = "".join(
+        f'<option value="{value}"{" selected" if query.status == (value or None) else ""}>'
+        f"{label}</option>"
+        for value, label in (("", "any"), ("ok", "ok"), ("error", "error"))
+    )
     form = (
         '<form class="filter" method="get" action="/">'
         '<label for="name">Name</label>'
         f'<input id="name" name="name" list="names" value="{_e(name or "")}" '
         'placeholder="exact trace name" autocomplete="off">'
         f'<datalist id="names">{options}</datalist>'
-        '<button type="submit">Filter</button>'
-        + ('<a href="/">Clear</a>' if name else "")
+        f'<label for="status">Status</label><select id="status" name="status">{statuses}</select>'
+        + (
+            f'<input type="hidden" name="limit" value="{query.limit}">'
+            if query.limit != page_size
+            else ""
+        )
+        + '<button type="submit">Filter</button>'
+        + ('<a href="/">Clear</a>' if name or query.status else "")
         + "</form>"
     )
     rows = "".join(_list_row(item) for item in items)
@@ -191,11 +204,8 @@ def render_list(
         f'<th class="num">Spans</th></tr></thead><tbody>{rows}</tbody></table>'
     )
     heading = f'<h1>Traces <span class="mute">({total:,})</span></h1>'
-    return _layout(
-        "Traces",
-        heading + form + table + _pager(total, limit, offset, name, page_size),
-        signed_in=signed_in,
-    )
+    pager = _pager(query, len(items), total, next_cursor, prev_cursor, page_size)
+    return _layout("Traces", heading + form + table + pager, signed_in=signed_in)
 
 
 def _list_row(item: Mapping[str, Any]) -> str:
@@ -218,19 +228,30 @@ def _list_row(item: Mapping[str, Any]) -> str:
     )
 
 
-def _pager(total: int, limit: int, offset: int, name: str | None, page_size: int) -> str:
-    def link(to: int, text: str, rel: str) -> str:
-        query: dict[str, str | int] = {"offset": to}
-        if name:
-            query["name"] = name
-        if limit != page_size:
-            query["limit"] = limit
-        return f'<a rel="{rel}" href="/?{_e(urlencode(query))}">{text}</a>'
+def _pager(
+    query: ListQuery,
+    shown: int,
+    total: int,
+    next_cursor: str | None,
+    prev_cursor: str | None,
+    page_size: int,
+) -> str:
+    """« Newer and Older » links that carry a cursor, so every page is as fast."""
 
-    newer = link(max(offset - limit, 0), "« Newer", "prev") if offset > 0 else ""
-    older = link(offset + limit, "Older »", "next") if offset + limit < total else ""
-    shown = f"{offset + 1:,}&#8211;{min(offset + limit, total):,} of {total:,}" if total else ""
-    return f'<nav class="pager">{newer}<span class="mute">{shown}</span>{older}</nav>'
+    def link(param: str, cursor: str, text: str, rel: str) -> str:
+        params: dict[str, str | int] = {param: cursor}
+        if query.name:
+            params["name"] = query.name
+        if query.status:
+            params["status"] = query.status
+        if query.limit != page_size:
+            params["limit"] = query.limit
+        return f'<a rel="{rel}" href="/?{_e(urlencode(params))}">{text}</a>'
+
+    newer = link("before", prev_cursor, "« Newer", "prev") if prev_cursor else ""
+    older = link("cursor", next_cursor, "Older »", "next") if next_cursor else ""
+    count = f"{shown:,} of {total:,}" if total else ""
+    return f'<nav class="pager">{newer}<span class="mute">{count}</span>{older}</nav>'
 
 
 def render_trace(doc: Mapping[str, Any], *, signed_in: bool) -> str:

@@ -24,18 +24,19 @@ from ._page import (
     render_signin,
     render_trace,
 )
+from ._query import QueryError, list_query
 from ._settings import SESSION, SETTINGS, STORE, TRACE_COUNT
-from ._store import StoreError
+from ._storage import StoreError
 from ._validate import EnvelopeError, ValidTrace, parse_envelope, validate_trace
 
 __all__ = ["add_routes", "json_error", "page_error"]
 
 logger = logging.getLogger("tracing.collector")
 
-MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 PAGE_SIZE = 50
 _UNAVAILABLE = "the trace store is unavailable; try again later"
+RETRY_AFTER = {"Retry-After": "1"}
 
 
 def json_response(body: bytes, status: int = 200) -> web.Response:
@@ -56,6 +57,16 @@ def page(markup: str, status: int = 200) -> web.Response:
 
 def page_error(request: web.Request, status: int, message: str) -> web.Response:
     return page(render_error(status, message, signed_in=request.get(SESSION, False)), status)
+
+
+def unavailable(request: web.Request, doing: str, exc: StoreError) -> web.Response:
+    """503 with Retry-After: the database is away (the SDK retries; so may a person)."""
+    logger.error("cannot %s: %s", doing, exc)
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return json_error(503, _UNAVAILABLE, RETRY_AFTER)
+    response = page_error(request, 503, _UNAVAILABLE)
+    response.headers.update(RETRY_AFTER)
+    return response
 
 
 def add_routes(app: web.Application) -> None:
@@ -94,8 +105,7 @@ async def ingest(request: web.Request) -> web.Response:
     try:
         added = iter(await request.app[STORE].add(valid))
     except StoreError as exc:
-        logger.error("cannot store a batch of %d trace(s): %s", len(valid), exc)
-        return json_error(503, _UNAVAILABLE, {"Retry-After": "1"})
+        return unavailable(request, f"store a batch of {len(valid)} trace(s)", exc)
     results: list[dict[str, Any]] = []
     for item in checked:
         if isinstance(item, ValidTrace):
@@ -106,37 +116,25 @@ async def ingest(request: web.Request) -> web.Response:
     return json_response(orjson.dumps({"results": results}))
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if text is None or text == "":
-        return default
-    # The length first: int() refuses more than 4,300 digits with a ValueError (a 500).
-    digits = text.isascii() and text.isdigit() and len(text) <= 19
-    if not digits or not low <= int(text) <= high:
-        raise web.HTTPBadRequest(reason=f"{name} must be an integer from {low} to {high}")
-    return int(text)
-
-
-def _paging(request: web.Request, default_limit: int) -> tuple[int, int, str | None]:
-    limit = _int_param(request, "limit", default_limit, 1, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 0, 2**62)
-    name = request.query.get("name") or None
-    return limit, offset, name
-
-
 async def list_traces(request: web.Request) -> web.Response:
     """``GET /api/traces``: summaries newest first, with the total that matched."""
     try:
-        limit, offset, name = _paging(request, DEFAULT_LIMIT)
-    except web.HTTPBadRequest as exc:
-        return json_error(400, exc.reason)
+        query = list_query(request.query, DEFAULT_LIMIT)
+    except QueryError as exc:
+        return json_error(400, str(exc))
     try:
-        found = await request.app[STORE].recent(limit=limit, offset=offset, name=name)
+        found = await request.app[STORE].recent(query)
     except StoreError as exc:
-        logger.error("cannot list traces: %s", exc)
-        return json_error(503, _UNAVAILABLE)
+        return unavailable(request, "list traces", exc)
     request[TRACE_COUNT] = len(found.items)
-    head = orjson.dumps({"total": found.total, "limit": limit, "offset": offset})
+    head = orjson.dumps(
+        {
+            "total": found.total,
+            "limit": query.limit,
+            "offset": query.offset,
+            "nextCursor": found.next_cursor,
+        }
+    )
     return json_response(head[:-1] + b',"traces":[' + b",".join(found.items) + b"]}")
 
 
@@ -146,8 +144,7 @@ async def get_trace(request: web.Request) -> web.Response:
     try:
         document = await request.app[STORE].get(trace_id)
     except StoreError as exc:
-        logger.error("cannot read a trace: %s", exc)
-        return json_error(503, _UNAVAILABLE)
+        return unavailable(request, "read a trace", exc)
     if document is None:
         return json_error(404, "no trace has that id")
     request[TRACE_COUNT] = 1
@@ -159,8 +156,7 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
     except StoreError as exc:
-        logger.error("health check failed: %s", exc)
-        return json_error(503, _UNAVAILABLE)
+        return unavailable(request, "answer the health check", exc)
     return json_response(b'{"status":"ok"}')
 
 
@@ -169,23 +165,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def list_page(request: web.Request) -> web.Response:
     try:
-        limit, offset, name = _paging(request, PAGE_SIZE)
-    except web.HTTPBadRequest as exc:
-        return page_error(request, 400, exc.reason)
+        query = list_query(request.query, PAGE_SIZE)
+    except QueryError as exc:
+        return page_error(request, 400, str(exc))
     store = request.app[STORE]
     try:
-        found = await store.recent(limit=limit, offset=offset, name=name)
+        found = await store.recent(query)
         names = await store.names()
     except StoreError as exc:
-        logger.error("cannot list traces: %s", exc)
-        return page_error(request, 503, _UNAVAILABLE)
+        return unavailable(request, "list traces", exc)
     request[TRACE_COUNT] = len(found.items)
     markup = render_list(
         [orjson.loads(item) for item in found.items],
+        query=query,
         total=found.total,
-        limit=limit,
-        offset=offset,
-        name=name,
+        next_cursor=found.next_cursor,
+        prev_cursor=found.prev_cursor,
         names=names,
         signed_in=request.get(SESSION, False),
         page_size=PAGE_SIZE,
@@ -197,8 +192,7 @@ async def trace_page(request: web.Request) -> web.Response:
     try:
         document = await request.app[STORE].get(request.match_info["id"])
     except StoreError as exc:
-        logger.error("cannot read a trace: %s", exc)
-        return page_error(request, 503, _UNAVAILABLE)
+        return unavailable(request, "read a trace", exc)
     if document is None:
         return page_error(request, 404, "No trace has that id.")
     request[TRACE_COUNT] = 1
@@ -245,6 +239,14 @@ async def signin(request: web.Request) -> web.StreamResponse:
 
 
 async def signout(request: web.Request) -> web.StreamResponse:
+    """End the session on the server (for every replica sharing the database), not
+    only in this browser: a copy of the cookie opens nothing afterwards."""
+    session = request.app[SETTINGS].keys.check_session(request.cookies.get(COOKIE))
+    if session is not None:
+        try:
+            await request.app[STORE].revoke_session(session.id, session.expires)
+        except StoreError as exc:
+            return unavailable(request, "end a session", exc)
     response = web.HTTPSeeOther("/signin")
     response.del_cookie(COOKIE, path="/")
     raise response

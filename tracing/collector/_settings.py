@@ -6,7 +6,7 @@ import attrs
 from aiohttp import web
 
 from ._auth import Keys
-from ._store import Store
+from ._storage import TraceStore
 
 __all__ = ["SESSION", "SETTINGS", "STORE", "TRACE_COUNT", "Settings"]
 
@@ -24,7 +24,7 @@ class Settings:
 
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", TraceStore)
 # How many traces a request carried or returned, for its log line.
 TRACE_COUNT = web.RequestKey("trace_count", int)
 # True when the request was let in by a browser session cookie (the page shows sign-out).

@@ -19,6 +19,7 @@ import orjson
 from tracing._wire import format_time
 
 from ._json import MAX_DEPTH, depth_over, describe, loads
+from ._records import MAX_TOKENS, SpanRecord, TraceRecord
 
 __all__ = [
     "MAX_DEPTH",
@@ -36,7 +37,7 @@ MAX_ID = 256
 MAX_NAME = 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_MAX_INT = 2**63 - 1  # SQLite's INTEGER
+_MAX_INT = MAX_TOKENS
 # RFC 3339 section 5.6 (a space for the T allowed, as its note permits); ASCII digits only.
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
@@ -62,18 +63,8 @@ class Invalid(ValueError):
     """One trace broke a rule; the message says which."""
 
 
-@attrs.frozen
-class ValidTrace:
-    """A trace that passed every rule, ready for the store."""
-
-    id: str
-    name: str
-    start_us: int
-    status: str
-    total_tokens: int
-    span_count: int
-    summary: bytes  # the list item: wire form without input, output, metadata, spans
-    document: bytes  # the whole normalised wire form, spans included
+# A trace that passed every rule, ready for the store.
+ValidTrace = TraceRecord
 
 
 @attrs.frozen
@@ -173,27 +164,40 @@ def _valid_trace(raw: dict[str, Any]) -> ValidTrace:
         doc["metadata"] = {}
     if doc["tags"] is None:
         doc["tags"] = []
-    span_tokens = sum(_tokens(s["llmUsage"]) for s in spans)
-    total = min(_tokens(usage) if isinstance(usage, dict) else span_tokens, _MAX_INT)
     summary = {key: doc[key] for key in doc if key not in ("input", "output", "metadata")}
-    summary["totalTokens"] = total
-    summary["spanCount"] = len(spans)
-    doc["spans"] = spans
     try:
-        document = orjson.dumps(doc)
-        summary_bytes = orjson.dumps(summary)
+        head, item = orjson.dumps(doc), orjson.dumps(summary)
+        records = tuple(_span_record(trace_id, span) for span in spans)
     except (orjson.JSONEncodeError, TypeError) as exc:
         # A lone surrogate, or an integer past 64 bits: valid JSON that cannot be stored.
         raise Invalid(f"trace cannot be stored as JSON: {exc}") from None
     return ValidTrace(
         id=trace_id,
         name=name,
-        start_us=(start - _EPOCH) // _MICROSECOND,
+        start_us=_micros(start),
         status=status,
-        total_tokens=total,
-        span_count=len(spans),
-        summary=summary_bytes,
-        document=document,
+        usage_tokens=min(_tokens(usage), _MAX_INT) if isinstance(usage, dict) else None,
+        head=head,
+        item=item,
+        spans=records,
+    )
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _span_record(trace_id: str, span: dict[str, Any]) -> SpanRecord:
+    """A validated span for the store (its start re-read from the normalised text)."""
+    start = span["startTime"]
+    return SpanRecord(
+        trace_id=trace_id,
+        id=span["id"],
+        name=span["name"],
+        status="error" if span["status"] == "error" else "ok",
+        start_us=None if start is None else _micros(datetime.fromisoformat(start)),
+        tokens=min(_tokens(span["llmUsage"]), _MAX_INT),
+        body=orjson.dumps(span),
     )
 
 
