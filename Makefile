@@ -80,6 +80,7 @@ bench: $(BENCH_STAMP) postgresql
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.llm_overhead --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.bench_encode --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.collector_ingest $(BENCH_ARGS) --append benchmarks/RESULTS.md
 
 # `make test-llm-oldest`: the LLM client tests against the oldest openai and anthropic

@@ -159,6 +159,35 @@ def targets(drivers: list[Driver]) -> list[str]:
     return rows
 
 
+def otlp_targets(drivers: list[Driver]) -> list[str]:
+    """Issue 10: this SDK with protocol="otlp" against OpenTelemetry's SDK, same sink."""
+    by = _by_key(drivers)
+    ours, otel = by.get("tracing-otlp"), by.get("otel")
+    if ours is None or otel is None or not _ok(ours) or not _ok(otel):
+        return ["(the OTLP drivers did not both run)"]
+    rows = ["| target | measured | met |", "| --- | --- | --- |"]
+    ratios = _same_round_ratio(ours, otel)
+    r = statistics.median(ratios) if ratios else None
+    rows.append(
+        f"| >= 5x OpenTelemetry's traces/s | {_fmt(r, '.1f', 'x')} (per round: "
+        f"{', '.join(f'{x:.1f}' for x in ratios)}; {_med(ours, 'throughput'):,.0f} vs "
+        f"{_med(otel, 'throughput'):,.0f}/s) | {'yes' if r is not None and r >= 5 else 'NO'} |"
+    )
+    theirs = {x["round"]: x["cpu_us_per_trace"] for x in _ok(otel)}
+    shares = [
+        x["cpu_us_per_trace"] / theirs[x["round"]] for x in _ok(ours) if theirs.get(x["round"])
+    ]
+    share = statistics.median(shares) if shares else None
+    rows.append(
+        f"| <= 1/5 of OpenTelemetry's host CPU per trace | {_fmt(share, '.2f', 'x')} (per "
+        f"round: {', '.join(f'{x:.2f}' for x in shares)}; "
+        f"{_fmt(_med(ours, 'cpu_us_per_trace'), '.1f')} vs "
+        f"{_fmt(_med(otel, 'cpu_us_per_trace'), '.1f')} us) "
+        f"| {'yes' if share is not None and share <= 0.2 else 'NO'} |"
+    )
+    return rows
+
+
 def write_report(path: Path, drivers: list[Driver], *, n: int, rounds: int, seconds: float) -> None:
     from benchmarks.run import machine, versions
 
@@ -186,6 +215,13 @@ def write_report(path: Path, drivers: list[Driver], *, n: int, rounds: int, seco
         "## Targets (issue 5)",
         "",
         *targets(drivers),
+        "",
+        "## Targets (issue 10): OTLP mode against OpenTelemetry's SDK",
+        "",
+        "Both send OTLP/HTTP protobuf to the sink's `/v1/traces`, which parses every body "
+        "with `opentelemetry-proto` and counts spans; both run back to back in each round.",
+        "",
+        *otlp_targets(drivers),
         "",
         "## Settings changed from defaults",
         "",

@@ -1,8 +1,10 @@
 """Driver: this SDK, ``trace()`` + ``await end()`` (or ``enqueue()`` of ready traces).
 
 Defaults except ``endpoint`` and ``max_queue_size`` (N, so nothing is dropped); the
-``gzip`` variant adds ``compression="gzip"``. ``drain`` measures ``shutdown()`` with
-10,000 traces queued (the default queue bound) and nothing sent yet.
+``gzip`` variant adds ``compression="gzip"``, the ``otlp`` variant ``protocol="otlp"``
+(OTLP/HTTP protobuf to the sink's ``/v1/traces``, which counts the spans it parses).
+``drain`` measures ``shutdown()`` with 10,000 traces queued (the default queue bound) and
+nothing sent yet.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ async def body(sink: str, n: int, rec: Recorder) -> dict[str, Any]:
         return await enqueue(sink, n, rec)
     if variant == "gzip":
         return await trace_end(sink, n, rec, compression="gzip")
+    if variant == "otlp":
+        return await trace_end(sink, n, rec, protocol="otlp")
     if variant == "drain":
         return await drain(sink, n, rec)
     return await trace_end(sink, n, rec)

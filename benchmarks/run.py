@@ -69,6 +69,14 @@ def drivers(quick: bool) -> list[Driver]:
             settings=f'{queue_n}, compression="gzip"',
         ),
         Driver(
+            "tracing-otlp",
+            'tracing: trace()+end(), protocol="otlp"',
+            "drive_tracing",
+            "sdk",
+            "otlp",
+            settings=f'{queue_n}, protocol="otlp"',
+        ),
+        Driver(
             "otel",
             "OpenTelemetry BatchSpanProcessor + OTLP/HTTP",
             "drive_otel",
@@ -163,13 +171,21 @@ def sink_process() -> Iterator[str]:
             proc.wait(10)
 
 
+PAIRS = (("tracing", "floor"), ("tracing-otlp", "otel"))
+
+
 def round_order(selected: list[Driver], round_no: int) -> list[Driver]:
     """Rotate the order each round so no driver always runs first or last; this SDK and
-    the floor run back to back (which one first alternates), so their same-round ratio
-    compares the same minute of a noisy machine."""
-    pair = [d for d in selected if d.key in ("tracing", "floor")]
-    units: list[list[Driver]] = [pair[:: -1 if round_no % 2 else 1]] if pair else []
-    units += [[d] for d in selected if d not in pair]
+    the floor run back to back (which one first alternates), and so do this SDK's OTLP
+    mode and OpenTelemetry's SDK, so their same-round ratios compare the same minute of a
+    noisy machine."""
+    units: list[list[Driver]] = []
+    for keys in PAIRS:
+        pair = [d for d in selected if d.key in keys]
+        if pair:
+            units.append(pair[:: -1 if round_no % 2 else 1])
+    paired = {d.key for unit in units for d in unit}
+    units += [[d] for d in selected if d.key not in paired]
     shift = round_no % len(units) if units else 0
     return [d for unit in units[shift:] + units[:shift] for d in unit]
 

@@ -6,12 +6,18 @@
 ``reject`` (per-trace ``success: false``) and waits with ``wait_for_traces(n)`` instead
 of sleeping. The raw body is kept as received (``auto_decompress=False``), so gzip bodies
 are checked byte for byte.
+
+OTLP requests (``application/x-protobuf``) are parsed with the official classes
+(``tests._otlp``); their traces are the root spans' ``tracing.trace.id``. They are answered
+as OTLP says: an ``ExportTraceServiceResponse`` (``Reply.body`` scripts a partial success)
+or, for a failure, a ``google.rpc.Status``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
 import time
@@ -44,6 +50,7 @@ class Reply:
     drop: bool = False
     results: bool = True
     body: bytes | None = None
+    content_type: str | None = None  # of ``body``; None: the request's protocol's
 
 
 @dataclass
@@ -59,7 +66,22 @@ class Recorded:
     accepted: list[str] = field(default_factory=list)
 
     @property
+    def is_otlp(self) -> bool:
+        return self.headers.get("Content-Type") == "application/x-protobuf"
+
+    @functools.cached_property
+    def otlp(self) -> Any:
+        """The ``ExportTraceServiceRequest`` of an OTLP request."""
+        from tests._otlp import decode_request
+
+        return decode_request(self.raw, self.headers.get("Content-Encoding"))
+
+    @property
     def trace_ids(self) -> list[str]:
+        if self.is_otlp:
+            from tests._otlp import root_ids
+
+            return root_ids(self.otlp)
         if not isinstance(self.body, dict):
             return []
         return [t["id"] for t in self.body.get("traces", [])]
@@ -197,8 +219,17 @@ class FaultServer:
             # The handler must not answer on the dead connection; wait to be cancelled.
             await asyncio.Event().wait()
         record.status = reply.status
-        if reply.body is not None:
-            payload: bytes = reply.body
+        content_type = "application/json"
+        if record.is_otlp:
+            content_type = "application/x-protobuf"
+            if reply.body is not None:
+                payload: bytes = reply.body
+            elif 200 <= reply.status < 300:
+                payload = b""  # an empty ExportTraceServiceResponse: full success
+            else:  # google.rpc.Status{code: 3, message: "scripted"}, written by hand
+                payload = b"\x08\x03\x12\x08scripted"
+        elif reply.body is not None:
+            payload = reply.body
         elif 200 <= reply.status < 300 and reply.results:
             results = []
             for trace_id in record.trace_ids:
@@ -214,7 +245,7 @@ class FaultServer:
             if transport is None or transport.is_closing():
                 record.status = None  # the client gave up before the answer
             else:
-                listed = reply.body is None and reply.results
+                listed = reply.body is None and reply.results and not record.is_otlp
                 record.accepted = [
                     i for i in record.trace_ids if not listed or i not in self.reject
                 ]
@@ -222,7 +253,7 @@ class FaultServer:
             status=reply.status,
             body=payload,
             headers=reply.headers,
-            content_type="application/json",
+            content_type=reply.content_type or content_type,
         )
 
 

@@ -35,9 +35,9 @@ FAST: dict[str, Any] = {
 
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees a ``TRACING_*`` variable it did not set itself."""
+    """No test sees a ``TRACING_*`` or ``OTEL_*`` variable it did not set itself."""
     for name in list(os.environ):
-        if name.startswith("TRACING_"):
+        if name.startswith(("TRACING_", "OTEL_")):
             monkeypatch.delenv(name)
 
 

@@ -84,6 +84,9 @@ def test_constructor_arguments_and_defaults() -> None:
         "enabled": True,
         "sample_rate": 1.0,
         "mask": None,
+        "protocol": "tracing",
+        "headers": None,
+        "service_name": None,
     }
     params = inspect.signature(AsyncTracing).parameters
     assert {n: p.default for n, p in params.items()} == expected

@@ -73,6 +73,9 @@ class AsyncTracing:
         enabled: bool = True,
         sample_rate: float = 1.0,
         mask: Mask | None = None,
+        protocol: str = "tracing",
+        headers: Mapping[str, str] | None = None,
+        service_name: str | None = None,
     ) -> None:
         self._config = config = resolve_config(
             endpoint=endpoint,
@@ -93,6 +96,9 @@ class AsyncTracing:
             enabled=enabled,
             sample_rate=sample_rate,
             mask=mask,
+            protocol=protocol,
+            headers=headers,
+            service_name=service_name,
         )
         self._enabled = config.enabled
         self._flush_at = config.flush_at

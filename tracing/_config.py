@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
 
+from ._headers import Headers, resolve_headers, resolve_protocol, resolve_service_name
 from ._wire import DEFAULT_ENDPOINT
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ class Config:
     enabled: bool
     sample_rate: float
     mask: Mask | None
+    # 0.2, OTLP: the wire protocol, extra headers (names kept, values hidden in repr).
+    protocol: str = "tracing"
+    headers: Headers = attrs.field(default=(), repr=lambda h: repr([name for name, _ in h]))
+    service_name: str = "unknown_service"
 
     @property
     def batch_url(self) -> str:
@@ -76,12 +81,16 @@ def _number(name: str, value: object, *, minimum: float, strict: bool = False) -
     return float(value)
 
 
-def _endpoint(value: str | None) -> str:
+def _endpoint(value: str | None, protocol: str = "tracing") -> str:
+    """The argument, else (OTLP only) ``OTEL_EXPORTER_OTLP_ENDPOINT``, else
+    ``TRACING_ENDPOINT``, else the collector's default address."""
     if value is not None:
         return _check_endpoint(value, "endpoint")
-    env = _env("TRACING_ENDPOINT")
-    if env is not None:
-        return _check_endpoint(env, "TRACING_ENDPOINT: endpoint")
+    names = ("OTEL_EXPORTER_OTLP_ENDPOINT", "TRACING_ENDPOINT")
+    for env_name in names if protocol == "otlp" else names[1:]:
+        env = _env(env_name)
+        if env is not None:
+            return _check_endpoint(env, f"{env_name}: endpoint")
     return DEFAULT_ENDPOINT
 
 
@@ -130,6 +139,9 @@ def resolve_config(
     enabled: bool,
     sample_rate: float,
     mask: Mask | None,
+    protocol: str = "tracing",
+    headers: Mapping[str, str] | None = None,
+    service_name: str | None = None,
 ) -> Config:
     """Check every argument and fill in the environment.
 
@@ -158,11 +170,12 @@ def resolve_config(
         raise ValueError(f"session must be an aiohttp.ClientSession or None, got {session!r}")
     if not isinstance(enabled, bool):
         raise ValueError(f"enabled must be a bool, got {enabled!r}")
+    protocol = resolve_protocol(protocol)
     rate = _number("sample_rate", sample_rate, minimum=0)
     if rate > 1:
         raise ValueError(f"sample_rate must be between 0 and 1, got {sample_rate!r}")
     return Config(
-        endpoint=_endpoint(endpoint),
+        endpoint=_endpoint(endpoint, protocol),
         publishable_key=key.strip() if key is not None else None,
         flush_at=flush_at,
         flush_interval=_number("flush_interval", flush_interval, minimum=0),
@@ -180,4 +193,7 @@ def resolve_config(
         enabled=enabled,
         sample_rate=rate,
         mask=_callable_or_none("mask", mask),
+        protocol=protocol,
+        headers=resolve_headers(headers, protocol),
+        service_name=resolve_service_name(service_name),
     )

@@ -4,10 +4,11 @@ argv: endpoint, mode, count[, timeout]. Modes: "asyncio_run" (the loop is closed
 asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with no loop
 ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
 of the tracer and collects garbage), "shutdown" (a clean shutdown, for contrast).
-Prints the ids it queued.
+Prints the ids it queued. The protocol is $TEST_PROTOCOL ("tracing" unless set).
 """
 
 import asyncio
+import os
 import sys
 import threading
 
@@ -22,6 +23,7 @@ tracer = AsyncTracing(
     timeout=timeout,
     retry_backoff=0.001,
     retry_backoff_max=0.01,
+    protocol=os.environ.get("TEST_PROTOCOL", "tracing"),
 )
 items = [Trace("exit", id=f"exit-{i}") for i in range(count)]
 
