@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH_OR_URL",
         help=(
             "a SQLite file, created if missing, or a PostgreSQL URL "
-            "postgresql://user:password@host:port/dbname (needs tracing[postgres]; several "
+            "postgresql://user:password@host:port/dbname (needs aiotracing[postgres]; several "
             f"collectors may share one); also ${DB_ENV} "
             f"(default: {DEFAULT_DB} in the current directory)"
         ),
