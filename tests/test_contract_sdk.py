@@ -270,3 +270,33 @@ async def test_unparseable_retry_after_falls_back_to_backoff(
     result = await tracer.send_batch([Trace("t")])
     assert result.successful == 1
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("metadata", [("a", 1), 2]), ("metadata", "text"), ("tags", "prod"), ("tags", [1, 2])],
+)
+def test_bad_trace_arguments_are_value_errors_naming_them(argument: str, value: Any) -> None:
+    """``tracer.trace()`` refuses a metadata that is not a mapping and tags that are not
+    strings (a single str would become one tag per character) with a ValueError naming the
+    argument, not a TypeError from inside."""
+    tracer = AsyncTracing(enabled=False)
+    with pytest.raises(ValueError, match=argument):
+        tracer.trace("t", **{argument: value})
+
+
+def test_bad_span_metadata_is_a_value_error_naming_it() -> None:
+    trace = AsyncTracing(enabled=False).trace("t")
+    with pytest.raises(ValueError, match="metadata"):
+        trace.span("s", metadata=[1, 2])  # type: ignore[arg-type]
+
+
+async def test_trace_arguments_reach_the_wire(server: FaultServer, make_tracer: MakeTracer) -> None:
+    tracer = make_tracer()
+    source = {"k": "v"}
+    trace = tracer.trace("t", metadata=source, tags=(t for t in ("a", "b")))
+    source["k"] = "changed"  # the trace keeps a copy
+    await trace.end()
+    await tracer.flush()
+    (sent,) = server.requests[0].traces
+    assert (sent["metadata"], sent["tags"]) == ({"k": "v"}, ["a", "b"])

@@ -7,7 +7,7 @@ Serialisation to the wire format lives in ``_wire``, not here.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
 from datetime import UTC, datetime
 from types import TracebackType
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
+from ._args import metadata_arg, tags_arg
 from ._context import _span_var, _trace_var, restore
 from ._log import never_ended
 
@@ -223,7 +224,7 @@ class Trace(_Record):
             name,
             parent_id=parent.id if parent is not None and parent._trace is self else None,
             input=input,
-            metadata=dict(metadata) if metadata else {},
+            metadata=metadata_arg(metadata) if metadata else {},
         )
         span._trace = self
         spans = _get_spans(self)
@@ -349,8 +350,8 @@ def start_trace(
     input: Any,
     description: str | None,
     input_summary: str | None,
-    metadata: dict[str, Any],
-    tags: list[str] | None,
+    metadata: Mapping[str, Any] | None,
+    tags: Iterable[str] | None,
 ) -> Trace:
     """``Trace(name, id=..., ...)`` for ``AsyncTracing.trace()``, without attrs' ``__init__``.
 
@@ -369,12 +370,12 @@ def start_trace(
     trace.error = None
     trace.input = input
     trace.output = None
-    trace.metadata = metadata
+    trace.metadata = metadata_arg(metadata) if metadata else {}
     trace.llm_usage = None
     trace.description = description
     trace.input_summary = input_summary
     trace.output_summary = None
-    _set_tags(trace, tags)
+    _set_tags(trace, tags_arg(tags) if tags else None)
     _set_spans(trace, None)
     trace._tracer = None
     trace._ended = False
