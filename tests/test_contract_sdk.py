@@ -300,3 +300,34 @@ async def test_trace_arguments_reach_the_wire(server: FaultServer, make_tracer: 
     await tracer.flush()
     (sent,) = server.requests[0].traces
     assert (sent["metadata"], sent["tags"]) == ({"k": "v"}, ["a", "b"])
+
+
+async def test_max_queue_size_counts_traces_in_flight(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """max_queue_size bounds queued and in-flight traces together: while a full batch is
+    in flight, the next trace is dropped."""
+    server.gate = asyncio.Event()
+    tracer = make_tracer(max_queue_size=3, flush_at=3)
+    for i in range(3):
+        assert tracer.enqueue(Trace(f"t{i}"))
+    await server.wait_for_requests(1)
+    assert tracer.stats().in_flight == 3
+    assert tracer.enqueue(Trace("over")) is False
+    assert tracer.stats().dropped == 1
+    server.gate.set()
+    await tracer.flush()
+    assert tracer.stats().sent == 3
+    check_invariant(tracer.stats())
+
+
+async def test_a_far_retry_after_date_is_capped_by_retry_backoff_max(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """An HTTP-date Retry-After a year ahead waits retry_backoff_max, not a year."""
+    tracer = make_tracer(max_retries=1, retry_backoff_max=0.05)
+    server.respond_with(503, {"Retry-After": "Fri, 31 Dec 2100 23:59:59 GMT"})
+    async with asyncio.timeout(20):
+        result = await tracer.send_batch([Trace("t")])
+    assert result.successful == 1
+    assert len(server.requests) == 2
