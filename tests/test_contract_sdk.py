@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -331,3 +332,16 @@ async def test_a_far_retry_after_date_is_capped_by_retry_backoff_max(
         result = await tracer.send_batch([Trace("t")])
     assert result.successful == 1
     assert len(server.requests) == 2
+
+
+def test_a_trace_built_directly_is_checked_like_the_tracer_checks_it() -> None:
+    """``Trace(...)`` built directly refuses an end before its start (no receiver accepts
+    it) and tags that are one string; its tags become a list."""
+    start = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="end_time"):
+        Trace("t", start_time=start, end_time=start - timedelta(microseconds=1))
+    with pytest.raises(ValueError, match="tags"):
+        Trace("t", tags="prod")
+    trace = Trace("t", start_time=start, end_time=start, tags=("a", "b"))
+    assert trace.tags == ["a", "b"]
+    assert trace.duration == 0.0

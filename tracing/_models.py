@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
-from ._args import metadata_arg, tags_arg
+from ._args import check_end_time, metadata_arg, tags_arg, tags_or_none
 from ._context import _span_var, _trace_var, restore
 from ._log import never_ended
 
@@ -108,7 +108,9 @@ class _Record:
     name: str = attrs.field(validator=_check_name)
     id: str = attrs.field(default=None, converter=_id_or_new, kw_only=True)
     start_time: datetime = attrs.field(factory=utcnow, converter=_to_utc, kw_only=True)
-    end_time: datetime | None = attrs.field(default=None, converter=_to_utc_or_none, kw_only=True)
+    end_time: datetime | None = attrs.field(
+        default=None, converter=_to_utc_or_none, validator=check_end_time, kw_only=True
+    )
     status: Status = attrs.field(default="ok", validator=_check_status, kw_only=True)
     error: str | None = attrs.field(default=None, kw_only=True)
     input: Any = attrs.field(default=None, kw_only=True)
@@ -200,7 +202,7 @@ class Trace(_Record):
     output_summary: str | None = attrs.field(default=None, kw_only=True)
     # Stored as None until first read (see _lazy_list below): an empty list per trace is
     # a GC-tracked object, and a deep backlog of them made full collections pause the loop.
-    tags: list[str] = attrs.field(default=None, kw_only=True)
+    tags: list[str] = attrs.field(default=None, converter=tags_or_none, kw_only=True)
     spans: list[Span] = attrs.field(default=None, kw_only=True)
     # Set by AsyncTracing.trace(): where end() enqueues the trace.
     _tracer: AsyncTracing | None = attrs.field(default=None, init=False, repr=False)
