@@ -7,16 +7,18 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: venv test lint typecheck pytest demo serve bench clean
+.PHONY: venv test lint typecheck pytest demo serve bench bench-service clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes tracing 2>/dev/null || true  # the pre-0.2 distribution name
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 $(DEMO_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip uninstall --quiet --yes tracing 2>/dev/null || true  # the pre-0.2 distribution name
 	$(BIN)/pip install --quiet -e '.[demo]'
 	touch $(DEMO_STAMP)
 
@@ -73,14 +75,27 @@ BENCH_ARGS  ?=
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip uninstall --quiet --yes tracing 2>/dev/null || true
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) postgresql
+bench: $(BENCH_STAMP) postgresql wrk
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.bench_encode --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.collector_ingest $(BENCH_ARGS) --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
+
+# `make bench-service`: the FastAPI service under wrk (benchmarks/service/), on its own.
+bench-service: $(BENCH_STAMP) wrk
+	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
+
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -271,7 +271,7 @@ def _one_line(driver: Driver, r: dict[str, Any]) -> str:
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in [
-        "tracing",
+        "aiotracing",
         "aiohttp",
         "orjson",
         "attrs",

@@ -1,6 +1,6 @@
 """A FastAPI service traced end to end: one trace per request, one span per step.
 
-    pip install 'tracing[fastapi]' uvicorn        # FastAPI does not bring a server
+    pip install 'aiotracing[fastapi]' uvicorn     # FastAPI does not bring a server
     python -m tracing.collector &                 # the receiver, on 127.0.0.1:7070
     uvicorn examples.fastapi_app:app
     curl 'http://127.0.0.1:8000/answer?question=why'

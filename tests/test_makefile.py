@@ -43,5 +43,5 @@ def test_make_test_keeps_the_dev_tools(tmp_path: Path) -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    assert "tracing[demo]" in extras["dev"]
+    assert "aiotracing[demo]" in extras["dev"]
     assert all(any(dep.startswith(tool) for dep in extras["dev"]) for tool in DEV_TOOLS)

@@ -45,10 +45,22 @@ def test_exported_names_are_defined_in_private_modules() -> None:
 
 
 def test_version_matches_distribution_metadata() -> None:
-    """``__version__`` is the installed distribution's version."""
+    """``__version__`` is the version of the installed ``aiotracing`` distribution."""
     from importlib.metadata import version
 
-    assert tracing.__version__ == version("tracing")
+    assert tracing.__version__ == version("aiotracing")
+    assert tracing.__version__ != "0.0.0+unknown"
+
+
+def test_distribution_is_aiotracing_and_user_agent_keeps_its_name() -> None:
+    """The distribution is ``aiotracing`` (PyPI's ``tracing`` is somebody else's); the
+    User-Agent keeps the contract's ``tracing-python/<version>``."""
+    from importlib.metadata import metadata
+
+    from tracing._exporter import USER_AGENT
+
+    assert metadata("aiotracing")["Name"] == "aiotracing"
+    assert f"tracing-python/{tracing.__version__}" == USER_AGENT
 
 
 def test_exception_tree() -> None:

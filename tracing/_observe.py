@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["make_decorator"]
 
 P = ParamSpec("P")
+_KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
+_PLAIN = (inspect.Parameter.POSITIONAL_OR_KEYWORD, _KEYWORD_ONLY)
 R = TypeVar("R")
 
 
@@ -87,31 +89,26 @@ def _sync_wrapper(call: _Observed, func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class _Frame:
-    """One decorated call in progress: its trace, its span (None at trace level), and
-    the context tokens to restore when it ends."""
-
-    __slots__ = ("keep", "span", "span_token", "trace", "trace_token")
-
-    def __init__(
-        self,
-        trace: Trace,
-        span: Span | None,
-        trace_token: Token[Trace | None] | None,
-        span_token: Token[Span | None],
-        keep: bool,
-    ) -> None:
-        self.trace = trace
-        self.span = span
-        self.trace_token = trace_token
-        self.span_token = span_token
-        self.keep = keep
+# One decorated call in progress: its trace, its span (None at trace level), the context
+# tokens to restore when it ends, and whether the trace survives sampling. A tuple, not
+# a class: it is made and dropped on every call.
+_Frame = tuple[Trace, "Span | None", "Token[Trace | None] | None", "Token[Span | None]", bool]
 
 
 class _Observed:
     """What one decoration fixed: the tracer, the name, and how to read arguments."""
 
-    __slots__ = ("capture_input", "capture_output", "name", "signature", "skip_first", "tracer")
+    __slots__ = (
+        "capture_input",
+        "capture_output",
+        "defaults",
+        "name",
+        "names",
+        "positional",
+        "signature",
+        "skip_first",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -129,11 +126,59 @@ class _Observed:
             self.signature: inspect.Signature | None = inspect.signature(func)
         except (TypeError, ValueError):  # some builtins and C callables have none
             self.signature = None
-        params = list(self.signature.parameters) if self.signature is not None else []
-        self.skip_first = bool(params) and params[0] in ("self", "cls")
+        params = list(self.signature.parameters.values()) if self.signature is not None else []
+        self.skip_first = bool(params) and params[0].name in ("self", "cls")
+        # The fast binder's plan (None: always Signature.bind): parameter names in order,
+        # how many take positional arguments, and the defaults.
+        self.names: tuple[str, ...] | None = None
+        self.positional = 0
+        self.defaults: dict[str, Any] = {}
+        if params and all(p.kind in _PLAIN for p in params):
+            self.names = tuple(p.name for p in params)
+            self.positional = sum(p.kind is not _KEYWORD_ONLY for p in params)
+            self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        elif not params and self.signature is not None:
+            self.names = ()
 
     def arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """Bound arguments with defaults applied, ``self``/``cls`` left out, each captured."""
+        bound = self._bind(args, kwargs)
+        if bound is None:
+            return None
+        items = iter(bound.items())
+        if self.skip_first:
+            next(items, None)
+        return {key: capture(value) for key, value in items}
+
+    def _bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``Signature.bind(...)`` + ``apply_defaults()`` as a dict, in parameter order.
+
+        Functions without ``*args``/``**kwargs``/positional-only parameters (nearly all)
+        are bound here, ~10x faster; anything else, and every call that does not fit
+        the signature, goes through ``inspect``, which decides (None: the call is about
+        to raise its own TypeError).
+        """
+        names = self.names
+        if names is not None and len(args) <= self.positional:
+            if not kwargs and len(args) == len(names):
+                return dict(zip(names, args, strict=True))
+            bound = dict(zip(names, args, strict=False))
+            used = 0
+            defaults = self.defaults
+            for name in names[len(args) :]:
+                if name in kwargs:
+                    bound[name] = kwargs[name]
+                    used += 1
+                elif name in defaults:
+                    bound[name] = defaults[name]
+                else:
+                    break  # missing: inspect decides
+            else:
+                if used == len(kwargs):  # no unknown keyword, none given twice
+                    return bound
+        return self._bind_slow(args, kwargs)
+
+    def _bind_slow(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         if self.signature is None:
             return None
         try:
@@ -141,38 +186,37 @@ class _Observed:
         except TypeError:  # the call itself is about to raise it
             return None
         bound.apply_defaults()
-        items = iter(bound.arguments.items())
-        if self.skip_first:
-            next(items, None)
-        return {key: capture(value) for key, value in items}
+        return dict(bound.arguments)
 
     def start(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Frame:
         parent = _trace_var.get()
+        tracer = self.tracer
+        rate = tracer._config.sample_rate
         if parent is None:
-            trace = self.tracer.trace(self.name)
-            keep = _kept(self.tracer, trace)
+            trace = tracer.trace(self.name)
+            keep = rate >= 1.0 or sampled_in(trace.id, rate)
             if keep and self.capture_input:
                 trace.input = self.arguments(args, kwargs)
-            return _Frame(trace, None, _trace_var.set(trace), _span_var.set(None), keep)
-        keep = _kept(self.tracer, parent)
+            return (trace, None, _trace_var.set(trace), _span_var.set(None), keep)
+        # Capturing for a trace that sampling drops would be wasted work.
+        keep = rate >= 1.0 or sampled_in(parent.id, rate)
         span = parent.span(self.name)
         if keep and self.capture_input:
             span.input = self.arguments(args, kwargs)
-        return _Frame(parent, span, None, _span_var.set(span), keep)
+        return (parent, span, None, _span_var.set(span), keep)
 
     def finish(
         self, frame: _Frame, *, result: Any = None, error: BaseException | None = None
     ) -> None:
         """Restore the context, record the outcome, and queue the trace if it was ours."""
-        restore(_span_var, frame.span_token)
-        if frame.trace_token is not None:
-            restore(_trace_var, frame.trace_token)
-        output = capture(result) if frame.keep and self.capture_output and error is None else None
-        span = frame.span
+        trace, span, trace_token, span_token, keep = frame
+        restore(_span_var, span_token)
+        if trace_token is not None:
+            restore(_trace_var, trace_token)
+        output = capture(result) if keep and self.capture_output and error is None else None
         if span is not None:
             span.end(output=output, error=error)
             return
-        trace = frame.trace
         if trace._ended:  # the function ended its own trace; that one stands
             return
         if output is not None:
@@ -183,9 +227,3 @@ class _Observed:
         # trace.end() is a coroutine only for the API's sake; this path must also work
         # for sync functions, on threads, with no loop. enqueue() ends it first.
         self.tracer.enqueue(trace)
-
-
-def _kept(tracer: AsyncTracing, trace: Trace) -> bool:
-    """Whether ``trace`` survives sampling; capturing for one that will not is wasted."""
-    rate = tracer._config.sample_rate
-    return rate >= 1.0 or sampled_in(trace.id, rate)

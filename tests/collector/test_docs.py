@@ -69,7 +69,7 @@ def test_every_uvicorn_command_comes_with_its_install() -> None:
 
 def test_the_version_is_documented_and_true() -> None:
     assert "`tracing.__version__`" in README
-    assert tracing.__version__ == importlib.metadata.version("tracing")
+    assert tracing.__version__ == importlib.metadata.version("aiotracing")  # the distribution name
 
 
 async def test_what_the_readme_says_the_cookie_opens(start_collector: StartCollector) -> None:

@@ -239,8 +239,15 @@ async def test_public_host_with_a_key_or_insecure_flag(
 
 
 async def test_bad_arguments_exit_2() -> None:
-    """A bad port or body limit is a usage error."""
-    for args in (["--port", "70000"], ["--max-body", "0"], ["--port", "x"]):
+    """A bad port, body limit or key is a usage error."""
+    for args in (
+        ["--port", "70000"],
+        ["--max-body", "0"],
+        ["--port", "x"],
+        ["--key", ""],  # an unset variable in --key "$KEY" must not mean "no keys"
+        ["--key", " padded"],  # no header can carry it: HTTP removes the space
+        ["--key", "k", "--key", "tab\t"],
+    ):
         code, out = await run_cli(*args)
         assert code == 2
         assert "error" in out

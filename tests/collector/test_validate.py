@@ -124,6 +124,8 @@ def test_minimal_trace_is_accepted() -> None:
         ({"input": nested(MAX_DEPTH + 1)}, "trace input is nested more than 128 levels"),
         ({"metadata": {"k": nested(MAX_DEPTH)}}, "trace metadata is nested more than 128"),
         ({"spans": [{"id": "s", "name": "n", "output": nested(129)}]}, "span 0 output is nested"),
+        ({"unknownKey": nested(900)}, "trace unknownKey is nested more than 128 levels"),
+        ({"spans": [{"id": "s", "name": "n", "x-y": nested(129)}]}, "span 0 'x-y' is nested"),
         ({"status": nested(990)}, "trace status must be 'ok' or 'error', got a list"),
         ({"startTime": nested(990)}, "startTime must be an RFC 3339 date-time, got a list"),
         ({"startTime": "2026-W47-6T12:00:00Z"}, "startTime must be an RFC 3339"),
@@ -163,7 +165,7 @@ def test_rule_rejects_the_trace(changes: dict[str, Any], message: str) -> None:
         {"spans": [{"id": "s", "name": "n", "status": "bad", "parentId": 3}]},
         {"spans": [{"id": "s" * MAX_ID, "name": "n" * MAX_NAME, "input": nested(MAX_DEPTH)}]},
         {"spans": None},
-        {"unknownKey": nested(900)},
+        {"unknownKey": nested(MAX_DEPTH)},
     ],
 )
 def test_what_the_list_does_not_name_is_accepted(changes: dict[str, Any]) -> None:
@@ -179,6 +181,17 @@ def test_nanosecond_fractions_are_cut_to_microseconds() -> None:
     result = validate_trace(wire(startTime="2026-11-21T12:00:00.123456789Z", endTime=...))
     assert isinstance(result, ValidTrace)
     assert orjson.loads(result.document)["startTime"] == "2026-11-21T12:00:00.123456Z"
+
+
+def test_a_leap_second_is_the_microsecond_before_it() -> None:
+    """RFC 3339 allows second 60 (section 5.7); datetime cannot hold it."""
+    result = validate_trace(
+        wire(startTime="2016-12-31T23:59:60.5Z", endTime="2017-01-01T00:00:00Z")
+    )
+    assert isinstance(result, ValidTrace)
+    doc = orjson.loads(result.document)
+    assert doc["startTime"] == "2016-12-31T23:59:59.999999Z"
+    assert doc["duration"] == 0.000001
 
 
 def test_rejected_keeps_a_usable_id() -> None:

@@ -41,6 +41,17 @@ def _port(text: str) -> int:
     return value
 
 
+def _key(text: str) -> str:
+    """A key a request can show: not empty (an unset variable in ``--key "$KEY"`` must not
+    open the collector to everyone), and not edged with the spaces or tabs HTTP removes
+    around a header value (no Authorization header could then carry it)."""
+    if not text:
+        raise argparse.ArgumentTypeError("a key must not be empty")
+    if text != text.strip(" \t"):
+        raise argparse.ArgumentTypeError("a key must not begin or end with a space or tab")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tracing.collector",
@@ -70,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH_OR_URL",
         help=(
             "a SQLite file, created if missing, or a PostgreSQL URL "
-            "postgresql://user:password@host:port/dbname (needs tracing[postgres]; several "
+            "postgresql://user:password@host:port/dbname (needs aiotracing[postgres]; several "
             f"collectors may share one); also ${DB_ENV} "
             f"(default: {DEFAULT_DB} in the current directory)"
         ),
@@ -78,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--key",
         action="append",
+        type=_key,
         default=[],
         metavar="KEY",
         help="accept this key as 'Authorization: Bearer KEY' (repeatable; default: no keys)",

@@ -8,13 +8,16 @@ import ipaddress
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ._auth import COOKIE, Keys
+from ._otlp_response import PATH as OTLP_PATH
+from ._otlp_response import otlp_error
+from ._otlp_route import add_otlp_route
 from ._query import QueryError, check_query
 from ._routes import add_routes, json_error, page_error, signin_redirect, unavailable
 from ._settings import SESSION, SETTINGS, STORE, TRACE_COUNT, Settings
@@ -59,6 +62,7 @@ def make_app(
     )
     app.cleanup_ctx.append(_store_ctx)
     add_routes(app)
+    add_otlp_route(app)
     return app
 
 
@@ -71,7 +75,16 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith(("/api/", "/v1/")) or request.path == "/healthz"
+
+
+def _api_error(
+    request: web.Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """An API failure: OTLP's ``Status`` in the request's encoding on ``/v1/traces``."""
+    if request.path == OTLP_PATH:
+        return otlp_error(request, status, message, headers)
+    return json_error(status, message, headers)
 
 
 @web.middleware
@@ -89,7 +102,7 @@ async def _log_requests(request: web.Request, handler: Handler) -> web.StreamRes
             raise
         message = exc.reason if status != 404 else "not found"
         if _is_api(request):
-            return json_error(status, message, _allow(exc))
+            return _api_error(request, status, message, _allow(exc))
         response = page_error(request, status, message)
         response.headers.update(_allow(exc))
         return response
@@ -119,7 +132,7 @@ def _allow(exc: web.HTTPException) -> dict[str, str]:
 
 def _refuse(request: web.Request, status: int, message: str) -> web.Response:
     if _is_api(request):
-        return json_error(status, message)
+        return _api_error(request, status, message)
     return page_error(request, status, message)
 
 
@@ -158,7 +171,7 @@ async def _require_key(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     if keys.check_header(request.headers.get("Authorization")):
         return await handler(request)
-    api = request.path.startswith("/api/")
+    api = _is_api(request)
     ingest = api and request.method == "POST"
     session = None if ingest else keys.check_session(request.cookies.get(COOKIE))
     if session is not None:
@@ -171,7 +184,7 @@ async def _require_key(request: web.Request, handler: Handler) -> web.StreamResp
             return await handler(request)
     if api:
         message = "a valid key is required: Authorization: Bearer <key>"
-        return json_error(401, message, {"WWW-Authenticate": 'Bearer realm="tracing"'})
+        return _api_error(request, 401, message, {"WWW-Authenticate": 'Bearer realm="tracing"'})
     if request.method in ("GET", "HEAD"):
         raise signin_redirect(request)
     return page_error(request, 401, "Sign in first.")

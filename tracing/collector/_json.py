@@ -4,13 +4,15 @@ anything but ``ValueError``, and one bad value never costs the rest of the body.
 orjson parses nearly every body. What it refuses that is still JSON (RFC 8259) gets a
 second, slower try: values nested beyond orjson's 1,024 levels are cut down first (the
 validator rejects their trace for depth anyway, and keeps its id to name it), then the
-standard library parses the text, lone surrogate escapes included (the trace holding one
-is rejected when it is stored, not the batch).
+standard library parses the text, lone surrogate escapes and numbers past a double's
+range (``1e400``) included (the trace holding one is rejected when it is stored, not the
+batch).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -27,11 +29,12 @@ _OPEN_OR_QUOTE = re.compile(r'["\[\]{}]')
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*+"', re.DOTALL)
 _MAX_INT_DIGITS = 20
 # orjson's messages for what is JSON but beyond orjson: depth, and lone surrogates.
-_SECOND_TRY = re.compile(r"depth limit|surrogate")
+_SECOND_TRY = re.compile(r"depth limit|surrogate|infinity")
 
 
 class _Unstorable:
-    """An integer too long for any store (json would build it; nothing could save it)."""
+    """A number no store can hold: an integer too long, or one past a double's range
+    (json would build it; nothing could save it)."""
 
     __slots__ = ("text",)
 
@@ -53,7 +56,9 @@ def loads(body: bytes) -> Any:
         raise first  # not JSON at all: no slower parse of up to --max-body bytes for it
     try:
         text = body.decode("utf-8")
-        return json.loads(_cut_deep(text), parse_constant=_refuse, parse_int=_int)
+        return json.loads(
+            _cut_deep(text), parse_constant=_refuse, parse_int=_int, parse_float=_float
+        )
     except (ValueError, RecursionError):
         raise first from None
 
@@ -64,6 +69,12 @@ def _refuse(name: str) -> Any:
 
 def _int(text: str) -> int | _Unstorable:
     return int(text) if len(text) <= _MAX_INT_DIGITS else _Unstorable(text)
+
+
+def _float(text: str) -> float | _Unstorable:
+    """A number past a double's range (``1e400``) is JSON, but no store can hold it."""
+    value = float(text)
+    return value if math.isfinite(value) else _Unstorable(text)
 
 
 def _cut_deep(text: str) -> str:
@@ -165,5 +176,5 @@ def describe(value: Any) -> str:
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     if isinstance(value, _Unstorable):
-        return f"an integer of {len(value.text)} digits"
+        return f"the number {value.text[:40]}"
     return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"

@@ -2,7 +2,7 @@
 
 Routes and pages talk only to ``TraceStore``; ``open_store(url)`` picks the
 implementation from ``--db``: a ``postgresql://`` (or ``postgres://``) URL is the
-PostgreSQL store (the ``tracing[postgres]`` extra), anything else a SQLite file.
+PostgreSQL store (the ``aiotracing[postgres]`` extra), anything else a SQLite file.
 
 Rules every implementation keeps:
 
@@ -197,7 +197,7 @@ def open_store(db: str) -> TraceStore:
     """The store for ``--db``: PostgreSQL for a ``postgresql://`` URL, else SQLite.
 
     Raises:
-        StoreError: a PostgreSQL URL without the ``tracing[postgres]`` extra installed.
+        StoreError: a PostgreSQL URL without the ``aiotracing[postgres]`` extra installed.
     """
     if is_postgres_url(db):
         try:
@@ -205,7 +205,7 @@ def open_store(db: str) -> TraceStore:
         except ImportError as exc:
             raise StoreError(
                 "a postgresql:// database needs the PostgreSQL driver: "
-                "pip install 'tracing[postgres]'"
+                "pip install 'aiotracing[postgres]'"
             ) from exc
         return PostgresStore(db)
     from ._sqlite import SqliteStore

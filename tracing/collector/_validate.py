@@ -99,8 +99,9 @@ def parse_envelope(body: bytes) -> list[Any]:
 def parse_rfc3339(value: Any) -> datetime | None:
     """An RFC 3339 date-time as an aware UTC datetime; None for anything else.
 
-    Fractions beyond microseconds are cut (nanosecond clocks send nine digits); a time
-    that UTC cannot hold (year 1 with a positive offset) is not a time either.
+    Fractions beyond microseconds are cut (nanosecond clocks send nine digits); a leap
+    second is the microsecond before it; a time that UTC cannot hold (year 1 with a
+    positive offset) is not a time either.
     """
     if not isinstance(value, str) or len(value) > 64:
         return None
@@ -108,6 +109,10 @@ def parse_rfc3339(value: Any) -> datetime | None:
     if found is None:
         return None
     whole, fraction, zone = found.groups()
+    if whole.endswith(":60"):
+        # A leap second (RFC 3339 section 5.7), which datetime cannot hold: read as the
+        # last microsecond before it, so order and durations stay right.
+        whole, fraction = whole[:-2] + "59", "999999"
     text = whole + ("." + fraction[:6].ljust(6, "0") if fraction else "")
     try:
         return datetime.fromisoformat(text + ("+00:00" if zone in "Zz" else zone)).astimezone(UTC)
@@ -146,8 +151,7 @@ def _valid_trace(raw: dict[str, Any]) -> ValidTrace:
         status = "ok"
     elif status not in ("ok", "error"):
         raise Invalid(f"trace status must be 'ok' or 'error', got {describe(status)}")
-    for field in ("llmUsage", *_TRACE_FIELDS):
-        _not_too_deep(raw.get(field), "trace", field)
+    _none_too_deep(raw, "trace", skip="spans")
     usage = _usage(raw.get("llmUsage"), "trace")
     spans = _spans(raw.get("spans"))
     doc: dict[str, Any] = {field: raw.get(field) for field in _TRACE_FIELDS}
@@ -214,8 +218,7 @@ def _spans(value: Any) -> list[dict[str, Any]]:
         span_id = _text(raw, "id", where, MAX_ID)
         name = _text(raw, "name", where, MAX_NAME)
         start, end = _times(raw, where)
-        for field in ("llmUsage", "status", *_SPAN_FIELDS):
-            _not_too_deep(raw.get(field), where, field)
+        _none_too_deep(raw, where)
         span = {field: raw.get(field) for field in _SPAN_FIELDS}
         status = raw.get("status")
         span.update(
@@ -260,9 +263,13 @@ def _times(raw: Mapping[str, Any], where: str) -> tuple[datetime | None, datetim
     return start, end
 
 
-def _not_too_deep(value: Any, where: str, field: str) -> None:
-    if depth_over(value):
-        raise Invalid(f"{where} {field} is nested more than {MAX_DEPTH} levels deep")
+def _none_too_deep(raw: dict[str, Any], where: str, skip: str = "") -> None:
+    """No field's value nested past MAX_DEPTH: "anywhere in the trace" takes in the
+    fields the collector does not store too (a trace is judged as it was sent)."""
+    for field, value in raw.items():
+        if field != skip and depth_over(value):
+            name = field if field.isascii() and field.isidentifier() else describe(field)
+            raise Invalid(f"{where} {name} is nested more than {MAX_DEPTH} levels deep")
 
 
 def _usage(value: Any, where: str) -> Any:

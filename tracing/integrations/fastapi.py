@@ -60,11 +60,9 @@ class TracingMiddleware:
         if scope["type"] != "http" or not self.tracer._enabled:
             await self.app(scope, receive, send)
             return
-        request = _Request(scope, getattr(scope.get("app", self.app), "routes", None))
-        trace = self.tracer.trace(
-            f"{request.method} {request.path}",
-            metadata={"http.request.method": request.method},
-        )
+        request = _Request(scope, scope.get("app", self.app))
+        trace = self.tracer.trace(f"{request.method} {request.path}")
+        trace.metadata["http.request.method"] = request.method
         status: int | None = None
 
         async def send_and_watch(message: Message) -> None:
@@ -116,14 +114,14 @@ class _Request:
     and keeps the full template in ``scope["fastapi"]["effective_route_context"]``.
     """
 
-    __slots__ = ("method", "path", "root_path", "routes", "scope")
+    __slots__ = ("app", "method", "path", "root_path", "scope")
 
-    def __init__(self, scope: Scope, routes: Iterable[BaseRoute] | None) -> None:
+    def __init__(self, scope: Scope, app: Any) -> None:
         self.scope = scope
+        self.app = app  # its routes are read only for a request that went through a Mount
         self.method: str = scope.get("method", "GET")
         self.path: str = scope.get("path", "") or "/"
         self.root_path: str = scope.get("root_path", "")
-        self.routes = list(routes) if routes is not None else []
 
     def route_template(self) -> str | None:
         """The matched route's template with mount prefixes, or None if none matched."""
@@ -149,7 +147,8 @@ class _Request:
             "root_path": self.root_path,
             "method": self.method,
         }
-        template, last, routes = "", None, self.routes
+        routes: Iterable[BaseRoute] = getattr(self.app, "routes", None) or ()
+        template, last = "", None
         while True:
             mount = _first_mount(routes, probe)
             if mount is None:
