@@ -30,6 +30,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
+from tests._helpers import PATIENCE
 from tracing import Stats
 
 __all__ = ["FaultServer", "Recorded", "Reply", "check_invariant", "running_server"]
@@ -39,9 +40,10 @@ __all__ = ["FaultServer", "Recorded", "Reply", "check_invariant", "running_serve
 class Reply:
     """How to answer one request.
 
-    ``delay`` holds the answer back that many seconds (past the client's timeout, the
-    client never sees it); ``drop`` closes the connection without any answer; ``results``
-    False answers 200 with an empty body (every trace accepted).
+    ``delay`` holds the answer back that many seconds (a slow server); ``hang`` never
+    answers: the request is held until the client gives up (its ``timeout``) and
+    disconnects; ``drop`` closes the connection without any answer; ``results`` False
+    answers 200 with an empty body (every trace accepted).
     """
 
     status: int = 200
@@ -51,6 +53,7 @@ class Reply:
     results: bool = True
     body: bytes | None = None
     content_type: str | None = None  # of ``body``; None: the request's protocol's
+    hang: bool = False
 
 
 @dataclass
@@ -140,9 +143,10 @@ class FaultServer:
         delay: float = 0.0,
         drop: bool = False,
         results: bool = True,
+        hang: bool = False,
     ) -> None:
         """Queue ``times`` answers; once the script runs out, ``default`` answers."""
-        reply = Reply(status, dict(headers or {}), delay, drop, results)
+        reply = Reply(status, dict(headers or {}), delay, drop, results, hang=hang)
         self._script.extend([reply] * times)
 
     def script(self, *replies: Reply) -> None:
@@ -158,7 +162,7 @@ class FaultServer:
         return [r for r in self.requests if r.path.endswith("/api/traces/batch")]
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout * PATIENCE):
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
@@ -212,6 +216,9 @@ class FaultServer:
             await self.gate.wait()
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.hang:
+            # Cancelled when the client disconnects (TestServer cancels handlers then).
+            await asyncio.Event().wait()
         if reply.drop:
             transport = request.transport
             assert transport is not None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import sys
+import threading
 from typing import Any
 
 import aiohttp
@@ -107,9 +110,32 @@ def test_boundary_values_are_accepted(argument: str, value: Any) -> None:
     assert getattr(AsyncTracing(**{argument: value})._config, argument) == value
 
 
-def test_construction_needs_no_event_loop() -> None:
-    """Constructing outside any event loop does no I/O and raises nothing."""
-    tracer = AsyncTracing(endpoint="http://127.0.0.1:9")
+_AUDITED: list[str] | None = None
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _AUDITED is not None and event.split(".")[0] in _IO_EVENTS:
+        _AUDITED.append(event)
+
+
+_IO_EVENTS = {"socket", "open", "subprocess", "os", "sqlite3", "urllib", "http"}
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only when asked
+
+
+def test_construction_needs_no_event_loop_and_does_no_io() -> None:
+    """Constructing outside any loop opens no socket or file, starts no thread or loop."""
+    global _AUDITED
+    threads = set(threading.enumerate())
+    _AUDITED = []
+    try:
+        tracer = AsyncTracing(endpoint="http://example.invalid:9", compression="gzip")
+    finally:
+        audited, _AUDITED = _AUDITED, None
+    assert audited == []
+    assert set(threading.enumerate()) == threads
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    assert "state=new" in repr(tracer)
     assert tracer.stats().enqueued == 0
 
 
@@ -195,11 +221,13 @@ async def test_user_session_is_used_and_not_closed(server: FaultServer) -> None:
     assert len(server.requests) == 1
 
 
-async def test_shutdown_timeout_validation_names_timeout() -> None:
-    """shutdown(timeout=-1) raises ValueError naming timeout."""
+@pytest.mark.parametrize("timeout", [-1, -0.001, float("nan")])
+async def test_shutdown_timeout_validation_names_timeout(timeout: float) -> None:
+    """shutdown(timeout=) below 0 or NaN raises ValueError naming timeout."""
     tracer = AsyncTracing()
     with pytest.raises(ValueError, match="timeout"):
-        await tracer.shutdown(timeout=-1)
+        await tracer.shutdown(timeout=timeout)
+    assert "state=new" in repr(tracer)
 
 
 def test_no_log_lines_at_construction(caplog: pytest.LogCaptureFixture) -> None:

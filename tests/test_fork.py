@@ -40,6 +40,7 @@ async def test_fork_from_a_running_loop(server: FaultServer) -> None:
     code, out, err = await run_script("fork_in_loop.py", server.url)
     assert code == 0, err
     report = json.loads(out.strip().splitlines()[-1])
+    assert report["parent_in_flight_at_fork"] >= 2  # the state this test is about
     ids = server.accepted_ids()
     assert len(ids) == len(set(ids)), "a trace arrived twice"
     assert sorted(ids) == sorted(report["parent_ids"] + report["child_ids"])

@@ -1,22 +1,30 @@
-"""Property test: under random fault schedules and settings, no trace is lost or doubled.
+"""Property test: under drawn fault schedules and settings, no trace is lost or miscounted.
 
-Each example runs a fresh server and tracer in its own ``asyncio.run()``. Every trace must
-end up accepted exactly once, or counted in ``failed``/``dropped`` and handed to
-``on_error``; ``enqueued == sent + failed + dropped + queue_size + in_flight`` is checked
-after every call and by a sampler task on every tick of the loop.
+Each example runs a fresh server and tracer in its own ``asyncio.run()``. The contract
+checked is the README's "at least once, stored once" and "no trace is lost silently":
+every trace ends up counted once (``sent``, ``failed`` or ``dropped``); each one counted
+``sent`` reached the server at least once; each failed or dropped one was handed to
+``on_error`` exactly once; ``enqueued == sent + failed + dropped + queue_size + in_flight``
+holds after every call and on every tick of the loop. A trace may reach the server more
+than once (an answer lost on the way back is retried): the collector stores it once by id.
+
+Faults are explicit. Normal attempts get a real timeout; only an example that draws
+"never answers" gets a short one, since that fault is the client's timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests._server import FaultServer, Reply, check_invariant
 from tracing import AsyncTracing, DeliveryError, Trace
 
+NEVER_ANSWERS = Reply(hang=True)
 FAULTS = st.sampled_from(
     [
         Reply(200),
@@ -28,18 +36,22 @@ FAULTS = st.sampled_from(
         Reply(503),
         Reply(400),
         Reply(drop=True),
-        Reply(delay=5),  # past the client's 0.5 s timeout
+        NEVER_ANSWERS,
     ]
 )
+REAL_TIMEOUT = 30.0
+HANG_TIMEOUT = 0.3
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, object]:
     count = draw(st.integers(1, 40))
     max_queue_size = draw(st.integers(5, 50))
+    faults = draw(st.lists(FAULTS, max_size=15))
     return {
         "count": count,
-        "faults": draw(st.lists(FAULTS, max_size=15)),
+        "faults": faults,
+        "timeout": HANG_TIMEOUT if NEVER_ANSWERS in faults else REAL_TIMEOUT,
         "reject": draw(st.sets(st.integers(0, count - 1), max_size=5)),
         "big": draw(st.sets(st.integers(0, count - 1), max_size=3)),
         "max_body": draw(st.sampled_from([None, 1500, 6000])),
@@ -71,11 +83,11 @@ async def run_scenario(scenario: dict[str, object]) -> None:
         server.reject = {f"t-{i}": "rejected by test" for i in scenario["reject"]}  # type: ignore[attr-defined]
         tracer = AsyncTracing(
             endpoint=server.url,
-            timeout=0.5,
+            timeout=scenario["timeout"],  # type: ignore[arg-type]
             retry_backoff=0.001,
             retry_backoff_max=0.02,
             on_error=on_error,
-            **scenario["options"],  # type: ignore[arg-type]
+            **scenario["options"],
         )
         done = asyncio.Event()
 
@@ -106,30 +118,25 @@ async def run_scenario(scenario: dict[str, object]) -> None:
         stats = await tracer.shutdown(timeout=shutdown_timeout)
         done.set()
         await sampling
-        check_invariant(stats)
-        assert (stats.queue_size, stats.in_flight) == (0, 0)
-        assert stats.enqueued == count
-        accepted = server.accepted_ids()
-        assert len(accepted) == len(set(accepted)), "a trace was delivered twice"
-        assert len(reported) == len(set(reported)) == stats.failed + stats.dropped
-        if shutdown_timeout is None:
-            assert len(accepted) == stats.sent
-            assert not set(accepted) & set(reported)
-            assert sorted([*accepted, *reported]) == sorted(ids)
-        else:
-            # A batch cut off by the timeout may have reached the server after all: the
-            # client cannot know, so it counts it failed. Nothing is lost or sent twice.
-            assert stats.sent <= len(accepted)
-            assert set(accepted) | set(reported) == set(ids)
-            assert len(set(accepted) - set(reported)) == stats.sent
+    check_invariant(stats)
+    assert (stats.queue_size, stats.in_flight, stats.enqueued) == (0, 0, count)
+    # Counted once: each trace is sent, failed or dropped, and never two of them.
+    assert stats.sent + stats.failed + stats.dropped == count
+    assert Counter(reported) == Counter(set(reported)), "on_error got a trace twice"
+    assert len(reported) == stats.failed + stats.dropped
+    # Nothing lost: what was not reported reached the server, at least once.
+    accepted = set(server.accepted_ids())
+    delivered = set(ids) - set(reported)
+    assert len(delivered) == stats.sent
+    assert delivered <= accepted, "a trace counted sent never reached the server"
+    assert accepted <= set(ids)
+    if shutdown_timeout is None and NEVER_ANSWERS not in scenario["faults"]:  # type: ignore[operator]
+        # Every answer reached the client, so what it reported never reached the server.
+        assert not accepted & set(reported)
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=30)  # of the ci profile's 60: each example runs a server and a tracer
 @given(scenario=scenarios())
-def test_every_trace_delivered_once_or_accounted(scenario: dict[str, object]) -> None:
-    """Random faults and settings: each trace is accepted once or failed/dropped, never lost."""
+def test_every_trace_counted_once_and_stored_at_least_once(scenario: dict[str, object]) -> None:
+    """Drawn faults and settings: each trace is delivered or failed/dropped, counted once."""
     asyncio.run(run_scenario(scenario))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import attrs
 import pytest
@@ -259,6 +260,26 @@ async def test_span_left_in_another_task_still_ends() -> None:
 
 async def _enter(span: Span) -> None:
     span.__enter__()
+
+
+NAIVE = datetime(2026, 1, 1, 12, 0)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Trace("t", start_time=NAIVE),
+        lambda: Trace("t", start_time=datetime(2026, 1, 1, tzinfo=UTC), end_time=NAIVE),
+        lambda: Span("s", start_time=NAIVE),
+        lambda: Span("s", start_time=datetime(2026, 1, 1, tzinfo=UTC), end_time=NAIVE),
+    ],
+    ids=["trace start", "trace end", "span start", "span end"],
+)
+def test_naive_datetimes_are_refused(build: Any) -> None:
+    """A naive start or end time on a Trace or a Span raises ValueError: it would
+    otherwise be guessed as UTC."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        build()
 
 
 def test_only_the_tracers_unended_traces_are_reported(caplog: pytest.LogCaptureFixture) -> None:

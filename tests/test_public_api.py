@@ -1,4 +1,5 @@
-"""The public surface: exactly the names API.md lists, typed, with py.typed."""
+"""The public surface: exactly the names the README documents ("How it works",
+"Options", "Delivery guarantees"), typed, with py.typed."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ PUBLIC = {
 
 
 def test_all_is_exactly_the_contract() -> None:
-    """``tracing.__all__`` lists exactly the API.md names, sorted."""
+    """``tracing.__all__`` lists exactly the names the README documents, sorted."""
     assert set(tracing.__all__) == PUBLIC
     assert list(tracing.__all__) == sorted(tracing.__all__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -44,6 +45,9 @@ NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
         (format_datetime(NOW + timedelta(seconds=10), usegmt=True), 10.0),
         (format_datetime(NOW - timedelta(seconds=10), usegmt=True), 0.0),
         ("Sat, 21 Nov 2026 12:00:30 GMT", 30.0),
+        ("Sat, 21 Nov 2026 12:00:30 -0000", 30.0),  # no zone given: read as UTC
+        ("Sat, 21 Nov 2026 14:00:30 +0200", 30.0),
+        ("-inf", 0.0),
         (None, None),
         ("", None),
         ("soon", None),
@@ -56,12 +60,25 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, NOW) == seconds
 
 
+def test_parse_retry_after_without_now_counts_from_the_clock() -> None:
+    """With no ``now``, a date is counted from the current time."""
+    ahead = format_datetime(datetime.now(UTC) + timedelta(seconds=100), usegmt=True)
+    seconds = parse_retry_after(ahead)
+    assert seconds is not None
+    assert 90 < seconds <= 100
+
+
 def test_jittered_is_within_half_and_full_delay() -> None:
-    """Equal jitter: between half and all of the capped exponential delay."""
+    """Equal jitter: between half and all of the capped exponential delay, spread over
+    the whole of that range."""
+    rng = random.Random(14)
     for attempt in range(8):
         full = min(1.0, 0.1 * 2**attempt)
-        for _ in range(50):
-            assert full / 2 <= jittered(attempt, 0.1, 1.0) <= full
+        random.seed(rng.random())
+        delays = [jittered(attempt, 0.1, 1.0) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays)
+        assert min(delays) < full * 0.55
+        assert max(delays) > full * 0.95
 
 
 def test_wait_gen_grows_and_honours_retry_after_capped() -> None:
@@ -70,6 +87,8 @@ def test_wait_gen_grows_and_honours_retry_after_capped() -> None:
     assert gen.send(None) == 0.0
     delays = [gen.send(SendFailure("x")) for _ in range(5)]
     assert 0.05 <= delays[0] <= 0.1
+    assert 0.1 <= delays[1] <= 0.2
+    assert 0.2 <= delays[2] <= 0.4
     assert 0.4 <= delays[4] <= 0.8
     assert gen.send(SendFailure("x", status=429, retry_after=0.3)) == 0.3
     assert gen.send(SendFailure("x", status=429, retry_after=100)) == 0.8
@@ -81,4 +100,6 @@ def test_outage_delay_doubles_up_to_cap() -> None:
     assert outage_delay(2, 0.5, 30) == 1.0
     assert outage_delay(4, 0.5, 30) == 4.0
     assert outage_delay(20, 0.5, 30) == 30
-    assert outage_delay(1, 0.0, 1.0) > 0  # a zero base still never spins
+    assert outage_delay(1, 0.0, 1.0) == 0.05  # a zero base still never spins
+    assert outage_delay(3, 0.0, 1.0) == 0.2
+    assert outage_delay(3, 0.5, 1.5) == 1.5

@@ -6,13 +6,10 @@ import asyncio
 
 import pytest
 
+from tests._helpers import traces
 from tests._server import FaultServer, Recorded, Reply
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, BatchError, BatchResult, Trace, TracingError
-
-
-def traces(n: int, prefix: str = "t") -> list[Trace]:
-    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
 
 
 async def test_results_in_input_order_and_split(
@@ -191,3 +188,39 @@ async def test_non_trace_argument_raises(make_tracer: MakeTracer) -> None:
     """Passing something other than Trace objects raises ValueError."""
     with pytest.raises(ValueError, match="traces"):
         await make_tracer().send_batch(["not a trace"])  # type: ignore[list-item]
+
+
+async def test_results_follow_what_the_answer_lists(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Each trace gets the answer's status and its own result; a trace the answer does
+    not list, or lists without a message, is accepted with message "ok"."""
+    tracer = make_tracer()
+    body = (
+        b'{"results": [{"id": "t-0", "success": true, "message": ""},'
+        b' {"id": "t-1", "success": false, "message": "nope"}]}'
+    )
+    server.script(Reply(202, body=body))
+    result = await tracer.send_batch(traces(3))
+    assert [(r.id, r.success, r.status, r.message) for r in result.results] == [
+        ("t-0", True, 202, "ok"),
+        ("t-1", False, 202, "nope"),
+        ("t-2", True, 202, "ok"),
+    ]
+    assert (result.successful, result.failed, result.errors) == (2, 1, ["t-1: nope"])
+
+
+async def test_the_queue_counts_what_the_answer_lists(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Through the queue, the same answer counts two sent and one failed."""
+    reported: list[str] = []
+    tracer = make_tracer(on_error=lambda exc, ts: reported.extend(t.id for t in ts))
+    body = b'{"results": [{"id": "t-1", "success": false, "message": "nope"}, {"id": "x"}]}'
+    server.script(Reply(200, body=body))
+    for trace in traces(3):
+        assert tracer.enqueue(trace)
+    await tracer.flush()
+    stats = tracer.stats()
+    assert (stats.sent, stats.failed) == (2, 1)
+    assert reported == ["t-1"]

@@ -6,11 +6,13 @@ import gzip
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from tracing import LlmUsage, Span, Trace
 from tracing._wire import (
+    WireError,
     encode_body,
     encode_trace,
     format_time,
@@ -94,7 +96,7 @@ def test_trace_keys_are_camel_case() -> None:
     }
 
 
-def test_trace_values() -> None:
+def test_times_duration_status_and_span_parents_on_the_wire() -> None:
     """Times are RFC 3339 Z with microseconds, duration in seconds, spans with parentId."""
     wire = json.loads(encode_trace(_full_trace()))
     assert wire["startTime"] == "2026-11-21T23:59:58.000000Z"
@@ -124,8 +126,9 @@ def test_trace_values() -> None:
 )
 def test_format_time(value: datetime, text: str) -> None:
     """format_time gives UTC, microseconds and a Z suffix."""
-    assert format_time(value) == text
-    assert RFC3339_Z.match(text)
+    formatted = format_time(value)
+    assert formatted == text
+    assert RFC3339_Z.match(formatted)
 
 
 @pytest.mark.parametrize(
@@ -188,3 +191,128 @@ def test_unusual_values_never_fail() -> None:
 def test_parse_results(body: bytes, expected: dict[str, tuple[bool, str]] | None) -> None:
     """Per-trace results by id; None when the answer lists none."""
     assert parse_results(body) == expected
+
+
+def test_times_keep_their_microseconds_in_utc() -> None:
+    """Start and end times, of the trace and its spans, arrive in UTC with microseconds,
+    whichever zone they were given in."""
+    plus2 = timezone(timedelta(hours=2))
+    start = datetime(2026, 1, 2, 5, 4, 5, 123456, tzinfo=plus2)
+    span = Span("s", start_time=start, end_time=start + timedelta(microseconds=1))
+    trace = Trace("t", start_time=start, end_time=start + timedelta(seconds=2), spans=[span])
+    wire = json.loads(encode_trace(trace))
+    assert (wire["startTime"], wire["endTime"]) == (
+        "2026-01-02T03:04:05.123456Z",
+        "2026-01-02T03:04:07.123456Z",
+    )
+    assert (wire["spans"][0]["startTime"], wire["spans"][0]["endTime"]) == (
+        "2026-01-02T03:04:05.123456Z",
+        "2026-01-02T03:04:05.123457Z",
+    )
+    assert wire["duration"] == 2.0
+
+
+def test_an_open_trace_has_no_end_and_no_duration() -> None:
+    """A trace or span not ended encodes endTime and duration as null; no usage, tags or
+    spans encode as null and empty lists."""
+    wire = json.loads(encode_trace(Trace("open", spans=[Span("s")])))
+    assert (wire["endTime"], wire["duration"], wire["llmUsage"]) == (None, None, None)
+    assert (wire["tags"], wire["metadata"]) == ([], {})
+    assert (wire["spans"][0]["endTime"], wire["spans"][0]["llmUsage"]) == (None, None)
+    assert json.loads(encode_trace(Trace("bare")))["spans"] == []
+
+
+def test_values_json_lacks_are_written_as_json() -> None:
+    """Datetimes become RFC 3339 strings, frozensets lists, bytes of any kind text (bad
+    UTF-8 replaced), attrs classes objects, anything else its str()."""
+    when = datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=UTC)
+    value = {
+        "when": when,
+        "frozen": frozenset({2}),
+        "raw": bytearray(b"ab"),
+        "view": memoryview(b"cd"),
+        "bad": b"\xff",
+        "usage": LlmUsage("m", "p", 1, 2),
+        "path": Path("/tmp/x"),
+    }
+    data = json.loads(encode_trace(Trace("a", input=value, metadata={"set": {3}})))
+    assert data["input"] == {
+        "when": "2026-01-02T03:04:05.000007Z",
+        "frozen": [2],
+        "raw": "ab",
+        "view": "cd",
+        "bad": "\ufffd",
+        "usage": {
+            "model": "m",
+            "provider": "p",
+            "prompt_tokens": 1,
+            "completion_tokens": 2,
+            "api_calls_count": 1,
+        },
+        "path": "/tmp/x",
+    }
+    assert data["metadata"] == {"set": [3]}
+    # A value orjson refuses (over 64 bits) sends the trace through the stdlib encoder,
+    # which writes the same things the same way.
+    slow = json.loads(encode_trace(Trace("b", input={**value, "big": 2**70})))
+    assert slow["input"] == {**data["input"], "big": 2**70}
+
+
+def test_a_trace_no_encoder_can_write_raises_wire_error() -> None:
+    """A circular reference is a WireError naming the trace, not a crash."""
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(WireError, match="trace t-loop cannot be encoded as JSON"):
+        encode_trace(Trace("a", id="t-loop", input=loop))
+
+
+def test_gzip_body_is_deterministic() -> None:
+    """The same body compresses to the same bytes (no timestamp in the gzip header)."""
+    body = encode_body([encode_trace(Trace("a", id="1"))], START)
+    assert gzip_body(body) == gzip_body(body)
+    assert gzip_body(body)[4:8] == b"\x00\x00\x00\x00"  # MTIME
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"results": [{"id": "a"}]}', {"a": (True, "")}),
+        (b'{"results": [{"id": "a", "success": null, "message": null}]}', {"a": (True, "")}),
+        (b'{"results": [{"id": "a", "success": 0, "message": 7}]}', {"a": (True, "7")}),
+        (b'{"results": [{"id": 1, "success": false}, "x", {"id": "b"}]}', {"b": (True, "")}),
+        (b'[{"id": "a"}]', None),
+    ],
+)
+def test_parse_results_reads_only_what_it_understands(
+    body: bytes, expected: dict[str, tuple[bool, str]] | None
+) -> None:
+    """Only ``success: false`` rejects; items without a string id are skipped."""
+    assert parse_results(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-01-02X03:04:05.000000Z", "not an RFC 3339 date-time"),
+        ("2026-01-02T03:04:05.500000", "RFC 3339 time needs 'Z' or an offset"),
+    ],
+)
+def test_parse_time_says_what_is_wrong(text: str, message: str) -> None:
+    """A wrong separator and a missing zone are refused, each with its own reason."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_time(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-02T03:04:05.000006z",
+        "2026-01-02 03:04:05.000006Z",
+        "2026-01-02T05:04:05.000006+02:00",
+    ],
+)
+def test_parse_time_gives_utc_itself(text: str) -> None:
+    """A lowercase ``z``, a space separator and an offset all parse, to the UTC zone."""
+    parsed = parse_time(text)
+    assert parsed.tzinfo is UTC
+    assert parsed == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)

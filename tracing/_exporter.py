@@ -23,7 +23,7 @@ from aiolimiter import AsyncLimiter
 from ._config import Config
 from ._exceptions import SendFailure
 from ._models import ApiResponse, Trace
-from ._outcome import Outcome, batch_result, disabled_result
+from ._outcome import Outcome, batch_result, disabled_result, in_order
 from ._protocol import Answer, make_protocol, snippet
 from ._retry import parse_retry_after, wait_gen
 from ._version import __version__
@@ -218,7 +218,7 @@ class Exporter:
             [ApiResponse(t.id, False, None, message) for t, message in broken],
             [False] * len(broken),
         )
-        return Outcome.merge([failed] if outcome is None else [outcome, failed])
+        return failed if outcome is None else in_order(traces, Outcome.merge([outcome, failed]))
 
     async def _deliver_encoded(
         self,

@@ -177,8 +177,14 @@ class Flusher:
                     failures += 1
                     await self._rest(failures)
             await self._drain()
-        finally:
+        except GeneratorExit:
+            # Finalised by the garbage collector after its loop was closed by hand: nothing
+            # can be awaited any more (its batches were put back by _abandon_tasks).
+            raise
+        except BaseException:
             await exporter.close()
+            raise
+        await exporter.close()
 
     async def _wait(self) -> None:
         """Return when ``flush_at`` traces are queued, the interval fires, or on stop."""
@@ -262,7 +268,10 @@ class Flusher:
 
     def _release(self, batch: list[Trace]) -> bool:
         """Claim the running task's batch for settling; False if it was already put back."""
-        task = asyncio.current_task()
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # finalised with no loop: its loop was closed under it
+            return False
         return task is not None and self._taken.pop(task, None) is batch
 
     def _settle(self, outcome: Outcome) -> int:

@@ -11,7 +11,7 @@ import attrs
 from ._exceptions import BatchError
 from ._models import ApiResponse, BatchResult, Trace
 
-__all__ = ["Outcome", "batch_result", "disabled_result"]
+__all__ = ["Outcome", "batch_result", "disabled_result", "in_order"]
 
 _ACCEPTED = (True, "ok")
 
@@ -89,6 +89,20 @@ class Outcome:
 
     def unanswered(self) -> list[Trace]:
         return [t for t, again in zip(self.traces, self.retryable, strict=True) if again]
+
+
+def in_order(traces: Sequence[Trace], outcome: Outcome) -> Outcome:
+    """``outcome`` with its traces put back in the order of ``traces`` (send_batch()
+    answers in input order)."""
+    rank = {id(trace): i for i, trace in enumerate(traces)}
+    order = sorted(range(len(outcome.traces)), key=lambda k: rank[id(outcome.traces[k])])
+    responses = outcome.responses
+    return Outcome(
+        [outcome.traces[k] for k in order],
+        [responses[k] for k in order],
+        [outcome.retryable[k] for k in order],
+        outcome.error,
+    )
 
 
 def disabled_result(traces: Sequence[Trace]) -> BatchResult:

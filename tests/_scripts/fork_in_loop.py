@@ -49,10 +49,11 @@ async def parent() -> dict[str, object]:
     items = make("parent", 5)
     for item in items:  # flush_at=2: batches are in flight (the server is slow)
         tracer.enqueue(item)
-    for _ in range(10_000):  # fork only once a batch is on the wire
-        if tracer.stats().in_flight:
-            break
-        await asyncio.sleep(0)
+    # Fork only once a batch is in flight. The SDK has no event for it: a bounded poll.
+    async with asyncio.timeout(20):
+        while not tracer.stats().in_flight:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    in_flight_at_fork = tracer.stats().in_flight
     ctx = multiprocessing.get_context("fork")
     here, there = ctx.Pipe()
     process = ctx.Process(target=child, args=(there,))
@@ -61,7 +62,12 @@ async def parent() -> dict[str, object]:
     await asyncio.get_running_loop().run_in_executor(None, process.join)
     assert process.exitcode == 0
     stats = await tracer.shutdown()
-    return {**report, "parent_ids": [t.id for t in items], "parent_stats": attrs.asdict(stats)}
+    return {
+        **report,
+        "parent_ids": [t.id for t in items],
+        "parent_stats": attrs.asdict(stats),
+        "parent_in_flight_at_fork": in_flight_at_fork,
+    }
 
 
 print(json.dumps(asyncio.run(parent())))

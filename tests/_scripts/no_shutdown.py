@@ -4,7 +4,8 @@ argv: endpoint, mode, count[, timeout]. Modes: "asyncio_run" (the loop is closed
 asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with no loop
 ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
 of the tracer and collects garbage), "shutdown" (a clean shutdown, for contrast).
-Prints the ids it queued. The protocol is $TEST_PROTOCOL ("tracing" unless set).
+Prints the ids it queued; ``on_error`` writes ``on_error: <ids>`` to stderr. The protocol
+is $TEST_PROTOCOL ("tracing" unless set).
 """
 
 import asyncio
@@ -16,7 +17,14 @@ from tracing import AsyncTracing, Trace
 
 endpoint, mode, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+
+
+def on_error(exc: Exception, traces: object) -> None:
+    print("on_error:", *sorted(t.id for t in traces), file=sys.stderr)  # type: ignore[attr-defined]
+
+
 tracer = AsyncTracing(
+    on_error=on_error,
     endpoint=endpoint,
     flush_at=100,
     flush_interval=0,

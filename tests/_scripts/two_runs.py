@@ -4,6 +4,7 @@ argv: endpoint, then "flush" (the first run flushes), "leave" (it leaves traces 
 and a batch in flight when asyncio.run() cancels everything; the second run sends them)
 "closed" (like "leave", but the first loop is closed by hand, its tasks still pending) or
 "idle" (the first loop, closed by hand, leaves the flusher waiting for work on it).
+Prints the trace ids on stdout and, on stderr, ``first run ended: queued=N in_flight=M``.
 """
 
 import asyncio
@@ -26,9 +27,19 @@ async def first() -> None:
             print(trace.id)
     if sys.argv[2] == "flush":
         await tracer.flush()  # delivered on this loop
+    if sys.argv[2] in ("leave", "closed"):
+        # End this run only once a batch is in flight (the server is slow): a bounded poll,
+        # as the SDK has no event for it.
+        async with asyncio.timeout(20):
+            while not tracer.stats().in_flight:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
     if sys.argv[2] == "idle":
         for _ in range(3):
             await asyncio.sleep(0)  # the flusher starts and waits on this loop
+    stats = tracer.stats()
+    print(
+        f"first run ended: queued={stats.queue_size} in_flight={stats.in_flight}", file=sys.stderr
+    )
 
 
 async def second() -> None:

@@ -9,15 +9,20 @@ import itertools
 import os
 import re
 import signal
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
+from tests import _proc
 from tests._postgres import PostgresServer, find_bindir
 from tracing import LlmUsage, Span, Trace
 from tracing.collector._storage import TraceStore, open_store
@@ -27,6 +32,7 @@ CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",  # /dev/shm is small in containers: tabs crash without it
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
@@ -100,9 +106,11 @@ StartCollector = Callable[..., Awaitable[Collector]]
 
 
 def collector_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACING_")}
-    env.update(extra or {})
-    return env
+    return _proc.child_env(extra)
+
+
+def _command(db: Path | str, *args: str) -> list[str]:
+    return ["-W", "error", "-m", "tracing.collector", "--port", "0", "--db", str(db), *args]
 
 
 @pytest.fixture(scope="session")
@@ -159,22 +167,7 @@ async def collectors(default_db: str) -> AsyncIterator[StartCollector]:
         *args: str, db: Path | str | None = None, env: dict[str, str] | None = None
     ) -> Collector:
         db = db or default_db
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-W",
-            "error",
-            "-m",
-            "tracing.collector",
-            "--port",
-            "0",
-            "--db",
-            str(db),
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=collector_env(env),
-        )
+        proc = await _proc.spawn(*_command(db, *args), env=env, stdout=asyncio.subprocess.DEVNULL)
         collector = Collector(proc, db)
         started.append(collector)
         await collector.start()
@@ -218,6 +211,84 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+class SharedCollector:
+    """A collector process on plain threads, usable from any event loop; see the module
+    docstring. ``log`` holds its stderr lines as they come."""
+
+    def __init__(self, db: Path, *args: str) -> None:
+        self.db = db
+        self.log: list[str] = []
+        self._changed = threading.Condition()
+        self._ended = False
+        self.proc = subprocess.Popen(
+            [sys.executable, *_command(db, *args)],
+            cwd=_proc.ROOT,
+            env=_proc.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._reader = threading.Thread(target=self._read, name="shared-collector-log")
+        self._reader.start()
+        self.url = self.wait_for_line(_LISTENING.pattern).group(1)
+
+    def __repr__(self) -> str:
+        return f"<SharedCollector {self.url} pid={self.proc.pid}>"
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            with self._changed:
+                self.log.append(raw.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def wait_for_line(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.log:
+                    if found := regex.search(line):
+                        return found
+                remaining = deadline - time.monotonic()
+                if self._ended or remaining <= 0:
+                    raise AssertionError(f"no line matching {pattern!r}; log:\n{self.output}")
+                self._changed.wait(remaining)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.log)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join()
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        return code
+
+
+@pytest.fixture(scope="module")
+def shared_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedCollector]:
+    """One collector for a module's tests that store nothing another test counts."""
+    served = SharedCollector(tmp_path_factory.mktemp("shared") / "collector.db")
+    try:
+        yield served
+    finally:
+        assert served.stop() == 0, served.output
+
+
+class Served(Protocol):
+    url: str
+
+
 T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 
 
@@ -259,7 +330,7 @@ async def get_json(
 
 async def post_batch(
     http: aiohttp.ClientSession,
-    collector: Collector,
+    collector: Served,
     body: bytes | Any,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
@@ -268,9 +339,8 @@ async def post_batch(
         return r.status, await r.json(content_type=None)
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    """A headless Chromium browser (the system one; ``make pytest`` installs it)."""
+@contextlib.asynccontextmanager
+async def _launch() -> AsyncIterator[Any]:
     if not _HAVE_CHROMIUM:
         pytest.fail(f"{CHROMIUM} is missing: run `make pytest` or `apt-get install chromium`")
     from playwright.async_api import async_playwright
@@ -280,8 +350,35 @@ async def chromium() -> AsyncIterator[Any]:
         try:
             yield browser
         finally:
-            with contextlib.suppress(Exception):
-                await browser.close()
+            await browser.close()
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium of this test's own (the system one; ``make pytest`` installs it).
+    Prefer ``page``: one browser per module, a fresh context per test."""
+    async with _launch() as browser:
+        yield browser
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """One headless Chromium for the module; its tests run in the module's event loop
+    (``pytestmark = pytest.mark.asyncio(loop_scope="module")``)."""
+    async with _launch() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Any) -> AsyncIterator[Any]:
+    """A page in a browser context of its own (cookies, storage), closed after the test."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        new = await context.new_page()
+        new.set_default_timeout(15_000)
+        yield new
+    finally:
+        await context.close()
 
 
 @pytest.fixture

@@ -11,21 +11,16 @@ from typing import Any
 import aiohttp
 import orjson
 
+from tests._helpers import FAST
 from tests.collector.conftest import (
     Collector,
+    SharedCollector,
     StartCollector,
     get_json,
     make_trace,
     post_batch,
 )
 from tracing import AsyncTracing, LlmUsage, Trace
-
-FAST: dict[str, Any] = {
-    "flush_interval": 0,
-    "retry_backoff": 0.01,
-    "retry_backoff_max": 0.1,
-    "timeout": 10.0,
-}
 
 
 async def produce(tracer: AsyncTracing, count: int, prefix: str) -> list[str]:
@@ -149,9 +144,10 @@ async def test_wrong_key_is_401(
 
 
 async def test_garbage_is_400_with_a_message(
-    collector: Collector, http: aiohttp.ClientSession
+    shared_collector: SharedCollector, http: aiohttp.ClientSession
 ) -> None:
     """Bodies that are not the envelope get 400 with a JSON message and no traceback."""
+    collector = shared_collector
     bodies = [
         (b"garbage", {}),
         (b"\xff\xfe\x00", {}),
@@ -332,9 +328,10 @@ def make_wire(i: int) -> dict[str, Any]:
 
 
 async def test_gzip_members_and_zlib_error_paths(
-    collector: Collector, http: aiohttp.ClientSession
+    shared_collector: SharedCollector, http: aiohttp.ClientSession
 ) -> None:
     """A multi-member gzip body is accepted whole; a raw deflate stream is refused."""
+    collector = shared_collector
     body = orjson.dumps({"traces": [make_wire(1), make_wire(2)]})
     half = len(body) // 2
     members = gzip.compress(body[:half]) + gzip.compress(body[half:])

@@ -4,23 +4,25 @@ SDK's wire format and models."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import tracing.collector
+from tests import _proc
 
 ALLOWED = {"tracing._wire", "tracing._models"}
 
 
-def test_sdk_does_not_import_the_collector() -> None:
+async def test_sdk_does_not_import_the_collector() -> None:
     """``import tracing`` leaves ``tracing.collector`` (and aiohttp.web) unloaded."""
-    code = (
+    check = (
         "import sys, tracing; "
         "assert 'tracing.collector' not in sys.modules; "
-        "assert 'aiohttp.web' not in sys.modules"
+        "assert 'aiohttp.web' not in sys.modules; "
+        "print('unloaded')"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+    code, out, err = await _proc.run("-c", check)
+    assert code == 0, err
+    assert out.strip() == "unloaded"
 
 
 def test_collector_imports_only_wire_and_models() -> None:
@@ -39,7 +41,7 @@ def test_collector_imports_only_wire_and_models() -> None:
     assert sdk <= ALLOWED, sdk - ALLOWED
 
 
-def test_sqlite_collector_does_not_load_the_postgres_driver(tmp_path: Path) -> None:
+async def test_sqlite_collector_does_not_load_the_postgres_driver(tmp_path: Path) -> None:
     """The PostgreSQL driver is an extra: a SQLite collector never imports asyncpg."""
     code = (
         "import asyncio, sys\n"
@@ -50,5 +52,8 @@ def test_sqlite_collector_does_not_load_the_postgres_driver(tmp_path: Path) -> N
         "    await store.close()\n"
         "asyncio.run(main())\n"
         "assert 'asyncpg' not in sys.modules\n"
+        "print('no asyncpg')\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+    status, out, err = await _proc.run("-c", code)
+    assert status == 0, err
+    assert out.strip() == "no asyncpg"

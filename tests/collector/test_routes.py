@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,10 +11,11 @@ import orjson
 import pytest
 from yarl import URL
 
+from tests import _proc
 from tests.collector.conftest import (
     Collector,
+    SharedCollector,
     StartCollector,
-    collector_env,
     get_json,
     post_batch,
 )
@@ -30,9 +30,10 @@ def wire(trace_id: str, name: str = "job", second: int = 0) -> dict[str, object]
     ["limit=0", "limit=1001", "limit=abc", "limit=-1", "offset=-1", "offset=1.5", "limit=\u0661"],
 )
 async def test_bad_paging_is_400(
-    collector: Collector, http: aiohttp.ClientSession, query: str
+    shared_collector: SharedCollector, http: aiohttp.ClientSession, query: str
 ) -> None:
     """``limit`` outside 1..1000 or a bad ``offset`` is 400 with a message."""
+    collector = shared_collector
     status, answer = await get_json(http, f"{collector.url}/api/traces?{query}")
     assert status == 400
     assert "must be an integer" in answer["message"]
@@ -44,18 +45,19 @@ async def test_bad_paging_is_400(
 async def test_defaults_and_offset_past_the_end(
     collector: Collector, http: aiohttp.ClientSession
 ) -> None:
-    """Defaults are limit 50, offset 0; an offset past the end gives an empty page."""
-    await post_batch(http, collector, orjson.dumps({"traces": [wire("a"), wire("b", second=1)]}))
-    assert (await get_json(http, f"{collector.url}/api/traces"))[1] == {
-        "total": 2,
-        "limit": 50,
-        "offset": 0,
-        "nextCursor": None,
-        "traces": (await get_json(http, f"{collector.url}/api/traces?limit=50"))[1]["traces"],
-    }
-    _, page = await get_json(http, f"{collector.url}/api/traces?offset=10")
-    assert page["total"] == 2
-    assert page["traces"] == []
+    """Defaults are limit 50, offset 0 (a page stops at 50 of 55 traces, newest first);
+    an offset past the end gives an empty page with the total."""
+    batch = [wire(f"t{n:02d}", second=n) for n in range(55)]
+    status, _ = await post_batch(http, collector, orjson.dumps({"traces": batch}))
+    assert status == 200
+    status, page = await get_json(http, f"{collector.url}/api/traces")
+    assert status == 200
+    assert (page["total"], page["limit"], page["offset"]) == (55, 50, 0)
+    assert [t["id"] for t in page["traces"]] == [f"t{n:02d}" for n in range(54, 4, -1)]
+    _, rest = await get_json(http, f"{collector.url}/api/traces?offset=50")
+    assert [t["id"] for t in rest["traces"]] == ["t04", "t03", "t02", "t01", "t00"]
+    _, past = await get_json(http, f"{collector.url}/api/traces?offset=100")
+    assert (past["total"], past["traces"]) == (55, [])
 
 
 async def test_odd_ids_round_trip(collector: Collector, http: aiohttp.ClientSession) -> None:
@@ -78,9 +80,10 @@ async def test_odd_ids_round_trip(collector: Collector, http: aiohttp.ClientSess
 
 
 async def test_unknown_routes_and_methods(
-    collector: Collector, http: aiohttp.ClientSession
+    shared_collector: SharedCollector, http: aiohttp.ClientSession
 ) -> None:
     """404 and 405 are JSON under /api/ and a page elsewhere, without a traceback."""
+    collector = shared_collector
     status, answer = await get_json(http, f"{collector.url}/api/traces/nope")
     assert (status, answer["message"]) == (404, "no trace has that id")
     status, answer = await get_json(http, f"{collector.url}/api/nothing/here/")
@@ -96,9 +99,10 @@ async def test_unknown_routes_and_methods(
 
 
 async def test_pages_send_security_headers(
-    collector: Collector, http: aiohttp.ClientSession
+    shared_collector: SharedCollector, http: aiohttp.ClientSession
 ) -> None:
     """Pages forbid scripts, framing and sniffing through headers."""
+    collector = shared_collector
     async with http.get(f"{collector.url}/") as response:
         csp = response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp
@@ -107,48 +111,100 @@ async def test_pages_send_security_headers(
         assert response.headers["X-Frame-Options"] == "DENY"
 
 
-async def test_pages_need_a_key_or_a_session(
-    start_collector: StartCollector, http: aiohttp.ClientSession
+KEY = "s3cret-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedCollector]:
+    """One collector with ``--key s3cret-key`` for the sign-in tests (sessions are
+    stateless, so they cannot disturb each other)."""
+    served = SharedCollector(tmp_path_factory.mktemp("keyed") / "collector.db", "--key", KEY)
+    try:
+        yield served
+    finally:
+        assert served.stop() == 0, served.output
+
+
+async def store_visible_trace(http: aiohttp.ClientSession, collector: SharedCollector) -> None:
+    body = orjson.dumps({"traces": [wire("t1", "visible")]})
+    status, _ = await post_batch(http, collector, body, {"Authorization": f"Bearer {KEY}"})
+    assert status == 200
+
+
+def browser_session() -> aiohttp.ClientSession:
+    """A client that keeps cookies for 127.0.0.1, as a browser does."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def test_pages_redirect_to_sign_in_without_a_key(
+    keyed_collector: SharedCollector, http: aiohttp.ClientSession
 ) -> None:
-    """With keys: pages redirect to sign-in; a Bearer header or the session cookie opens
-    them; the cookie is HttpOnly, SameSite and not the key, and cannot post traces."""
-    collector = await start_collector("--key", "s3cret-key")
-    await post_batch(
-        http,
-        collector,
-        orjson.dumps({"traces": [wire("t1", "visible")]}),
-        {"Authorization": "Bearer s3cret-key"},
-    )
+    """With keys, a page asked for without one redirects to the sign-in form, keeping
+    where it was going; a Bearer header opens it."""
+    collector = keyed_collector
+    await store_visible_trace(http, collector)
     async with http.get(f"{collector.url}/traces/t1?x=1", allow_redirects=False) as response:
         assert response.status == 303
         location = URL(response.headers["Location"])
         assert location.path == "/signin"
         assert location.query["next"] == "/traces/t1?x=1"
-    async with http.get(f"{collector.url}/", headers={"Authorization": "Bearer s3cret-key"}) as r:
+    async with http.get(f"{collector.url}/", headers={"Authorization": f"Bearer {KEY}"}) as r:
         assert r.status == 200
         assert "visible" in await r.text()
     async with http.get(f"{collector.url}/signin?next=/traces/t1") as response:
         assert response.status == 200
         assert 'type="password"' in await response.text()
 
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        signin = f"{collector.url}/signin"
-        async with browser.post(signin, data={"key": "wrong", "next": "/"}) as response:
+
+async def test_wrong_key_in_the_form_is_401(keyed_collector: SharedCollector) -> None:
+    """Signing in with a key that is not configured is 401, and sets no cookie."""
+    async with browser_session() as browser:
+        async with browser.post(
+            f"{keyed_collector.url}/signin", data={"key": "wrong", "next": "/"}
+        ) as response:
             assert response.status == 401
             assert "not valid" in await response.text()
+        assert len(browser.cookie_jar) == 0
+
+
+async def test_sign_in_sets_a_session_cookie_that_is_not_the_key(
+    keyed_collector: SharedCollector,
+) -> None:
+    """The session cookie is HttpOnly and SameSite=Strict and does not hold the key; a
+    ``next`` off the site is replaced by ``/``."""
+    async with (
+        browser_session() as browser,
+        browser.post(
+            f"{keyed_collector.url}/signin",
+            data={"key": KEY, "next": "//evil.example/"},
+            allow_redirects=False,
+        ) as response,
+    ):
+        assert response.status == 303
+        assert response.headers["Location"] == "/"
+        cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert KEY not in cookie
+
+
+async def test_session_opens_pages_and_api_but_not_ingest(
+    keyed_collector: SharedCollector, http: aiohttp.ClientSession
+) -> None:
+    """Signed in, pages and the read API answer; posting traces still needs the header;
+    signing out ends the session."""
+    collector = keyed_collector
+    await store_visible_trace(http, collector)
+    async with browser_session() as browser:
         async with browser.post(
-            signin, data={"key": "s3cret-key", "next": "//evil.example/"}, allow_redirects=False
+            f"{collector.url}/signin", data={"key": KEY, "next": "/"}, allow_redirects=False
         ) as response:
             assert response.status == 303
-            assert response.headers["Location"] == "/"
-            cookie = response.headers["Set-Cookie"]
-        assert "HttpOnly" in cookie
-        assert "SameSite=Strict" in cookie
-        assert "s3cret-key" not in cookie
         async with browser.get(f"{collector.url}/traces/t1") as response:
             assert response.status == 200
-            assert "visible" in await response.text()
-            assert "Sign out" in await response.text()
+            page = await response.text()
+        assert "visible" in page
+        assert "Sign out" in page
         assert (await get_json(browser, f"{collector.url}/api/traces"))[0] == 200
         status, _ = await post_batch(browser, collector, orjson.dumps({"traces": []}))
         assert status == 401
@@ -157,18 +213,26 @@ async def test_pages_need_a_key_or_a_session(
         async with browser.get(f"{collector.url}/", allow_redirects=False) as response:
             assert response.status == 303
 
+
+async def test_unreadable_sign_in_form_is_400(
+    keyed_collector: SharedCollector, http: aiohttp.ClientSession
+) -> None:
+    """A sign-in body that is not a form is 400 with a message, not a 500."""
     async with http.post(
-        f"{collector.url}/signin",
+        f"{keyed_collector.url}/signin",
         data=b"garbage",
         headers={"Content-Type": "multipart/form-data; boundary=zz"},
     ) as response:
         assert response.status == 400
         assert "could not be read" in await response.text()
 
+
+async def test_forged_session_cookie_is_refused(keyed_collector: SharedCollector) -> None:
+    """A cookie that is not the collector's HMAC opens nothing."""
     forged = {"tracing_session": "99999999999.deadbeef"}
     async with (
         aiohttp.ClientSession(cookies=forged) as forger,
-        forger.get(f"{collector.url}/", allow_redirects=False) as response,
+        forger.get(f"{keyed_collector.url}/", allow_redirects=False) as response,
     ):
         assert response.status == 303
 
@@ -195,19 +259,9 @@ async def test_session_dies_with_its_key(start_collector: StartCollector) -> Non
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tracing.collector",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=collector_env(env),
-    )
-    async with asyncio.timeout(30):
-        out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    """Run the collector's command line to its end; return (exit code, stdout + stderr)."""
+    code, out, err = await _proc.run("-m", "tracing.collector", *args, env=env)
+    return code, out + err
 
 
 async def test_help_states_the_defaults() -> None:
@@ -264,9 +318,10 @@ async def test_unusable_database_exits_1(tmp_path: Path) -> None:
 
 
 async def test_foreign_host_is_refused_without_keys(
-    collector: Collector, http: aiohttp.ClientSession
+    shared_collector: SharedCollector, http: aiohttp.ClientSession
 ) -> None:
     """On loopback with no keys, a non-loopback Host (DNS rebinding) gets 403."""
+    collector = shared_collector
     port = collector.url.rsplit(":", 1)[1]
     for host, expected in (("evil.example", 403), (f"localhost:{port}", 200), ("[::1]", 200)):
         async with http.get(f"{collector.url}/api/traces", headers={"Host": host}) as response:
@@ -287,10 +342,14 @@ async def test_foreign_host_is_refused_without_keys(
     ],
 )
 async def test_cross_site_posts_are_refused(
-    collector: Collector, http: aiohttp.ClientSession, headers: dict[str, str], expected: int
+    shared_collector: SharedCollector,
+    http: aiohttp.ClientSession,
+    headers: dict[str, str],
+    expected: int,
 ) -> None:
     """A post a browser makes for another site is refused; clients without those
     headers (the SDK, curl) are not affected."""
+    collector = shared_collector
     status, answer = await post_batch(http, collector, orjson.dumps({"traces": []}), headers)
     assert status == expected
     if expected == 403:

@@ -1,21 +1,38 @@
 """The trace viewer in a real headless Chromium: list, trace timeline, escaping, sign-in.
 
-Screenshots of each page are saved under the test's ``tmp_path``.
+One browser serves the module (each test gets a fresh context), so the tests run in the
+module's event loop, and so do their collectors. Screenshots of each page are saved
+under the test's ``tmp_path``, for a person to look at when a test fails.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
-from tests.collector.conftest import Collector, StartCollector, make_trace
+from tests._helpers import FAST
+from tests.collector.conftest import Collector, StartCollector, collectors, make_trace
 from tracing import AsyncTracing
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 SCRIPT_NAME = "<script>alert(1)</script>"
-FAST: dict[str, Any] = {"flush_interval": 0, "retry_backoff": 0.01, "timeout": 10.0}
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def start_collector(tmp_path: Path) -> AsyncIterator[StartCollector]:
+    async with collectors(str(tmp_path / "collector.db")) as start:
+        yield start
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def collector(start_collector: StartCollector) -> Collector:
+    return await start_collector()
 
 
 async def send(collector: Collector, traces: list[Any], key: str | None = None) -> None:
@@ -40,25 +57,20 @@ def timeline_trace() -> Any:
     )
 
 
-async def open_page(browser: Any, dialogs: list[str]) -> Any:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(15_000)
+def record_dialogs(page: Any) -> list[str]:
+    """Dismiss every alert() the page raises and keep its message: one means a script ran."""
+    dialogs: list[str] = []
 
     async def on_dialog(dialog: Any) -> None:
         dialogs.append(dialog.message)
         await dialog.dismiss()
 
     page.on("dialog", on_dialog)
-    return page
+    return dialogs
 
 
-async def test_list_then_trace_timeline(
-    collector: Collector, chromium: Any, tmp_path: Path
-) -> None:
-    """The list shows traces newest first with errors marked; clicking one opens its
-    timeline, whose bars are placed and sized in proportion to the spans' times."""
-    demo = timeline_trace()
-    hostile = make_trace(
+def hostile_trace() -> Any:
+    return make_trace(
         SCRIPT_NAME,
         start=200,
         status="error",
@@ -66,24 +78,39 @@ async def test_list_then_trace_timeline(
         input="</pre><script>alert(3)</script>",
         spans=[("<b onmouseover=alert(4)>span</b>", 200, 200.5, None)],
     )
+
+
+async def test_list_shows_newest_first_with_errors_marked(
+    collector: Collector, page: Any, tmp_path: Path
+) -> None:
+    """The list shows 50 traces newest first, error rows marked, names as text, paging."""
     others = [
         make_trace(f"job-{i}", start=i, status="error" if i % 7 == 0 else "ok") for i in range(60)
     ]
-    await send(collector, [demo, hostile, *others])
-
-    dialogs: list[str] = []
-    page = await open_page(chromium, dialogs)
+    await send(collector, [timeline_trace(), hostile_trace(), *others])
+    dialogs = record_dialogs(page)
     await page.goto(f"{collector.url}/")
     rows = page.locator("#traces tbody tr")
     assert await rows.count() == 50
     assert await rows.nth(0).locator("td.name a").inner_text() == SCRIPT_NAME
     assert await rows.nth(1).locator("td.name a").inner_text() == "timeline-demo"
     assert await rows.nth(0).get_attribute("class") == "error"
+    assert await rows.nth(1).get_attribute("class") != "error"
     assert await page.locator("tr.error").count() >= 2
     assert await page.locator("script").count() == 0
     assert await page.get_by_role("link", name="Older »").count() == 1
     await page.screenshot(path=tmp_path / "list.png", full_page=True)
+    assert dialogs == []
 
+
+async def test_timeline_bars_are_placed_and_sized_by_time(
+    collector: Collector, page: Any, tmp_path: Path
+) -> None:
+    """Clicking a trace opens its timeline: bars placed and sized in proportion to the
+    spans' times, children indented, input, output and usage shown."""
+    demo = timeline_trace()
+    await send(collector, [demo, make_trace("other", start=50)])
+    await page.goto(f"{collector.url}/")
     await page.get_by_role("link", name="timeline-demo").click()
     await page.wait_for_url(f"**/traces/{demo.id}")
     boxes = {}
@@ -113,6 +140,14 @@ async def test_list_then_trace_timeline(
         assert shown in text
     await page.screenshot(path=tmp_path / "trace.png", full_page=True)
 
+
+async def test_hostile_names_and_payloads_are_shown_as_text(
+    collector: Collector, page: Any, tmp_path: Path
+) -> None:
+    """Markup in a name, error, input or span name is shown as text and never runs."""
+    hostile = hostile_trace()
+    await send(collector, [hostile])
+    dialogs = record_dialogs(page)
     await page.goto(f"{collector.url}/traces/{hostile.id}")
     assert await page.locator("h1").inner_text() == f"{SCRIPT_NAME} error"
     main = await page.locator("main").inner_text()
@@ -123,11 +158,9 @@ async def test_list_then_trace_timeline(
     await page.locator(".tl-label a").first.hover()
     await page.screenshot(path=tmp_path / "hostile.png", full_page=True)
     assert dialogs == []
-    assert (tmp_path / "list.png").stat().st_size > 0
-    await page.close()
 
 
-async def test_filter_and_paging(collector: Collector, chromium: Any, tmp_path: Path) -> None:
+async def test_filter_and_paging(collector: Collector, page: Any, tmp_path: Path) -> None:
     """The name and status filters narrow the list; Older/Newer links page through it
     with cursors, keeping the filters."""
     await send(
@@ -137,7 +170,6 @@ async def test_filter_and_paging(collector: Collector, chromium: Any, tmp_path: 
             for i in range(120)
         ],
     )
-    page = await open_page(chromium, [])
     await page.goto(f"{collector.url}/")
     await page.fill("#name", "page-1")
     await page.get_by_role("button", name="Filter").click()
@@ -162,17 +194,15 @@ async def test_filter_and_paging(collector: Collector, chromium: Any, tmp_path: 
     assert await rows.count() == 30
     assert await page.locator("#traces tbody tr.error").count() == 30
     await page.screenshot(path=tmp_path / "filtered.png", full_page=True)
-    await page.close()
 
 
 async def test_sign_in_in_the_browser(
-    start_collector: StartCollector, chromium: Any, tmp_path: Path
+    start_collector: StartCollector, page: Any, tmp_path: Path
 ) -> None:
     """With a key set, a person signs in through the form and gets an HttpOnly,
     SameSite=Strict session cookie that is not the key."""
     collector = await start_collector("--key", "browser-key")
     await send(collector, [timeline_trace()], key="browser-key")
-    page = await open_page(chromium, [])
     await page.goto(f"{collector.url}/")
     await page.wait_for_url(re.compile(r"/signin\?next="))
     await page.fill("#key", "wrong")
@@ -190,4 +220,4 @@ async def test_sign_in_in_the_browser(
     assert "browser-key" not in cookie["value"]
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url("**/signin")
-    await page.close()
+    assert await page.context.cookies() == []

@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from tests import _proc
 from tracing import AsyncTracing
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = _proc.ROOT
 
 
 class Recorder:
@@ -80,24 +78,13 @@ async def recorder() -> AsyncIterator[Recorder]:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a child process: no inherited ``TRACING_*``, repo importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACING_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+    """The environment for a child process (see ``tests/_proc.py``), plus ``extra``."""
+    return _proc.child_env(extra)
 
 
 async def spawn(*args: str, **env: str) -> asyncio.subprocess.Process:
     """Start ``python *args`` from the repo root with piped stdout and stderr."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        *args,
-        cwd=ROOT,
-        env=child_env(**env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await _proc.spawn(*args, env=env)
 
 
 async def read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> str:

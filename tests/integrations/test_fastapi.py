@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, WebSocket
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, Router
@@ -130,6 +130,37 @@ async def test_trace_is_current_in_handlers_and_dependencies(tracer: AsyncTracin
     assert sync_seen is not None
     assert sync_seen is not first_dep
     assert current_trace() is None
+
+
+async def test_background_tasks_see_the_requests_trace(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """A BackgroundTasks job runs with the request's trace current; its spans land in it."""
+    app = FastAPI()
+    app.add_middleware(TracingMiddleware, tracer=tracer)
+    seen: list[Trace | None] = []
+
+    @tracer.observe("after-response")
+    def after_response(n: int) -> int:
+        seen.append(current_trace())
+        return n
+
+    @app.get("/jobs/{n}")
+    async def job(n: int, tasks: BackgroundTasks) -> dict[str, int]:
+        seen.append(current_trace())
+        tasks.add_task(after_response, n)
+        return {"n": n}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/jobs/7")).json() == {"n": 7}
+    handler_trace, background_trace = seen
+    assert handler_trace is not None
+    assert background_trace is handler_trace
+    await tracer.flush()
+    (trace,) = recorder.received
+    assert trace["name"] == "GET /jobs/{n}"
+    assert [(s["name"], s["output"]) for s in trace["spans"]] == [("after-response", 7)]
 
 
 async def test_unhandled_exception_propagates(tracer: AsyncTracing, recorder: Recorder) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from .conftest import child_env
+from tests import _proc
 
 CHECK = """
 import sys
@@ -20,14 +17,8 @@ print('ok')
 """
 
 
-def test_import_tracing_does_not_import_fastapi_or_starlette() -> None:
+async def test_import_tracing_does_not_import_fastapi_or_starlette() -> None:
     """In a fresh interpreter, tracing and its worker helper load no FastAPI/Starlette."""
-    result = subprocess.run(
-        [sys.executable, "-c", CHECK],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    code, out, err = await _proc.run("-c", CHECK)
+    assert code == 0, err
+    assert out.strip() == "ok"

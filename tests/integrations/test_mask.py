@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tracing import AsyncTracing, Span, Trace
+from tests._server import FaultServer
+from tests.conftest import MakeTracer
+from tracing import AsyncTracing, DeliveryError, Span, Trace
 
 from .conftest import Recorder
 
@@ -28,8 +30,6 @@ async def test_mask_runs_once_per_value_of_trace_and_spans(recorder: Recorder) -
         t.span("empty").end()
         t.output = "out"
         t.error = "kept as is"
-    await tracer.flush()
-    await tracer.flush()  # a second flush or a retry never masks again
     await tracer.shutdown()
     (trace,) = recorder.received
     assert (trace["input"], trace["output"]) == ("masked(in)", "masked(out)")
@@ -41,6 +41,31 @@ async def test_mask_runs_once_per_value_of_trace_and_spans(recorder: Recorder) -
     assert (empty["input"], empty["output"]) == (None, None)
     assert set(calls.values()) == {1}
     assert len(calls) == 7
+
+
+async def test_retries_and_requeues_never_mask_again(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A batch retried, then requeued and sent again, carries values masked once."""
+    calls: list[Any] = []
+
+    def mask(value: Any) -> Any:
+        calls.append(value)
+        return f"masked({value})"
+
+    tracer = make_tracer(mask=mask, max_retries=1, flush_at=100)
+    server.respond_with(503, times=2)  # the first flush: an attempt and its retry fail
+    assert tracer.enqueue(Trace("t", id="t-0", input="secret", metadata={"k": "v"}))
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+    await tracer.flush()
+    assert tracer.stats().retries == 1
+    assert len(server.requests) == 3
+    assert calls == ["secret", "v"]
+    for request in server.requests:
+        (sent,) = request.traces
+        assert (sent["input"], sent["metadata"]) == ("masked(secret)", {"k": "masked(v)"})
+    assert server.accepted_ids() == ["t-0"]
 
 
 async def test_raising_mask_nulls_the_value_and_warns(

@@ -6,8 +6,10 @@ import asyncio
 import functools
 import inspect
 import threading
+from datetime import UTC, datetime
 from typing import Any, assert_type
 
+import pydantic
 import pytest
 
 from tracing import AsyncTracing, current_span, current_trace
@@ -275,7 +277,7 @@ async def test_wraps_keeps_metadata_and_kind(tracer: AsyncTracing) -> None:
     assert not inspect.iscoroutinefunction(wrapped_plain)
     assert_type(await wrapped(2), str)
     assert_type(wrapped_plain(1), int)
-    assert isinstance(functools.partial(wrapped, 1), functools.partial)
+    assert await functools.partial(wrapped, 2)(b="yz") == "yzyz"  # still a coroutine function
 
 
 async def test_sync_calls_from_threads(tracer: AsyncTracing, recorder: Recorder) -> None:
@@ -314,7 +316,7 @@ async def test_disabled_tracer_only_calls_through(recorder: Recorder) -> None:
 
 
 def test_bad_name_and_generators_are_refused() -> None:
-    """An empty name raises ValueError; generator functions raise TypeError."""
+    """An empty name raises ValueError; generator functions, sync and async, TypeError."""
     tracer = AsyncTracing(enabled=False)
     with pytest.raises(ValueError, match="name"):
         tracer.observe("")
@@ -322,5 +324,56 @@ def test_bad_name_and_generators_are_refused() -> None:
     def gen() -> Any:
         yield 1
 
-    with pytest.raises(TypeError, match="generator"):
+    async def agen() -> Any:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"generator function .*\.gen;"):
         tracer.observe()(gen)
+    with pytest.raises(TypeError, match=r"generator function .*\.agen;"):
+        tracer.observe()(agen)
+    with pytest.raises(TypeError, match="generator"):
+        tracer.observe(agen)
+
+
+async def test_pydantic_models_are_captured_as_their_dump(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """A pydantic model argument or result is recorded as ``model_dump(mode="json")``."""
+
+    class Query(pydantic.BaseModel):
+        text: str
+        when: datetime
+        tags: set[str]
+
+    class Answer(pydantic.BaseModel):
+        score: float
+
+    @tracer.observe("ask")
+    async def ask(query: Query) -> Answer:
+        return Answer(score=0.5)
+
+    when = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    await ask(Query(text="why?", when=when, tags={"a"}))
+    (trace,) = await delivered(tracer, recorder)
+    assert trace["input"] == {
+        "query": {"text": "why?", "when": "2026-11-21T12:00:00Z", "tags": ["a"]}
+    }
+    assert trace["output"] == {"score": 0.5}
+
+
+async def test_bare_decorator_captures_input_and_output(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """``@tracer.observe`` without parentheses records what ``@tracer.observe()`` does."""
+
+    @tracer.observe
+    async def double(x: int) -> int:
+        return 2 * x
+
+    assert await double(21) == 42
+    (trace,) = await delivered(tracer, recorder)
+    assert (trace["name"], trace["input"], trace["output"]) == (
+        double.__qualname__,
+        {"x": 21},
+        42,
+    )

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 from typing import Any
 
 import pytest
 
+from tests import _proc
 from tracing import AsyncTracing, Trace
 from tracing._models import new_id
 
-from .conftest import Recorder, child_env
+from .conftest import Recorder
 
 IDS = [f"{n:08d}-fixed-id" for n in range(2000)]
 
@@ -51,16 +51,11 @@ async def test_same_id_same_decision_in_every_instance_and_process(
         "from tests.integrations.test_sampling import _decisions;"
         "print(''.join('1' if d else '0' for d in _decisions(0.3)[1]))"
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
-        env=child_env(PYTHONHASHSEED="12345", TRACING_ENDPOINT=recorder.url),
-        stdout=asyncio.subprocess.PIPE,
+    status, out, err = await _proc.run(
+        "-c", code, env={"PYTHONHASHSEED": "12345", "TRACING_ENDPOINT": recorder.url}
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
-    assert out.decode().strip() == "".join("1" if d else "0" for d in here)
+    assert status == 0, err
+    assert out.strip() == "".join("1" if d else "0" for d in here)
 
 
 async def test_rate_edges_and_bad_values(

@@ -88,3 +88,54 @@ async def test_second_signal_abandons_a_job_that_would_not_finish(recorder: Reco
     started = _ids([line.strip() for line in lines], "started")
     assert len(recorder.received) == len(started) == 21
     assert recorder.by_id[started[-1]]["error"] == "CancelledError"
+
+
+async def test_custom_signals_stop_the_worker(recorder: Recorder) -> None:
+    """signals=(SIGUSR1,): that signal stops the worker gracefully, like SIGTERM would."""
+    code, lines = await _run(recorder, "usr1", signal.SIGUSR1)
+    assert code == 0
+    assert lines[-1] == "exit 0"
+    done = _ids(lines, "done")
+    assert len(done) == 21
+    assert sorted(recorder.by_id) == sorted(done)
+
+
+async def test_stop_while_waiting_in_take_ends_the_loop(recorder: Recorder) -> None:
+    """A signal that comes while take() waits for the next job cancels that wait: the
+    worker exits 0 at once and every trace it completed arrives."""
+    proc = await spawn(SCRIPT, "idle", TRACING_ENDPOINT=recorder.url)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for _ in range(3):  # jobs 0, 1, 2: then the queue is empty and take() waits
+            await asyncio.wait_for(read_until(proc.stdout, "done ", lines), 30)
+        proc.send_signal(signal.SIGTERM)
+        lines += (await asyncio.wait_for(proc.stdout.read(), 30)).decode().splitlines(True)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stripped = [line.strip() for line in lines]
+    assert stripped[-1] == "exit 0"
+    assert len(_ids(stripped, "started")) == 3
+    assert sorted(recorder.by_id) == sorted(_ids(stripped, "done"))
+
+
+async def test_main_raising_exits_1_after_delivering(recorder: Recorder) -> None:
+    """When main raises, the traces are delivered first; then the exception propagates and
+    asyncio.run() exits 1 with a traceback."""
+    proc = await spawn(SCRIPT, "raise", TRACING_ENDPOINT=recorder.url)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 1
+    assert "RuntimeError: the worker broke after job 5" in err.decode()
+    lines = [line.strip() for line in out.decode().splitlines()]
+    done = _ids(lines, "done")
+    assert len(done) == 6
+    assert "exit 0" not in lines
+    assert sorted(recorder.by_id) == sorted(done)

@@ -1,0 +1,37 @@
+"""What most SDK tests share: the tracer settings they start from and ready-made traces.
+
+``FAST`` retries at once and keeps no timer, but gives every HTTP attempt a long timeout:
+on a loaded machine a slow answer must not turn into an extra retry and change a count.
+A test whose fault needs a short timeout (a server that never answers) sets its own.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tracing import AsyncTracing, Trace
+
+__all__ = ["FAST", "PATIENCE", "enqueue_all", "traces"]
+
+# How much longer than usual to wait for a server or a child process: `make mutate` runs
+# the suite at nice 19 on a shared machine, where a child may get a hundredth of a CPU.
+PATIENCE = 10.0 if "MUTANT_UNDER_TEST" in os.environ else 1.0
+
+FAST: dict[str, Any] = {
+    "flush_interval": 0,
+    "retry_backoff": 0.001,
+    "retry_backoff_max": 0.05,
+    "timeout": 30.0,
+}
+
+
+def traces(n: int, prefix: str = "t") -> list[Trace]:
+    """``n`` traces named ``{prefix}{i}`` with ids ``{prefix}-{i}``."""
+    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
+
+
+def enqueue_all(tracer: AsyncTracing, items: list[Trace]) -> None:
+    """Queue every trace, asserting that none was refused."""
+    for item in items:
+        assert tracer.enqueue(item), item.id
