@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: venv test lint typecheck pytest demo serve bench bench-service clean mutate
+.PHONY: venv test lint typecheck pytest demo serve bench bench-service clean mutate test-llm-oldest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,7 @@ $(BENCH_STAMP): pyproject.toml
 bench: $(BENCH_STAMP) postgresql wrk
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python -m benchmarks.outage --append benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python -m benchmarks.llm_overhead --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.bench_encode --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.collector_ingest $(BENCH_ARGS) --append benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python -m benchmarks.service.run $(BENCH_ARGS)
@@ -97,6 +98,21 @@ wrk:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq wrk; }
+
+# `make test-llm-oldest`: the LLM client tests against the oldest openai and anthropic
+# releases pyproject declares (its own virtualenv); `make test` uses the newest.
+OLDEST_VENV  := .venv-llm-oldest
+OLDEST_PINS  := openai==1.66.0 anthropic==0.49.0
+OLDEST_STAMP := $(OLDEST_VENV)/.installed
+
+$(OLDEST_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/pip install --quiet -e '.[dev]' $(OLDEST_PINS)
+	touch $(OLDEST_STAMP)
+
+test-llm-oldest: $(OLDEST_STAMP)
+	$(OLDEST_VENV)/bin/pytest tests/llm tests/collector/test_llm_usage.py
 
 # `make mutate`: mutation testing of the SDK core with mutmut ([tool.mutmut] in
 # pyproject.toml), in a virtualenv of its own, niced, one worker by default (the machine is
@@ -117,4 +133,4 @@ mutate: $(MUT_STAMP)
 	$(MUT_VENV)/bin/python -m tests._mutation_table
 
 clean:
-	rm -rf $(VENV) $(MUT_VENV) mutants .mypy_cache .pytest_cache .ruff_cache .ci-out
+	rm -rf $(VENV) $(OLDEST_VENV) $(MUT_VENV) mutants .mypy_cache .pytest_cache .ruff_cache .ci-out

@@ -1,5 +1,7 @@
 """`make demo`: start the collector, run the agent service through the SDK, and show what
-arrived, read back from the collector's API, next to the SDK's own ``stats()``.
+arrived, read back from the collector's API, next to the SDK's own ``stats()``. Then
+instrumented OpenAI and Anthropic clients (``llm_clients.py``) call a local fake API (no
+network, no key) and their LLM spans are shown as the collector stored them.
 
     python examples/demo.py [--requests 3000] [--concurrency 200] [--db .demo/collector.db]
 
@@ -26,6 +28,8 @@ from typing import Any
 
 import aiohttp
 from agent_service import Tally, run
+from llm_clients import report as report_llm
+from llm_clients import run as run_llm
 
 from tracing import Stats
 from tracing._wire import DEFAULT_PORT
@@ -198,7 +202,11 @@ async def demo(args: argparse.Namespace, db: Path) -> bool:
         stats, tally = await run(url, requests=args.requests, concurrency=args.concurrency)
         seconds = time.perf_counter() - began
         traces = await read_back(url)
-    return report(stats, tally, traces, seconds, db)
+        # Then instrumented OpenAI/Anthropic clients against a local fake API (no network);
+        # the agent summary comes last, so the viewer command stays the last lines.
+        llm_stats, served = await run_llm(url)
+        llm_ok = await report_llm(url, llm_stats, served, known={t["id"] for t in traces})
+    return report(stats, tally, traces, seconds, db) and llm_ok
 
 
 def main() -> int:

@@ -50,7 +50,8 @@ async def test_demo_with_db_prints_the_command_for_that_database(tmp_path: Path)
                 pass
         url = found.group(1).decode() + "/api/traces"
         async with aiohttp.ClientSession() as http, http.get(url) as response:
-            assert (await response.json())["total"] == 12
+            # 12 agent requests, then 4 traces of examples/llm_clients.py's LLM calls
+            assert (await response.json())["total"] == 12 + 4
     finally:
         server.terminate()
         await server.wait()

@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, Self, TypeVar, overload
 
 import aiohttp
 
-from . import _atexit
+from . import _atexit, _llm
 from ._config import ErrorCallback, Mask, resolve_config
 from ._exceptions import DeliveryError, TracingError
 from ._exporter import Outcome, batch_result, disabled_result
@@ -29,6 +29,7 @@ __all__ = ["AsyncTracing"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_C = TypeVar("_C")
 
 _get_running_loop = asyncio._get_running_loop
 
@@ -240,6 +241,23 @@ class AsyncTracing:
         return make_decorator(
             self, name, capture_input=capture_input, capture_output=capture_output
         )
+
+    def instrument(self, client: _C, *, capture_content: bool = True) -> _C:
+        """Make each API call of an OpenAI/Anthropic ``client`` a span; returns ``client``.
+
+        Args:
+            client: ``openai.OpenAI``/``AsyncOpenAI`` (Azure too), ``anthropic.Anthropic``/
+                ``AsyncAnthropic``, or a subclass; instrumented in place (README).
+            capture_content: record prompts and outputs; False: metadata and usage only.
+
+        Raises:
+            TypeError: ``client`` is not one of those clients.
+        """
+        return _llm.instrument(self, client, capture_content=capture_content)
+
+    def uninstrument(self, client: _C) -> _C:
+        """Undo ``instrument()``; a client never instrumented is returned unchanged."""
+        return _llm.uninstrument(client)
 
     def enqueue(self, trace: Trace) -> bool:
         """Queue a trace for delivery; synchronous, non-blocking, safe from any thread.

@@ -1,0 +1,98 @@
+"""The instrumentation's own work, timed without the SDK around it.
+
+``begin()`` + reading the response + ``finish()`` for one recorded request, and the
+per-chunk work of the watching generator over recorded stream chunks, each against a
+bare loop doing nothing but the same iteration. Inputs come from real calls of the real
+clients against ``examples/_fake_llm.py`` (``recorded()``)."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from tracing import AsyncTracing
+from tracing._llm import _hook, _streams
+from tracing._llm._hook import STATE
+
+__all__ = ["per_call_us", "per_chunk_us", "recorded"]
+
+
+def recorded(client: Any, make_call: Callable[[Any], Any]) -> tuple[Any, Any, list[Any]]:
+    """(options, returned value, chunks) of one call: the request() arguments the SDK
+    passed, what request() returned, and the items a stream yielded."""
+    seen: dict[str, Any] = {}
+    original = client.request
+
+    def grab(cast_to: Any, options: Any, **kwargs: Any) -> Any:
+        value = original(cast_to, options, **kwargs)
+        seen["options"], seen["value"] = options, value
+        return value
+
+    client.request = grab
+    result = make_call(client)
+    del client.request
+    chunks = list(result) if seen["options"].json_data.get("stream") is True else []
+    return seen["options"], seen["value"], chunks
+
+
+def _best(fn: Callable[[], None], n: int, repeat: int = 9) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        began = time.process_time()
+        for _ in range(n):
+            fn()
+        times.append((time.process_time() - began) / n)
+    return min(times)
+
+
+def per_call_us(tracer: AsyncTracing, client: Any, options: Any, value: Any) -> float:
+    """Microseconds of begin() + reading ``value`` + finish() (trace queued), per call."""
+    tracer.instrument(client)
+    inst = client.__dict__[STATE]
+
+    def one() -> None:
+        started = inst.begin(options, False)
+        assert started is not None
+        _hook._observe(started[0], started[1], value, False)
+
+    def drained() -> None:
+        for _ in range(50):
+            one()
+        tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
+
+    return _best(drained, 20) / 50 * 1e6
+
+
+def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[Any]) -> float:
+    """Microseconds the watching generator adds per chunk, against a bare iteration."""
+    tracer.instrument(client)
+    inst = client.__dict__[STATE]
+
+    def bare() -> None:
+        for _ in iter(chunks):
+            pass
+
+    def watched() -> None:
+        started = inst.begin(options, True)
+        assert started is not None
+        call, endpoint = started
+        watch = _streams._Watch(call, endpoint.stream(call.result))
+        reader: Iterator[Any] = _streams._iterate(iter(chunks), watch)
+        for _ in reader:
+            pass
+
+    def empty() -> None:  # the per-stream part, to take out of the per-chunk figure
+        started = inst.begin(options, True)
+        assert started is not None
+        call, endpoint = started
+        watch = _streams._Watch(call, endpoint.stream(call.result))
+        for _ in _streams._iterate(iter(()), watch):
+            pass
+
+    n = 50
+    spent = _best(watched, n) - _best(empty, n) - _best(bare, n)
+    tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
+    return spent / len(chunks) * 1e6

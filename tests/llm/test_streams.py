@@ -1,0 +1,208 @@
+"""Streams stay the SDK's own objects, and their span ends exactly once: exhausted,
+closed early, broken out of, dropped unread, failing mid-stream, or read elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.llm.conftest import FakeLLM, anthropic_client, openai_client
+from tracing import AsyncTracing
+
+MESSAGES = [{"role": "user", "content": "tell me a story"}]
+
+
+async def collect_until(condition: Any) -> None:
+    """Collect garbage until ``condition()`` holds: a dropped async generator is only
+    finalised by a task the loop runs, and what it held is freed on the next pass."""
+    for _ in range(100):
+        gc.collect()
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+def chat_stream(client: Any, model: str = "gpt-chunks8") -> Any:
+    return client.chat.completions.create(
+        model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+
+
+def anthropic_stream(client: Any, model: str = "claude-chunks8") -> Any:
+    return client.messages.create(model=model, max_tokens=64, messages=MESSAGES, stream=True)
+
+
+async def test_stream_is_the_sdk_stream(fake: FakeLLM, tracer: AsyncTracing) -> None:
+    """The caller gets openai.Stream / anthropic.AsyncStream with the HTTP response."""
+    sync_client = tracer.instrument(openai_client(fake))
+    async_client = tracer.instrument(anthropic_client(fake, is_async=True))
+    async with tracer.trace("request"):
+        stream = await asyncio.to_thread(chat_stream, sync_client)
+        assert type(stream) is openai.Stream
+        response = type(stream.response)  # httpx2 for openai >= 3, httpx before
+        assert (response.__module__.split(".")[0], response.__name__) in {
+            ("httpx", "Response"),
+            ("httpx2", "Response"),
+        }
+        await asyncio.to_thread(list, stream)
+        astream = await anthropic_stream(async_client)
+        assert type(astream) is anthropic.AsyncStream
+        assert [event async for event in astream]
+
+
+async def test_closed_early_sync(fake: FakeLLM, tracer: AsyncTracing) -> None:
+    """close() after two chunks ends the span then, with the text read so far."""
+    client = tracer.instrument(openai_client(fake))
+
+    def read_two() -> None:
+        stream = chat_stream(client)
+        next(stream)
+        next(stream)
+        stream.close()
+        stream.close()  # a second close changes nothing
+
+    async with tracer.trace("request") as trace:
+        await asyncio.to_thread(read_two)
+    [span] = trace.spans
+    assert span.end_time is not None
+    assert span.status == "ok"
+    assert span.metadata["stream_incomplete"] == "closed"
+    assert span.metadata["usage_missing"] is True
+    assert span.llm_usage is None
+    assert span.output == {"role": "assistant", "content": "You "}
+
+
+async def test_with_block_left_early_async(fake: FakeLLM, tracer: AsyncTracing) -> None:
+    """Leaving ``async with stream`` after one event ends the span as closed."""
+    client = tracer.instrument(anthropic_client(fake, is_async=True))
+    async with tracer.trace("request") as trace:
+        async with await anthropic_stream(client) as stream:
+            async for _event in stream:
+                break
+        assert trace.spans[0].end_time is not None
+    [span] = trace.spans
+    assert span.metadata["stream_incomplete"] == "closed"
+    assert span.metadata["gen_ai.response.model"] == "claude-chunks8-2025-01-01"
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_break_then_dropped(fake: FakeLLM, tracer: AsyncTracing, is_async: bool) -> None:
+    """``break`` out of the loop and drop the stream: the span ends when it is collected."""
+    client = tracer.instrument(openai_client(fake, is_async=is_async))
+    async with tracer.trace("request") as trace:
+        if is_async:
+            stream = await chat_stream(client)
+            async for _chunk in stream:
+                break
+        else:
+            stream = chat_stream(client)  # the fake server has its own thread
+            for _chunk in stream:
+                break
+        assert trace.spans[0].end_time is None  # still open while the stream is alive
+        del stream, _chunk
+        [span] = trace.spans
+        await collect_until(lambda: span.end_time is not None)
+        assert span.metadata["stream_incomplete"] in ("closed", "abandoned")
+        assert span.metadata["time_to_first_token"] > 0
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_dropped_unread(fake: FakeLLM, tracer: AsyncTracing, is_async: bool) -> None:
+    """A stream never read and garbage-collected ends its span as abandoned."""
+    client = tracer.instrument(anthropic_client(fake, is_async=is_async))
+    async with tracer.trace("request") as trace:
+        if is_async:
+            stream = await anthropic_stream(client)
+            await stream.response.aclose()  # what a careful caller does; not a stream close
+        else:
+            stream = anthropic_stream(client)
+            stream.response.close()
+        del stream
+        [span] = trace.spans
+        await collect_until(lambda: span.end_time is not None)
+        assert span.metadata["stream_incomplete"] in ("closed", "abandoned")
+        assert "time_to_first_token" not in span.metadata
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_fails_mid_stream(
+    fake: FakeLLM, tracer: AsyncTracing, kind: str, is_async: bool
+) -> None:
+    """An error event after two chunks: the SDK's exception reaches the caller and the
+    span has status error with its class and message."""
+    error: type[Exception]
+    if kind == "openai":
+        client = tracer.instrument(openai_client(fake, is_async=is_async))
+        error = openai.APIError
+
+        def start() -> Any:
+            return chat_stream(client, "gpt-fail")
+    else:
+        client = tracer.instrument(anthropic_client(fake, is_async=is_async))
+        error = anthropic.APIStatusError
+
+        def start() -> Any:
+            return anthropic_stream(client, "claude-fail")
+
+    seen: list[Any] = []
+
+    async def read() -> None:
+        if is_async:
+            async for item in await start():
+                seen.append(item)
+        else:
+            await asyncio.to_thread(lambda: seen.extend(start()))
+
+    async with tracer.trace("request") as trace:
+        with pytest.raises(error) as raised:
+            await read()
+    [span] = trace.spans
+    assert span.status == "error"
+    assert span.error == f"{type(raised.value).__name__}: {raised.value}"
+    assert span.metadata["error.type"] == type(raised.value).__name__
+    assert seen  # the chunks before the failure reached the caller
+
+
+async def test_read_in_another_task_and_thread(fake: FakeLLM, tracer: AsyncTracing) -> None:
+    """A stream made in one task and read in another (and a sync one in a thread) ends
+    its span in the trace that was current when the call was made."""
+    aclient = tracer.instrument(openai_client(fake, is_async=True))
+    client = tracer.instrument(openai_client(fake))
+    async with tracer.trace("request") as trace:
+        astream = await chat_stream(aclient)
+        stream = chat_stream(client)  # made on the loop thread, read in a worker thread
+
+    async def consume() -> int:
+        return len([chunk async for chunk in astream])
+
+    assert await asyncio.create_task(consume()) > 0
+    assert len(await asyncio.to_thread(list, stream)) > 0
+    assert len(trace.spans) == 2
+    for span in trace.spans:
+        assert span.end_time is not None
+        # The trace was queued before the streams were read: what it holds is what it had.
+
+
+async def test_ends_once(fake: FakeLLM, tracer: AsyncTracing) -> None:
+    """After the stream is exhausted, close() and collection change nothing."""
+    client = tracer.instrument(openai_client(fake, is_async=True))
+    async with tracer.trace("request") as trace:
+        stream = await chat_stream(client)
+        chunks = [chunk async for chunk in stream]
+        [span] = trace.spans
+        ended, metadata = span.end_time, dict(span.metadata)
+        await stream.close()
+        del stream
+        gc.collect()
+    assert chunks
+    assert span.end_time == ended
+    assert span.metadata == metadata
+    assert "stream_incomplete" not in metadata
+    assert span.llm_usage is not None

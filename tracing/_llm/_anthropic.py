@@ -1,0 +1,173 @@
+"""Anthropic ``POST /v1/messages``, complete and streamed.
+
+Anthropic's ``input_tokens`` leaves out cached input, so prompt tokens are input +
+cache read + cache creation (the GenAI convention: input includes cached tokens). In a
+stream, ``message_start`` carries the first usage and every ``message_delta`` carries
+cumulative figures that replace, never add to, what came before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ._call import Result
+from ._content import strip_base64
+from ._shapes import message_output, tool_call
+
+__all__ = ["ENDPOINTS"]
+
+
+class _Usage:
+    """The latest figure of each usage field (message_delta replaces what it names)."""
+
+    __slots__ = ("cache_creation", "cache_read", "input", "output", "thinking")
+
+    def __init__(self) -> None:
+        self.input: int | None = None
+        self.output: int | None = None
+        self.cache_read: int | None = None
+        self.cache_creation: int | None = None
+        self.thinking: int | None = None
+
+    def update(self, usage: Any) -> None:
+        if usage is None:
+            return
+        value = getattr(usage, "input_tokens", None)
+        if value is not None:
+            self.input = value
+        value = getattr(usage, "output_tokens", None)
+        if value is not None:
+            self.output = value
+        value = getattr(usage, "cache_read_input_tokens", None)
+        if value is not None:
+            self.cache_read = value
+        value = getattr(usage, "cache_creation_input_tokens", None)
+        if value is not None:
+            self.cache_creation = value
+        details = getattr(usage, "output_tokens_details", None)
+        if isinstance(details, dict):  # older SDK types keep undeclared fields as dicts
+            value = details.get("thinking_tokens")
+        else:
+            value = getattr(details, "thinking_tokens", None)
+        if value is not None:
+            self.thinking = value
+
+    def into(self, result: Result) -> None:
+        if self.input is None and self.output is None:
+            return
+        prompt = (self.input or 0) + (self.cache_read or 0) + (self.cache_creation or 0)
+        result.prompt_tokens = prompt
+        result.completion_tokens = self.output or 0
+        result.cache_read = self.cache_read
+        result.cache_creation = self.cache_creation
+        result.reasoning = self.thinking
+
+
+class Messages:
+    """``POST /v1/messages`` (``create``, ``stream()``, ``parse``, the beta variants)."""
+
+    operation = "chat"
+
+    def input(self, body: Mapping[str, Any]) -> Any:
+        messages = strip_base64(body.get("messages"))
+        system = body.get("system")
+        if system is None:
+            return messages
+        return [{"role": "system", "content": system}, *(messages or ())]
+
+    def read(self, obj: Any, result: Result) -> None:
+        result.model = getattr(obj, "model", None)
+        result.response_id = getattr(obj, "id", None)
+        reason = getattr(obj, "stop_reason", None)
+        if reason:
+            result.finish_reasons.append(reason)
+        texts: list[str] = []
+        calls = []
+        for block in getattr(obj, "content", None) or ():
+            kind = getattr(block, "type", None)
+            if kind == "text":
+                texts.append(block.text)
+            elif kind in ("tool_use", "server_tool_use"):
+                calls.append(
+                    tool_call(
+                        getattr(block, "id", None),
+                        getattr(block, "name", None),
+                        getattr(block, "input", None),
+                    )
+                )
+        result.output = message_output("".join(texts) if texts else None, calls)
+        usage = _Usage()
+        usage.update(getattr(obj, "usage", None))
+        usage.into(result)
+
+    def stream(self, result: Result) -> MessagesStream:
+        return MessagesStream(result)
+
+
+class MessagesStream:
+    """Raw message events: text and tool-input fragments per content block."""
+
+    __slots__ = ("blocks", "result", "usage")
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        self.usage = _Usage()
+        # index -> [kind, id, name, fragments]
+        self.blocks: dict[int, list[Any]] = {}
+
+    def add(self, event: Any) -> None:
+        kind = event.type
+        if kind == "content_block_delta":
+            delta = event.delta
+            block = self.blocks.get(event.index)
+            if block is None:
+                return
+            delta_kind = delta.type
+            if delta_kind == "text_delta":
+                block[3].append(delta.text)
+            elif delta_kind == "input_json_delta":
+                block[3].append(delta.partial_json)
+        elif kind == "content_block_start":
+            content = event.content_block
+            self.blocks[event.index] = [
+                content.type,
+                getattr(content, "id", None),
+                getattr(content, "name", None),
+                [],
+            ]
+        elif kind == "message_delta":
+            reason = getattr(event.delta, "stop_reason", None)
+            if reason:
+                self.result.finish_reasons = [reason]
+            self.usage.update(getattr(event, "usage", None))
+        elif kind == "message_start":
+            message = event.message
+            self.result.model = getattr(message, "model", None)
+            self.result.response_id = getattr(message, "id", None)
+            self.usage.update(getattr(message, "usage", None))
+
+    def close(self) -> None:
+        texts: list[str] = []
+        calls = []
+        for _, (kind, block_id, name, parts) in sorted(self.blocks.items()):
+            if kind == "text":
+                texts.append("".join(parts))
+            elif kind in ("tool_use", "server_tool_use"):
+                calls.append(tool_call(block_id, name, _json_or_text("".join(parts))))
+        self.result.output = message_output("".join(texts) if texts else None, calls)
+        self.usage.into(self.result)
+
+
+def _json_or_text(text: str) -> Any:
+    if not text:
+        return {}
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text  # a stream cut off inside the tool input
+
+
+ENDPOINTS: dict[str, Any] = {"/v1/messages": Messages()}

@@ -1,0 +1,119 @@
+"""What an LLM span keeps of the content: base64 payloads replaced by a short marker.
+
+A request may carry images or audio as base64 (OpenAI ``data:`` URLs, Anthropic
+``{"type": "base64", "data": ...}`` sources). Megabytes of base64 would fill the 16 KiB
+capture cap and hide the prompt around them, so each becomes ``<image/png base64, N
+bytes>``. The walk copies only the containers it changes; everything else is shared and
+then snapshotted by ``_capture.capture`` (which applies the size cap).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._capture import MAX_CAPTURE_BYTES, capture
+
+__all__ = ["snapshot", "strip_base64"]
+
+_MAX_DEPTH = 12
+
+
+def _marker(media_type: str, data: str) -> str:
+    size = len(data) * 3 // 4 - (2 if data.endswith("==") else 1 if data.endswith("=") else 0)
+    return f"<{media_type or 'data'} base64, {size} bytes>"
+
+
+def _data_url(value: str) -> str | None:
+    if not value.startswith("data:"):
+        return None
+    head, sep, data = value.partition(",")
+    if not sep or not head.endswith(";base64"):
+        return None
+    return _marker(head[5:-7], data)
+
+
+def _plain_messages(value: Any) -> bool:
+    """Messages whose contents are all strings: nothing to replace (the common case)."""
+    if type(value) is not list:
+        return False
+    for message in value:
+        if type(message) is not dict or type(message.get("content")) is not str:
+            return False
+    return True
+
+
+def strip_base64(value: Any, depth: int = 0) -> Any:
+    """``value`` with every base64 data URL or base64 source replaced by a marker."""
+    if depth == 0 and _plain_messages(value):
+        return value
+    if type(value) is str:
+        if len(value) > 64:
+            marker = _data_url(value)
+            if marker is not None:
+                return marker
+        return value
+    if depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return _strip_dict(value, depth)
+    if isinstance(value, list | tuple):
+        items = [strip_base64(item, depth + 1) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items
+    return value
+
+
+def _strip_dict(value: dict[Any, Any], depth: int) -> dict[Any, Any]:
+    changed: dict[Any, Any] | None = None
+    for key, item in value.items():
+        if key == "data" and type(item) is str and len(item) > 64 and _is_base64_source(value):
+            new: Any = _marker(str(value.get("media_type") or value.get("format") or ""), item)
+        else:
+            new = strip_base64(item, depth + 1)
+        if new is not item:
+            if changed is None:
+                changed = dict(value)
+            changed[key] = new
+    return value if changed is None else changed
+
+
+def _is_base64_source(value: dict[Any, Any]) -> bool:
+    # Anthropic image/document sources; OpenAI input_audio {"data", "format"}.
+    return value.get("type") == "base64" or "format" in value
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_ESCAPED = 6  # JSON escapes take at most 6 bytes a character
+
+
+def _flat_size(record: dict[Any, Any]) -> int:
+    """JSON-size bound of a dict of str keys and scalar values; -1 if it is not one."""
+    size = 0
+    for key, value in record.items():
+        kind = type(value)
+        if type(key) is not str or kind not in _SCALARS:
+            return -1
+        size += len(key) + (len(value) if kind is str else 24) + 4
+    return size * _ESCAPED
+
+
+def snapshot(value: Any) -> Any:
+    """``capture(value)``, without its JSON round trip for what most calls carry: a
+    message dict, or a list of them, holding only scalars and small enough to need no
+    cut. Those are copied (so later changes do not show); anything else goes through
+    ``capture`` (JSON snapshot and the 16 KiB cap)."""
+    if type(value) is dict:
+        size = _flat_size(value)
+        if 0 <= size <= MAX_CAPTURE_BYTES:
+            return dict(value)
+    elif type(value) is list and len(value) <= 64:
+        total = 0
+        for item in value:
+            size = _flat_size(item) if type(item) is dict else -1
+            if size < 0:
+                return capture(value)
+            total += size
+        if total <= MAX_CAPTURE_BYTES:
+            return [dict(item) for item in value]
+    return capture(value)

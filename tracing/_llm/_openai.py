@@ -1,0 +1,324 @@
+"""OpenAI endpoints: chat completions, Responses, legacy completions, embeddings.
+
+Each endpoint knows the request's input, reads a complete response into a ``Result``,
+and makes an accumulator for its stream. Usage follows the GenAI conventions: OpenAI's
+``prompt_tokens`` / ``input_tokens`` already include cached input, and
+``completion_tokens`` / ``output_tokens`` include reasoning; the details go to metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._call import Result
+from ._content import strip_base64
+from ._shapes import message_output, one_or_many, tool_call
+
+__all__ = ["ENDPOINTS"]
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A response field; older SDK types keep fields they do not declare as plain dicts."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _chat_usage(usage: Any, result: Result) -> None:
+    if usage is None:
+        return
+    result.prompt_tokens = getattr(usage, "prompt_tokens", None)
+    result.completion_tokens = getattr(usage, "completion_tokens", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    if details is not None:
+        result.cache_read = _field(details, "cached_tokens")
+    details = getattr(usage, "completion_tokens_details", None)
+    if details is not None:
+        result.reasoning = _field(details, "reasoning_tokens")
+
+
+def _message_tool_calls(message: Any) -> list[dict[str, Any]] | None:
+    calls = getattr(message, "tool_calls", None)
+    if not calls:
+        return None
+    out = []
+    for call in calls:
+        function = getattr(call, "function", None)
+        out.append(
+            tool_call(
+                getattr(call, "id", None),
+                getattr(function, "name", None),
+                getattr(function, "arguments", None),
+            )
+        )
+    return out
+
+
+class Chat:
+    """``POST /chat/completions``."""
+
+    operation = "chat"
+
+    def input(self, body: Mapping[str, Any]) -> Any:
+        return strip_base64(body.get("messages"))
+
+    def read(self, obj: Any, result: Result) -> None:
+        result.model = getattr(obj, "model", None)
+        result.response_id = getattr(obj, "id", None)
+        outputs = []
+        for choice in getattr(obj, "choices", None) or ():
+            reason = getattr(choice, "finish_reason", None)
+            if reason:
+                result.finish_reasons.append(reason)
+            message = getattr(choice, "message", None)
+            outputs.append(
+                message_output(getattr(message, "content", None), _message_tool_calls(message))
+            )
+        result.output = one_or_many(outputs)
+        _chat_usage(getattr(obj, "usage", None), result)
+
+    def stream(self, result: Result) -> ChatStream:
+        return ChatStream(result)
+
+
+class ChatStream:
+    """Chat chunks: text and tool-call fragments per choice, usage from any chunk.
+
+    The hot path of a stream: fields every ``ChatCompletionChunk`` declares are read
+    directly (an odd chunk that lacks one stops the accumulation, logged, never the
+    stream); choice 0's text goes to a plain list.
+    """
+
+    __slots__ = ("first", "result", "texts", "tools")
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        self.first: list[str] = []
+        self.texts: dict[int, list[str]] = {}
+        self.tools: dict[int, dict[int, dict[str, Any]]] = {}
+
+    def add(self, chunk: Any) -> None:
+        result = self.result
+        if result.model is None:
+            result.model = chunk.model
+            result.response_id = chunk.id
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta is not None:
+                content = delta.content
+                if content:
+                    index = choice.index
+                    if index == 0:
+                        self.first.append(content)
+                    else:
+                        self.texts.setdefault(index, []).append(content)
+                if delta.tool_calls:
+                    self._add_tool_calls(choice.index, delta.tool_calls)
+            if choice.finish_reason:
+                result.finish_reasons.append(choice.finish_reason)
+        usage = chunk.usage
+        if usage is not None:
+            _chat_usage(usage, result)
+
+    def _add_tool_calls(self, choice: int, calls: Any) -> None:
+        slots = self.tools.setdefault(choice, {})
+        for call in calls:
+            slot = slots.get(call.index)
+            if slot is None:
+                slot = slots[call.index] = {"id": None, "name": None, "parts": []}
+            if getattr(call, "id", None):
+                slot["id"] = call.id
+            function = getattr(call, "function", None)
+            if function is not None:
+                if getattr(function, "name", None):
+                    slot["name"] = function.name
+                if getattr(function, "arguments", None):
+                    slot["parts"].append(function.arguments)
+
+    def close(self) -> None:
+        if self.first:
+            self.texts[0] = self.first
+        outputs = []
+        for index in sorted(self.texts.keys() | self.tools.keys()):
+            parts = self.texts.get(index)
+            calls = [
+                tool_call(slot["id"], slot["name"], "".join(slot["parts"]))
+                for _, slot in sorted(self.tools.get(index, {}).items())
+            ]
+            outputs.append(message_output("".join(parts) if parts else None, calls))
+        self.result.output = one_or_many(outputs)
+
+
+class Completions:
+    """``POST /completions`` (legacy text completions)."""
+
+    operation = "text_completion"
+
+    def input(self, body: Mapping[str, Any]) -> Any:
+        return body.get("prompt")
+
+    def read(self, obj: Any, result: Result) -> None:
+        result.model = getattr(obj, "model", None)
+        result.response_id = getattr(obj, "id", None)
+        texts = []
+        for choice in getattr(obj, "choices", None) or ():
+            reason = getattr(choice, "finish_reason", None)
+            if reason:
+                result.finish_reasons.append(reason)
+            texts.append(getattr(choice, "text", None))
+        result.output = texts[0] if len(texts) == 1 else (texts or None)
+        _chat_usage(getattr(obj, "usage", None), result)
+
+    def stream(self, result: Result) -> CompletionsStream:
+        return CompletionsStream(result)
+
+
+class CompletionsStream:
+    __slots__ = ("result", "texts")
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        self.texts: dict[int, list[str]] = {}
+
+    def add(self, chunk: Any) -> None:
+        result = self.result
+        if result.model is None:
+            result.model = getattr(chunk, "model", None)
+            result.response_id = getattr(chunk, "id", None)
+        for choice in getattr(chunk, "choices", None) or ():
+            text = getattr(choice, "text", None)
+            if text:
+                self.texts.setdefault(choice.index, []).append(text)
+            reason = getattr(choice, "finish_reason", None)
+            if reason:
+                result.finish_reasons.append(reason)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            _chat_usage(usage, result)
+
+    def close(self) -> None:
+        texts = ["".join(self.texts[index]) for index in sorted(self.texts)]
+        self.result.output = texts[0] if len(texts) == 1 else (texts or None)
+
+
+class Embeddings:
+    """``POST /embeddings``: usage and counts; the vectors are never recorded."""
+
+    operation = "embeddings"
+
+    def input(self, body: Mapping[str, Any]) -> Any:
+        return body.get("input")
+
+    def read(self, obj: Any, result: Result) -> None:
+        result.model = getattr(obj, "model", None)
+        data = getattr(obj, "data", None) or ()
+        result.extra = {"gen_ai.embeddings.count": len(data)}
+        if data:
+            vector = getattr(data[0], "embedding", None)
+            if isinstance(vector, list):
+                result.extra["gen_ai.embeddings.dimension.count"] = len(vector)
+        usage = getattr(obj, "usage", None)
+        if usage is not None:
+            result.prompt_tokens = getattr(usage, "prompt_tokens", None)
+            result.completion_tokens = 0
+
+    def stream(self, result: Result) -> Any:  # embeddings never stream
+        return None
+
+
+def _responses_usage(usage: Any, result: Result) -> None:
+    if usage is None:
+        return
+    result.prompt_tokens = getattr(usage, "input_tokens", None)
+    result.completion_tokens = getattr(usage, "output_tokens", None)
+    details = getattr(usage, "input_tokens_details", None)
+    if details is not None:
+        result.cache_read = _field(details, "cached_tokens")
+    details = getattr(usage, "output_tokens_details", None)
+    if details is not None:
+        result.reasoning = _field(details, "reasoning_tokens")
+
+
+class Responses:
+    """``POST /responses`` (the Responses API)."""
+
+    operation = "chat"
+
+    def input(self, body: Mapping[str, Any]) -> Any:
+        value = strip_base64(body.get("input"))
+        instructions = body.get("instructions")
+        if instructions is None:
+            return value
+        return {"instructions": instructions, "input": value}
+
+    def read(self, obj: Any, result: Result) -> None:
+        result.model = getattr(obj, "model", None)
+        result.response_id = getattr(obj, "id", None)
+        status = getattr(obj, "status", None)
+        details = getattr(obj, "incomplete_details", None)
+        reason = getattr(details, "reason", None) if details is not None else None
+        if reason or status:
+            result.finish_reasons = [str(reason or status)]
+        texts: list[str] = []
+        calls = []
+        for item in getattr(obj, "output", None) or ():
+            kind = getattr(item, "type", None)
+            if kind == "message":
+                for part in getattr(item, "content", None) or ():
+                    if getattr(part, "type", None) == "output_text":
+                        texts.append(part.text)
+            elif kind == "function_call":
+                calls.append(
+                    tool_call(
+                        getattr(item, "call_id", None),
+                        getattr(item, "name", None),
+                        getattr(item, "arguments", None),
+                    )
+                )
+        result.output = message_output("".join(texts) if texts else None, calls)
+        _responses_usage(getattr(obj, "usage", None), result)
+
+    def stream(self, result: Result) -> ResponsesStream:
+        return ResponsesStream(result, self)
+
+
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesStream:
+    """Responses events: text deltas as they come; the final event's response wins."""
+
+    __slots__ = ("endpoint", "final", "result", "texts")
+
+    def __init__(self, result: Result, endpoint: Responses) -> None:
+        self.result = result
+        self.endpoint = endpoint
+        self.texts: list[str] = []
+        self.final = False
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            self.texts.append(event.delta)
+        elif kind in _FINAL_EVENTS:
+            response = getattr(event, "response", None)
+            if response is not None:
+                self.endpoint.read(response, self.result)
+                self.final = True
+        elif kind == "response.created":
+            response = getattr(event, "response", None)
+            self.result.model = getattr(response, "model", None)
+            self.result.response_id = getattr(response, "id", None)
+
+    def close(self) -> None:
+        if not self.final:
+            self.result.output = message_output("".join(self.texts) or None, None)
+
+
+ENDPOINTS: dict[str, Any] = {
+    "/chat/completions": Chat(),
+    "/responses": Responses(),
+    "/completions": Completions(),
+    "/embeddings": Embeddings(),
+}

@@ -1,0 +1,155 @@
+"""Streams stay the SDK's own objects; only their iterator and their response's close
+are watched.
+
+``stream._iterator`` (the generator ``Stream.__next__``/``__iter__`` read from) is
+replaced by one that hands each item to the endpoint's accumulator and ends the span
+when the items run out or an error escapes. ``response.close``/``aclose`` (what
+``Stream.close()``, ``with`` and the SDK's helper streams call) end it as closed, unless
+the watching generator is running: then the SDK is closing the response itself while it
+reads (at the end of the body, after ``[DONE]``, on an error), and the generator's own
+outcome decides. A
+``weakref.finalize`` on the stream ends a span whose stream was dropped unread. Whichever
+comes first ends the span; the others do nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from ._call import LlmCall
+from ._soft import failed
+
+__all__ = ["watch_stream"]
+
+_perf = time.perf_counter
+
+
+class _Watch:
+    __slots__ = ("accumulator", "call", "finalizer", "reader")
+
+    def __init__(self, call: LlmCall, accumulator: Any) -> None:
+        self.call = call
+        self.accumulator = accumulator
+        self.reader: Callable[[], Any] = _nothing
+        self.finalizer: weakref.finalize[Any, Any] | None = None
+
+    def end(self, error: BaseException | None = None, incomplete: str | None = None) -> None:
+        call = self.call
+        if call.done:
+            return
+        if self.finalizer is not None:
+            self.finalizer.detach()
+        if self.accumulator is not None:
+            try:
+                self.accumulator.close()
+            except Exception:
+                failed("finish reading an LLM stream")
+        call.finish(error=error, incomplete=incomplete)
+
+    def closed(self) -> None:
+        """The HTTP response is being closed: by the consumer, unless our reading
+        generator is running (the SDK closes the response as it finishes or fails)."""
+        if self.call.done:
+            return
+        reader = self.reader()
+        if reader is not None and (
+            getattr(reader, "gi_running", False) or getattr(reader, "ag_running", False)
+        ):
+            return
+        self.end(incomplete="closed")
+
+    def failed_to_read(self) -> None:
+        failed("read an LLM stream chunk; the rest of that stream is not recorded")
+        self.accumulator = None
+
+
+def _iterate(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
+    call = watch.call
+    add = watch.accumulator.add
+    first = True
+    try:
+        for item in inner:
+            if first:
+                call.first_chunk = _perf()
+                first = False
+            if add is not None:
+                try:
+                    add(item)
+                except Exception:
+                    watch.failed_to_read()
+                    add = None
+            yield item
+    except GeneratorExit:
+        watch.end(incomplete="closed")
+        raise
+    except BaseException as exc:
+        watch.end(error=exc)
+        raise
+    watch.end()
+
+
+async def _aiterate(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[Any]:
+    call = watch.call
+    add = watch.accumulator.add
+    first = True
+    try:
+        async for item in inner:
+            if first:
+                call.first_chunk = _perf()
+                first = False
+            if add is not None:
+                try:
+                    add(item)
+                except Exception:
+                    watch.failed_to_read()
+                    add = None
+            yield item
+    except GeneratorExit:
+        watch.end(incomplete="closed")
+        raise
+    except BaseException as exc:
+        watch.end(error=exc)
+        raise
+    watch.end()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _abandoned(watch: _Watch) -> None:
+    watch.end(incomplete="abandoned")
+
+
+def watch_stream(stream: Any, call: LlmCall, accumulator: Any, is_async: bool) -> None:
+    """Watch ``stream`` (an SDK ``Stream``/``AsyncStream``) until it ends."""
+    inner = stream._iterator
+    watch = _Watch(call, accumulator)
+    response = stream.response
+    reader: Any
+    if is_async:
+        stream._iterator = reader = _aiterate(inner, watch)
+        original_aclose = response.aclose
+
+        async def aclose() -> None:
+            watch.closed()
+            await original_aclose()
+
+        response.aclose = aclose
+    else:
+        stream._iterator = reader = _iterate(inner, watch)
+    watch.reader = weakref.ref(reader)
+    # Sync streams close through close(); the async SDK clients sometimes call close()
+    # on an async response too (a sync close of the underlying stream).
+    original_close = response.close
+
+    def close() -> None:
+        watch.closed()
+        original_close()
+
+    response.close = close
+    watch.finalizer = finalizer = weakref.finalize(stream, _abandoned, watch)
+    finalizer.atexit = False
