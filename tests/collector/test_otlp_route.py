@@ -107,8 +107,8 @@ async def test_children_before_their_root_across_requests(
     assert document["startTime"] == "2025-11-24T16:00:00.000000Z"
     db, chat = document["spans"]
     assert (db["id"], db["parentId"]) == (GRANDCHILD.hex(), CHILD.hex())
-    # The root was not there when the child came: it keeps the root's hex span id.
-    assert (chat["id"], chat["parentId"]) == (CHILD.hex(), ROOT.hex())
+    # The root's arrival made the child stored before it a top-level span.
+    assert (chat["id"], chat["parentId"]) == (CHILD.hex(), None)
     _, page = await get_json(http, f"{collector.url}/api/traces")
     assert page["total"] == 1
     assert page["traces"][0]["spanCount"] == 2

@@ -7,7 +7,9 @@ Ids and parent links are resolved within the request: a trace's stored id is its
 parent's record, and a link to the root becomes ``parentId: null``. A span whose root
 is not in the request belongs to the hex trace id, which the store keeps as a
 provisional trace until the root arrives; one whose parent is not in the request keeps
-the parent's hex span id (what other SDKs' spans have anyway). The same span id twice in
+the parent's hex span id (what other SDKs' spans have anyway), except that a link to the
+root becomes null once the store has the root (``_otlp_links``; each root carries its
+span id as ``root_span``). The same span id twice in
 a request is kept once.
 """
 
@@ -124,8 +126,10 @@ def group_records(records: Sequence[OtlpRecord]) -> Grouped:
         if found is None:
             continue
         trace, kept = found
-        if any(r.is_root for r in kept):
-            roots.append(trace)
+        root = min((r for r in kept if r.is_root), key=_order, default=None)
+        if root is not None:
+            alias = trace_key if trace_key != trace.id else None
+            roots.append(attrs.evolve(trace, root_span=root.span_key, otlp_trace=alias))
         else:
             spans += trace.spans
     return Grouped(roots, spans, rejected, len(by_trace))

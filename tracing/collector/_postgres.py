@@ -23,6 +23,7 @@ import asyncpg
 import attrs
 
 from ._paging import page_of
+from ._postgres_links import linked, set_roots
 from ._postgres_schema import (
     ADD_COUNTS,
     COMPLETE,
@@ -235,8 +236,10 @@ async def _write(
             elif new or not whole:
                 counted += keyed
         first_loose = len(counted)
-        counted += [(span.id, span) for span in spans]
+        counted += [(span.id, span) for span in await linked(conn, spans)]
         span_flags = await _insert_spans(conn, direct, counted, delta)
+        new_roots = [t for t, new in zip(roots, root_flags, strict=True) if new]
+        delta.update(await set_roots(conn, new_roots))
         changes = [(status, n) for status, n in sorted(delta.items()) if n]
         if changes:  # last: the counter rows are the most shared, so held the shortest
             shard = random.randrange(SHARDS)

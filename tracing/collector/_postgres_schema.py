@@ -14,8 +14,10 @@ __all__ = [
     "COMPLETE",
     "COUNT",
     "ENSURE",
+    "LINKED",
     "LOCK_ID",
     "MIGRATIONS",
+    "MOVE",
     "ROOTS",
     "SHARDS",
     "SPANS",
@@ -60,6 +62,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             n      bigint NOT NULL,
             PRIMARY KEY (status, shard)
         )""",
+    ),
+    # 2: the OTLP root span's id and hex trace id of a trace (see _otlp_links).
+    (
+        "ALTER TABLE traces ADD COLUMN root_span bytea",
+        "ALTER TABLE traces ADD COLUMN otlp_trace bytea",
+        "CREATE INDEX traces_by_otlp_trace ON traces (otlp_trace) WHERE otlp_trace IS NOT NULL",
     ),
 )
 SHARDS = 16
@@ -148,4 +156,23 @@ UPDATE traces AS t SET
 FROM u JOIN old ON old.id = u.id
 WHERE t.id = u.id
 RETURNING old.status, t.status
+"""
+
+# The stored traces of new spans, by trace id or hex OTLP trace id, with their OTLP root
+# (root_span NULL before it came). Locks the rows: a root completing one of them on
+# another connection meanwhile is waited for, and seen.
+LINKED = """
+SELECT id, otlp_trace, root_span FROM traces
+WHERE id = ANY($1::bytea[]) OR otlp_trace = ANY($1::bytea[])
+ORDER BY id FOR UPDATE
+"""
+
+# The provisional trace (under a hex OTLP trace id) whose spans move into their root's.
+MOVE = """
+WITH moved AS (
+    UPDATE spans SET trace_id = $2
+    WHERE trace_id = $1 AND id NOT IN (SELECT id FROM spans WHERE trace_id = $2)
+    RETURNING 1
+)
+SELECT count(*) FROM moved
 """

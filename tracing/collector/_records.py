@@ -71,6 +71,12 @@ class TraceRecord:
     head: bytes
     item: bytes
     spans: tuple[SpanRecord, ...] = ()
+    # OTLP: the root span's id (16 hex). Spans of this trace stored in other requests
+    # that name it as their parent are top-level spans (``parentId`` null).
+    root_span: str | None = None
+    # OTLP: the hex trace id its spans carry, when it is not ``id`` (our SDK's non-hex
+    # trace ids): spans stored under it before the root came move into this trace.
+    otlp_trace: str | None = None
 
     @property
     def span_count(self) -> int:

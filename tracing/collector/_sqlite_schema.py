@@ -3,7 +3,9 @@
 ``migrate(conn)`` runs at open inside ``BEGIN IMMEDIATE``, SQLite's write lock, so two
 processes opening one file at once migrate it once. Version 1 is 0.1's single
 ``traces`` table (one JSON document per trace, no version table); version 2 keeps each
-span as its own row so that traces can be assembled from spans arriving piecemeal.
+span as its own row so that traces can be assembled from spans arriving piecemeal;
+version 3 adds ``traces.root_span`` and ``traces.otlp_trace``, the OTLP root span's id
+and hex trace id (see ``_otlp_links``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ._records import MAX_TOKENS, whole_trace_keys
 
 __all__ = ["VERSION", "migrate"]
 
-VERSION = 2
+VERSION = 3
 
 _V2 = (
     """CREATE TABLE traces (
@@ -58,6 +60,11 @@ _V2 = (
     END""",
     "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
 )
+_V3 = (
+    "ALTER TABLE traces ADD COLUMN root_span TEXT",
+    "ALTER TABLE traces ADD COLUMN otlp_trace TEXT",
+    "CREATE INDEX traces_by_otlp_trace ON traces (otlp_trace) WHERE otlp_trace IS NOT NULL",
+)
 
 
 class SchemaError(sqlite3.DatabaseError):
@@ -74,6 +81,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         tables = _tables(conn)
+        found = 0
         if "schema_version" in tables:
             (found,) = conn.execute("SELECT max(version) FROM schema_version").fetchone()
             if found is not None and found > VERSION:
@@ -82,15 +90,11 @@ def migrate(conn: sqlite3.Connection) -> None:
                     f"up to {VERSION}: use a newer collector"
                 )
         else:
-            if "traces" in tables:  # 0.1: version 1
-                conn.execute("ALTER TABLE traces RENAME TO traces_v1")
-                for index in ("traces_by_start", "traces_by_name"):
-                    conn.execute(f"DROP INDEX IF EXISTS {index}")
-            for statement in _V2:
+            _create_v2(conn, v1="traces" in tables)
+            found = 2
+        if found is not None and found < 3:
+            for statement in _V3:
                 conn.execute(statement)
-            if "traces" in tables:
-                _copy_v1(conn)
-                conn.execute("DROP TABLE traces_v1")
             conn.execute(
                 "INSERT INTO schema_version VALUES (?, ?)",
                 (VERSION, datetime.now(UTC).isoformat()),
@@ -99,6 +103,20 @@ def migrate(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _create_v2(conn: sqlite3.Connection, *, v1: bool) -> None:
+    """Version 2, from nothing or from 0.1's table (version 1)."""
+    if v1:
+        conn.execute("ALTER TABLE traces RENAME TO traces_v1")
+        for index in ("traces_by_start", "traces_by_name"):
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
+    for statement in _V2:
+        conn.execute(statement)
+    if v1:
+        _copy_v1(conn)
+        conn.execute("DROP TABLE traces_v1")
+    conn.execute("INSERT INTO schema_version VALUES (2, ?)", (datetime.now(UTC).isoformat(),))
 
 
 def _tokens(usage: Any) -> int:
