@@ -220,8 +220,8 @@ class AsyncTracing:
             input,
             description,
             input_summary,
-            dict(metadata) if metadata else {},
-            list(tags) if tags else None,
+            metadata,
+            tags,
         )
         if self._enabled:
             trace._tracer = self

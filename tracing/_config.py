@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
-from ._headers import Headers, resolve_headers, resolve_protocol, resolve_service_name
+from ._headers import (
+    BAD_HEADER_VALUE,
+    Headers,
+    resolve_headers,
+    resolve_protocol,
+    resolve_service_name,
+)
 from ._wire import DEFAULT_ENDPOINT
 
 if TYPE_CHECKING:
@@ -180,6 +186,9 @@ def resolve_config(
     key = publishable_key if publishable_key is not None else _env("TRACING_PUBLISHABLE_KEY")
     if key is not None and (not isinstance(key, str) or not key.strip()):
         raise ValueError("publishable_key must be a non-empty string or None")
+    if key is not None and BAD_HEADER_VALUE.search(key.strip()):
+        # Sent as a header: a control character would fail every send, or split it.
+        raise ValueError("publishable_key must not contain control characters")
     max_queue_size = _int("max_queue_size", max_queue_size, 1)
     flush_at = _int("flush_at", flush_at, 1)
     if flush_at > max_queue_size:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-__all__ = ["PROTOCOLS", "Headers", "resolve_headers", "resolve_service_name"]
+__all__ = ["BAD_HEADER_VALUE", "PROTOCOLS", "Headers", "resolve_headers", "resolve_service_name"]
 
 PROTOCOLS = ("tracing", "otlp")
 DEFAULT_SERVICE_NAME = "unknown_service"
@@ -21,7 +21,7 @@ Headers = tuple[tuple[str, str], ...]
 
 # RFC 9110 field-name (a token) and a field value without control characters.
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Set by the SDK on every request; a user value would break the body or its retries.
 RESERVED = frozenset(
     {
@@ -46,7 +46,7 @@ def _checked(source: str, name: object, value: object) -> tuple[str, str]:
         raise ValueError(f"{source} has an invalid header name: {name!r}")
     if name.lower() in RESERVED:
         raise ValueError(f"{source} must not set {name!r}: the SDK sets it on every request")
-    if not isinstance(value, str) or _BAD_VALUE.search(value):
+    if not isinstance(value, str) or BAD_HEADER_VALUE.search(value):
         raise ValueError(f"{source} has an invalid value for header {name!r}")
     return name, value.strip(" \t")
 

@@ -7,7 +7,7 @@ Serialisation to the wire format lives in ``_wire``, not here.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
 from datetime import UTC, datetime
 from types import TracebackType
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
+from ._args import check_end_time, metadata_arg, tags_arg, tags_or_none
 from ._context import _span_var, _trace_var, restore
 from ._log import never_ended
 
@@ -107,7 +108,9 @@ class _Record:
     name: str = attrs.field(validator=_check_name)
     id: str = attrs.field(default=None, converter=_id_or_new, kw_only=True)
     start_time: datetime = attrs.field(factory=utcnow, converter=_to_utc, kw_only=True)
-    end_time: datetime | None = attrs.field(default=None, converter=_to_utc_or_none, kw_only=True)
+    end_time: datetime | None = attrs.field(
+        default=None, converter=_to_utc_or_none, validator=check_end_time, kw_only=True
+    )
     status: Status = attrs.field(default="ok", validator=_check_status, kw_only=True)
     error: str | None = attrs.field(default=None, kw_only=True)
     input: Any = attrs.field(default=None, kw_only=True)
@@ -202,7 +205,7 @@ class Trace(_Record):
     output_summary: str | None = attrs.field(default=None, kw_only=True)
     # Stored as None until first read (see _lazy_list below): an empty list per trace is
     # a GC-tracked object, and a deep backlog of them made full collections pause the loop.
-    tags: list[str] = attrs.field(default=None, kw_only=True)
+    tags: list[str] = attrs.field(default=None, converter=tags_or_none, kw_only=True)
     spans: list[Span] = attrs.field(default=None, kw_only=True)
     # Set by AsyncTracing.trace(): where end() enqueues the trace.
     _tracer: AsyncTracing | None = attrs.field(default=None, init=False, repr=False)
@@ -230,7 +233,7 @@ class Trace(_Record):
             name,
             parent.id if parent is not None and parent._trace_id == self.id else None,
             input,
-            dict(metadata) if metadata else {},
+            metadata_arg(metadata) if metadata else {},
         )
         spans = _get_spans(self)
         if spans is None:
@@ -355,8 +358,8 @@ def start_trace(
     input: Any,
     description: str | None,
     input_summary: str | None,
-    metadata: dict[str, Any],
-    tags: list[str] | None,
+    metadata: Mapping[str, Any] | None,
+    tags: Iterable[str] | None,
 ) -> Trace:
     """``Trace(name, id=..., ...)`` for ``AsyncTracing.trace()``, without attrs' ``__init__``.
 
@@ -375,12 +378,12 @@ def start_trace(
     trace.error = None
     trace.input = input
     trace.output = None
-    trace.metadata = metadata
+    trace.metadata = metadata_arg(metadata) if metadata else {}
     trace.llm_usage = None
     trace.description = description
     trace.input_summary = input_summary
     trace.output_summary = None
-    _set_tags(trace, tags)
+    _set_tags(trace, tags_arg(tags) if tags else None)
     _set_spans(trace, None)
     trace._tracer = None
     trace._ended = False
