@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, Self, TypeVar, overload
 
 import aiohttp
 
-from . import _atexit, _llm
+from . import _atexit
 from ._config import ErrorCallback, Mask, resolve_config
 from ._exceptions import DeliveryError, TracingError
 from ._exporter import Outcome, batch_result, disabled_result
@@ -277,10 +277,14 @@ class AsyncTracing:
         Raises:
             TypeError: ``client`` is not one of those clients.
         """
+        from . import _llm  # loaded on first use: `import tracing` stays lean
+
         return _llm.instrument(self, client, capture_content=capture_content)
 
     def uninstrument(self, client: _C) -> _C:
         """Undo ``instrument()``; a client never instrumented is returned unchanged."""
+        from . import _llm
+
         return _llm.uninstrument(client)
 
     def enqueue(self, trace: Trace) -> bool:
