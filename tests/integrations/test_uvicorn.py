@@ -74,7 +74,10 @@ async def test_every_request_traced_once_and_delivered_on_sigterm(recorder: Reco
         assert match, line
         base = f"http://127.0.0.1:{match.group(1)}"
         drain = asyncio.create_task(proc.stderr.read())  # the pipe must never fill up
-        limits = httpx.Limits(max_connections=100)
+        # No keep-alive: a pooled connection that the server is closing (after a streamed
+        # response that failed, or its idle timeout) surfaced as a ReadError under load;
+        # each request on a connection of its own still reaches every route once.
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
         # A TaskGroup, not gather(): if one request fails, the others are cancelled and
         # awaited here, so nothing of this test is left for the garbage collector to
         # report during the next one.
