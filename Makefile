@@ -132,7 +132,7 @@ $(MUT_STAMP): pyproject.toml
 	touch $(MUT_STAMP)
 
 mutate: $(MUT_STAMP)
-	nice -n 19 $(MUT_VENV)/bin/mutmut run $(MUTATE_ARGS)
+	nice -n 10 $(MUT_VENV)/bin/mutmut run $(MUTATE_ARGS)
 	$(MUT_VENV)/bin/python -m tests._mutation_table
 
 clean:

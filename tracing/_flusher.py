@@ -257,22 +257,31 @@ class Flusher:
 
         Cancellation leaves the batch to ``_on_send_done``.
         """
+        # Its own task, taken at its first step (run by that task, from its loop): by the
+        # time it settles, the code may be run by something else (see _release).
+        task = asyncio.current_task()
+        assert task is not None
         try:
             outcome = await self.exporter.deliver(batch, self._queue.count)
         except Exception as exc:  # a bug in the SDK: count and report, never lose silently
-            if self._release(batch):
+            if self._release(task, batch):
                 logger.exception("tracing failed to send a batch of %d trace(s)", len(batch))
                 self._fail(batch, exc, "internal error")
             return 0
-        return self._settle(outcome) if self._release(batch) else 0
+        return self._settle(outcome) if self._release(task, batch) else 0
 
-    def _release(self, batch: list[Trace]) -> bool:
-        """Claim the running task's batch for settling; False if it was already put back."""
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # finalised with no loop: its loop was closed under it
+    def _release(self, task: asyncio.Task[Any], batch: list[Trace]) -> bool:
+        """Claim the batch ``task`` carries for settling; False if it was already put back.
+
+        False too when the task's loop is closed: after a loop closed by hand, the garbage
+        collector finalises its send coroutines whenever it runs, raising in them (an
+        aiohttp transport closing on the dead loop) while any task of the next loop is
+        current, so ``asyncio.current_task()`` would name that task and take its batch.
+        """
+        if task.get_loop().is_closed() or self._taken.get(task) is not batch:
             return False
-        return task is not None and self._taken.pop(task, None) is batch
+        del self._taken[task]
+        return True
 
     def _settle(self, outcome: Outcome) -> int:
         delivered, rejected = outcome.delivered(), outcome.rejected()

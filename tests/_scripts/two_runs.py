@@ -2,12 +2,16 @@
 
 argv: endpoint, then "flush" (the first run flushes), "leave" (it leaves traces queued
 and a batch in flight when asyncio.run() cancels everything; the second run sends them)
-"closed" (like "leave", but the first loop is closed by hand, its tasks still pending) or
-"idle" (the first loop, closed by hand, leaves the flusher waiting for work on it).
+"closed" (like "leave", but the first loop is closed by hand, its tasks still pending),
+"collected" (like "closed", and the garbage collector finalises the first loop's tasks
+while the second loop's batch is being sent: a metadata value whose ``str()``, which the
+encoder calls in the send task, runs ``gc.collect()``) or "idle" (the first loop, closed
+by hand, leaves the flusher waiting for work on it).
 Prints the trace ids on stdout and, on stderr, ``first run ended: queued=N in_flight=M``.
 """
 
 import asyncio
+import gc
 import sys
 
 from tracing import AsyncTracing
@@ -21,13 +25,23 @@ tracer = AsyncTracing(
 )
 
 
+class CollectsWhenEncoded:
+    """Runs the garbage collector when the encoder turns it into a string."""
+
+    collected = 0
+
+    def __str__(self) -> str:
+        CollectsWhenEncoded.collected += gc.collect()
+        return "collected"
+
+
 async def first() -> None:
     for i in range(1 if sys.argv[2] == "idle" else 5):
         async with tracer.trace(f"first{i}") as trace:
             print(trace.id)
     if sys.argv[2] == "flush":
         await tracer.flush()  # delivered on this loop
-    if sys.argv[2] in ("leave", "closed"):
+    if sys.argv[2] in ("leave", "closed", "collected"):
         # End this run only once a batch is in flight (the server is slow): a bounded poll,
         # as the SDK has no event for it.
         async with asyncio.timeout(20):
@@ -43,15 +57,20 @@ async def first() -> None:
 
 
 async def second() -> None:
+    collects = sys.argv[2] == "collected"
     for i in range(5):
-        async with tracer.trace(f"second{i}") as trace:
+        metadata = {"value": CollectsWhenEncoded()} if collects and i == 0 else None
+        async with tracer.trace(f"second{i}", metadata=metadata) as trace:
             print(trace.id)
     stats = await tracer.shutdown()
+    if sys.argv[2] == "collected":
+        # The state this mode is about: the collector found the first loop's garbage.
+        assert CollectsWhenEncoded.collected > 0, "nothing was collected"
     assert stats.sent == (6 if sys.argv[2] == "idle" else 10), stats
     assert stats.queue_size == stats.in_flight == 0, stats
 
 
-if sys.argv[2] in ("closed", "idle"):
+if sys.argv[2] in ("closed", "collected", "idle"):
     loop = asyncio.new_event_loop()
     loop.run_until_complete(first())
     loop.close()
