@@ -228,25 +228,33 @@ async def test_a_0_1_database_is_migrated(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_sql_runs_on_the_store_thread(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every query runs on the store's own thread, never on the event loop's."""
-    seen: list[str] = []
-    original = SqliteStore._call
+async def test_sql_runs_on_the_store_thread(store: SqliteStore) -> None:
+    """Every query runs on the store's own thread, never on the event loop's.
 
-    def spy(self: SqliteStore, func, args):
-        seen.append(threading.current_thread().name)
-        return original(self, func, args)
+    Observed through SQLite itself: the connection's trace callback runs on the thread
+    that executes each statement.
+    """
+    executed: list[tuple[str, str]] = []  # (thread name, first word of the statement)
 
-    monkeypatch.setattr(SqliteStore, "_call", spy)
-    await store.add([valid("a")])
-    await store.recent(ListQuery(limit=1))
-    await store.get("a")
-    await store.ping()
-    assert len(seen) == 4
-    assert all(name.startswith("tracing-collector-db") for name in seen)
-    assert threading.current_thread().name not in seen
+    def seen(statement: str) -> None:
+        executed.append((threading.current_thread().name, statement.split()[0].upper()))
+
+    assert store._conn is not None
+    store._conn.set_trace_callback(seen)
+    try:
+        await store.add([valid("a")])
+        writes = len(executed)
+        await store.recent(ListQuery(limit=1))
+        await store.get("a")
+        await store.ping()
+    finally:
+        store._conn.set_trace_callback(None)
+    words = [word for _, word in executed]
+    assert "INSERT" in words[:writes]
+    assert words[writes:].count("SELECT") >= 3  # recent, get, ping each ran theirs
+    threads = {name for name, _ in executed}
+    assert all(name.startswith("tracing-collector-db") for name in threads), threads
+    assert threading.current_thread().name not in threads
 
 
 async def test_closed_store_raises(tmp_path: Path) -> None:
