@@ -1,4 +1,5 @@
-"""Contract clauses of API.md that the rest of the suite checks less than the page says,
+"""Contract clauses (README: "How it works", "Options", "Delivery guarantees") that the rest
+of the suite checks less than the page says,
 each checked through the public API against a real server on 127.0.0.1."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for wire traces: valid ones (every field API.md allows, at any
+"""Hypothesis strategies for wire traces: valid ones (every field the README allows, at any
 shape the list permits) and invalid ones (each breaking exactly one rule of its list)."""
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _broken_span(trace: dict[str, Any], span: dict[str, Any]) -> dict[str, Any]:
     return trace
 
 
-# Each mutation breaks exactly one rule of API.md's list.
+# Each mutation breaks exactly one rule of the README's list ("What ingest accepts").
 _MUTATIONS: list[Any] = [
     lambda t, v: {**t, "id": v} if not isinstance(v, str) else {**t, "id": ""},
     lambda t, v: {**t, "id": "i" * 257},

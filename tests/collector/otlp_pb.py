@@ -1,6 +1,6 @@
 """OTLP request bodies built with the official ``opentelemetry-proto`` classes: spans as
 any OpenTelemetry SDK sends them, and traces of this SDK encoded by the fixed
-``protocol="otlp"`` mapping (API.md "OTLP"), independently of the SDK's own encoder."""
+``protocol="otlp"`` mapping (README "The mapping"), independently of the SDK's own encoder."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""API.md's collector section checked clause by clause from outside, as a foreign test
-suite would: the real process on each store, one collector per module where tests only
-add traces of their own and read them back."""
+"""The README's collector section ("The collector and its viewer") checked clause by
+clause from outside, as a foreign test suite would: the real process on each store, one
+collector per module where tests only add traces of their own and read them back."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-# (id suffix, changes, accepted): each rule of API.md's list at its boundary and past it.
+# (id suffix, changes, accepted): each rule of the README's list ("What ingest accepts") at
+# its boundary and past it.
 CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("name-1024", {"name": "n" * 1024}, True),
     ("name-1025", {"name": "n" * 1025}, False),
@@ -248,7 +249,7 @@ async def test_the_list_shape_order_filters_and_paging(
     assert ([t["id"] for t in last["traces"]], last["nextCursor"]) == (["list-0"], None)
 
 
-# Every key of API.md's wire body example.
+# Every key of the wire body (README "How it works").
 WIRE_KEYS = {
     "id", "name", "description", "startTime", "endTime", "duration", "status", "error",
     "input", "output", "inputSummary", "outputSummary", "metadata", "tags", "llmUsage",
@@ -262,7 +263,7 @@ RFC3339_US = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 def full_trace() -> Trace:
-    """A trace setting every field of API.md's wire example, spans with a parent."""
+    """A trace setting every field of the wire body, spans with a parent."""
     start = at(3600).replace(microsecond=123456)
     trace = Trace(
         "summarize",

@@ -1,4 +1,4 @@
-"""API.md's collector section from outside, continued: keys on every route, the
+"""The README's collector section from outside, continued: keys on every route, the
 sign-in cookie, byte-for-byte matching, and where the SQLite file is."""
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ async def test_deep_json_in_any_field_costs_only_its_trace(
 async def test_span_times_may_be_missing_null_or_one_sided(
     collector: Collector, http: aiohttp.ClientSession
 ) -> None:
-    """API.md: a span's times may be missing or null; such spans are stored and shown."""
+    """README ("What ingest accepts"): a span's times may be missing or null; such spans
+    are stored and shown."""
     spans: list[dict[str, Any]] = [
         {"id": "a", "name": "no-times"},
         {"id": "b", "name": "null-times", "startTime": None, "endTime": None},
@@ -153,7 +154,7 @@ async def test_span_times_may_be_missing_null_or_one_sided(
 async def test_stored_as_sent_values_render(
     collector: Collector, http: aiohttp.ClientSession
 ) -> None:
-    """Fields API.md gives no rule (tags, metadata, llmUsage, parentId, apiCallsCount) are
+    """Fields the README gives no rule (tags, metadata, llmUsage, parentId, apiCallsCount) are
     stored as sent, and the list and trace pages show them without failing."""
     trace = {
         "id": "odd",

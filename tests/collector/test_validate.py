@@ -145,7 +145,8 @@ def test_rule_rejects_the_trace(changes: dict[str, Any], message: str) -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        # API.md's list is complete: what it does not name is stored as sent.
+        # The README's list ("What ingest accepts") is complete: what it does not name is
+        # stored as sent.
         {"llmUsage": {"apiCallsCount": "2", "model": 5}},
         {"llmUsage": "lots"},
         {"metadata": [1]},
@@ -169,7 +170,8 @@ def test_rule_rejects_the_trace(changes: dict[str, Any], message: str) -> None:
     ],
 )
 def test_what_the_list_does_not_name_is_accepted(changes: dict[str, Any]) -> None:
-    """Only the rules of API.md's list reject a trace; span times may be missing or null."""
+    """Only the rules of the README's list ("What ingest accepts") reject a trace; span
+    times may be missing or null."""
     result = validate_trace(wire(**changes))
     assert isinstance(result, ValidTrace), result
     doc = orjson.loads(result.document)
