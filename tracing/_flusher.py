@@ -273,12 +273,12 @@ class Flusher:
     def _release(self, task: asyncio.Task[Any], batch: list[Trace]) -> bool:
         """Claim the batch ``task`` carries for settling; False if it was already put back.
 
-        False too when the task's loop is closed: after a loop closed by hand, the garbage
-        collector finalises its send coroutines whenever it runs, raising in them (an
-        aiohttp transport closing on the dead loop) while any task of the next loop is
-        current, so ``asyncio.current_task()`` would name that task and take its batch.
+        By the send's own task, never ``asyncio.current_task()``: after a loop closed by
+        hand, its abandoned send coroutines are finalised by the garbage collector whenever
+        it runs, raising in them (an aiohttp transport closing on the dead loop) while some
+        task of the next loop is current, whose batch that would take.
         """
-        if task.get_loop().is_closed() or self._taken.get(task) is not batch:
+        if self._taken.get(task) is not batch:
             return False
         del self._taken[task]
         return True
