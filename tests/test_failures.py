@@ -8,7 +8,7 @@ import pytest
 from tests._helpers import enqueue_all, traces
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
-from tracing import BatchError, Trace
+from tracing import BatchError, DeliveryError, Trace
 
 
 def _circular() -> list[object]:
@@ -55,6 +55,21 @@ async def test_send_batch_of_unencodable_traces_sends_nothing(
         ("t-0", True),
         ("t-1", True),
     ]
+
+
+async def test_an_unencodable_trace_leaves_the_others_failure_named(
+    make_tracer: MakeTracer,
+) -> None:
+    """When a batch holds a trace that cannot be encoded and the others get no answer,
+    flush() raises with the transport failure as the cause, not a bare "no answer"."""
+    tracer = make_tracer(endpoint="http://127.0.0.1:9", max_retries=0)
+    enqueue_all(tracer, [Trace("bad", id="bad", input=_circular()), *traces(2)])
+    with pytest.raises(DeliveryError) as info:
+        await tracer.flush()
+    assert info.value.requeued == 2
+    cause = info.value.__cause__
+    assert str(cause).startswith("ClientConnectorError: Cannot connect to host"), cause
+    assert (tracer.stats().failed, tracer.stats().queue_size) == (1, 2)
 
 
 async def test_error_message_quotes_the_start_of_the_answer(

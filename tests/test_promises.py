@@ -199,9 +199,10 @@ async def test_send_batch_after_shutdown_raises_and_start_reopens(
     start() opens the tracer again for both."""
     tracer = make_tracer()
     await tracer.shutdown()
-    with pytest.raises(TracingError, match="shut down"):
+    message = "^this AsyncTracing is shut down; call start\\(\\) to use it again$"
+    with pytest.raises(TracingError, match=message):
         await tracer.send_batch(traces(1, "a"))
-    with pytest.raises(TracingError, match="shut down"):
+    with pytest.raises(TracingError, match=message):
         await tracer.send_batch_sequential(traces(1, "b"))
     assert server.requests == []
     await tracer.start()

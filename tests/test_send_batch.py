@@ -88,6 +88,8 @@ async def test_batch_error_when_nothing_delivered(
     assert isinstance(error, TracingError)
     assert (error.total, error.failed, len(error.errors)) == (3, 3, 3)
     assert error.__cause__ is not None
+    assert str(error) == f"none of 3 trace(s) could be delivered: {error.__cause__}"
+    assert "HTTP 503" in str(error.__cause__)
     assert len(server.requests) == 2 * 3  # two requests, three attempts each
 
 
@@ -224,3 +226,11 @@ async def test_the_queue_counts_what_the_answer_lists(
     stats = tracer.stats()
     assert (stats.sent, stats.failed) == (2, 1)
     assert reported == ["t-1"]
+
+
+async def test_send_batch_starts_a_new_tracer(server: FaultServer, make_tracer: MakeTracer) -> None:
+    """A tracer whose first use is send_batch() is running after it, as after enqueue()."""
+    tracer = make_tracer()
+    assert "state=new" in repr(tracer)
+    assert (await tracer.send_batch(traces(1))).successful == 1
+    assert "state=running" in repr(tracer)

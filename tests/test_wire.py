@@ -258,6 +258,22 @@ def test_values_json_lacks_are_written_as_json() -> None:
     assert slow["input"] == {**data["input"], "big": 2**70}
 
 
+def test_keys_only_orjson_writes_are_kept_on_the_per_trace_path() -> None:
+    """A datetime dict key (orjson writes it, the stdlib cannot) and a set in one trace
+    encode on their own: the stdlib fallback is only for what orjson refuses."""
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    data = json.loads(encode_trace(Trace("a", input={when: {3}})))
+    assert data["input"] == {"2026-01-02T00:00:00Z": [3]}
+
+
+def test_the_stdlib_fallback_writes_text_as_utf8() -> None:
+    """Through the stdlib encoder (a value over 64 bits), text stays UTF-8, as orjson
+    writes it, not ``\\u`` escapes."""
+    encoded = encode_trace(Trace("a", input={"big": 2**70, "text": "é€"}))
+    assert '"text":"é€"'.encode() in encoded.replace(b" ", b"")
+    assert json.loads(encoded)["input"] == {"big": 2**70, "text": "é€"}
+
+
 def test_a_trace_no_encoder_can_write_raises_wire_error() -> None:
     """A circular reference is a WireError naming the trace, not a crash."""
     loop: list[object] = []
