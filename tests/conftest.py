@@ -90,10 +90,20 @@ class _CrashWatch(logging.Handler):
             self.crashes.append(record.getMessage())
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "flusher_crashes: the test crashes the flusher on purpose (its restart)"
+    )
+
+
 @pytest.fixture(autouse=True)
-def no_flusher_crash() -> Iterator[None]:
+def no_flusher_crash(request: pytest.FixtureRequest) -> Iterator[None]:
     """Whatever a test is about, the background flusher must never die in it: the SDK
-    would restart it, so the test itself might not notice."""
+    would restart it, so the test itself might not notice. Unless the test is about that
+    restart (``@pytest.mark.flusher_crashes``)."""
+    if request.node.get_closest_marker("flusher_crashes"):
+        yield
+        return
     watch = _CrashWatch()
     logger = logging.getLogger("tracing")
     logger.addHandler(watch)

@@ -300,3 +300,49 @@ async def test_concurrent_flushes_send_each_trace_once(
     assert len(ids) == len(set(ids)) == 60
     stats = tracer.stats()
     assert (stats.sent, stats.queue_size, stats.in_flight) == (60, 0, 0)
+
+
+class _Escapes(BaseException):
+    """Not an Exception: the SDK's ``except Exception`` around callbacks lets it through."""
+
+
+class _Logged(logging.Handler):
+    """Sets ``seen`` when the tracing logger writes a line holding ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text, self.seen, self.lines = text, asyncio.Event(), list[str]()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.lines.append(record.getMessage())
+            self.seen.set()
+
+
+@pytest.mark.flusher_crashes
+async def test_a_crashed_flusher_is_logged_and_restarted(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """An ``on_error`` that raises a BaseException kills the flusher task (the state this
+    test is about); it is logged and restarted a second later, and delivers again."""
+    calls: list[str] = []
+
+    def on_error(exc: Exception, failed: object) -> None:
+        calls.append(str(exc))
+        raise _Escapes
+
+    crashed = _Logged("tracing flusher crashed")
+    logging.getLogger("tracing").addHandler(crashed)
+    try:
+        tracer = make_tracer(on_error=on_error, flush_at=1, max_retries=0)
+        server.respond_with(400)  # answered, not retried: on_error runs in the flusher
+        enqueue_all(tracer, traces(1, "rejected"))
+        async with asyncio.timeout(20):
+            await crashed.seen.wait()
+    finally:
+        logging.getLogger("tracing").removeHandler(crashed)
+    assert crashed.lines == ["tracing flusher crashed; restarting it in 1 s"]
+    assert len(calls) == 1
+    enqueue_all(tracer, traces(2, "after"))  # flush_at=1: sent by the restarted flusher
+    await server.wait_for_traces(2)
+    assert sorted(server.accepted_ids()) == ["after-0", "after-1"]
