@@ -18,10 +18,11 @@ def _circular() -> list[object]:
 
 
 async def test_a_trace_that_cannot_be_encoded_fails_alone(
-    server: FaultServer, make_tracer: MakeTracer
+    server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A trace no JSON encoder can write is failed and reported, with no status; the
-    others of its batch go out in one request."""
+    """A trace no JSON encoder can write is failed and reported, with no status, as never
+    sent (not as rejected by the collector, which never saw it); the others of its batch
+    go out in one request."""
     reported: list[tuple[str, list[str]]] = []
     tracer = make_tracer(on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])))
     enqueue_all(tracer, [*traces(2), Trace("bad", id="bad", input=_circular()), *traces(1, "u")])
@@ -32,6 +33,8 @@ async def test_a_trace_that_cannot_be_encoded_fails_alone(
     ((message, ids),) = reported
     assert ids == ["bad"]
     assert "trace bad cannot be encoded as JSON" in message
+    assert "tracing failed to deliver 1 trace(s) (never sent: trace bad cannot" in caplog.text
+    assert "rejected by the collector" not in caplog.text
     check_invariant(stats)
 
 

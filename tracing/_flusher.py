@@ -286,11 +286,14 @@ class Flusher:
     def _settle(self, outcome: Outcome) -> int:
         delivered, rejected = outcome.delivered(), outcome.rejected()
         self._queue.answered(delivered, rejected)
-        by_message: dict[str, list[Trace]] = {}
+        by_message: dict[tuple[str, bool], list[Trace]] = {}
         for trace, response in rejected:
-            by_message.setdefault(response.message, []).append(trace)
-        for message, traces in by_message.items():
-            self._report(TracingError(message), traces, "rejected by the collector")
+            # No status: refused before sending (it cannot be encoded), not by the server.
+            key = (response.message, response.status is None)
+            by_message.setdefault(key, []).append(trace)
+        for (message, unsent), traces in by_message.items():
+            reason = "never sent" if unsent else "rejected by the collector"
+            self._report(TracingError(message), traces, reason)
         unanswered = outcome.unanswered()
         if not unanswered:
             return 0
