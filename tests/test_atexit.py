@@ -44,7 +44,9 @@ async def test_exit_with_failing_server_makes_one_attempt(server: FaultServer) -
     code, _, err = await run_script("no_shutdown.py", server.url, "closed_loop", "2")
     assert code == 0, err
     assert len(server.batch_requests()) == 1
-    assert "failed to deliver 2 trace(s)" in err
+    # Failed as the answer left them, not requeued for a later round there will not be.
+    assert "failed to deliver 2 trace(s) (no answer after retries: HTTP 503" in err, err
+    assert "requeued" not in err
     assert "on_error: exit-0 exit-1" in err  # every trace that will not be delivered
 
 
@@ -65,3 +67,34 @@ async def test_exit_delivery_to_a_host_name(server: FaultServer, mode: str) -> N
     assert sorted(server.accepted_ids()) == sorted(out.split())
     assert len(server.accepted_ids()) == 3
     assert "Traceback" not in err
+
+
+async def test_tracers_share_one_exit_budget(server: FaultServer) -> None:
+    """Two tracers at exit, a server that never answers: the first tried sends one batch,
+    cut off when the shared budget (the longest ``timeout``) runs out; the second, left
+    no time, sends nothing. Each fails all it holds, saying why."""
+    server.default = Reply(delay=120)
+    code, _, err = await run_script("exit_budget.py", server.url)
+    assert code == 0, err
+    # One request: the first tracer's first batch; the second tracer had no time left.
+    assert [r.trace_ids for r in server.batch_requests()] in ([["a-0"]], [["b-0"]])
+    lines = sorted(line for line in err.splitlines() if line.startswith("on_error"))
+    assert lines == [
+        "on_error a: process exited before delivery: a-0 a-1",
+        "on_error b: process exited before delivery: b-0 b-1",
+    ], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("mode", "count"), [("no_loop", 1), ("in_flight", 1), ("in_flight", 3)])
+async def test_exit_delivers_a_single_trace_and_traces_in_flight(
+    server: FaultServer, mode: str, count: int
+) -> None:
+    """Exit delivery runs for one queued trace, and for traces only in flight (none
+    queued) on a loop closed by hand: sent again by the exit attempt."""
+    if mode == "in_flight":
+        server.default = Reply(delay=0.5)  # so the batch is in flight when the loop closes
+    code, out, err = await run_script("no_shutdown.py", server.url, mode, str(count))
+    assert code == 0, err
+    assert len(out.split()) == count
+    assert sorted(set(server.accepted_ids())) == sorted(out.split())

@@ -3,7 +3,9 @@
 argv: endpoint, mode, count[, timeout]. Modes: "asyncio_run" (the loop is closed by
 asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with no loop
 ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
-of the tracer and collects garbage), "shutdown" (a clean shutdown, for contrast).
+of the tracer and collects garbage), "in_flight" (a loop closed by hand while every
+trace is in flight, none queued; the server must be slow), "shutdown" (a clean shutdown,
+for contrast).
 Prints the ids it queued; ``on_error`` writes ``on_error: <ids>`` to stderr. The protocol
 is $TEST_PROTOCOL ("tracing" unless set).
 """
@@ -48,6 +50,20 @@ if mode in ("asyncio_run", "shutdown"):
 elif mode == "closed_loop":
     loop = asyncio.new_event_loop()
     loop.run_until_complete(queue_them())
+    loop.close()
+elif mode == "in_flight":
+
+    async def send_and_leave() -> None:
+        await queue_them()
+        flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
+        async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
+            while tracer.stats().in_flight < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+        assert tracer.stats().queue_size == 0
+        flushing.cancel()  # left pending: the loop is closed under it
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(send_and_leave())
     loop.close()
 elif mode == "no_loop":
     for item in items:
