@@ -7,12 +7,12 @@ left no time. ``on_error`` writes ``on_error <tracer>: <message>: <ids>`` to std
 """
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tracing import AsyncTracing, Trace
 
 
-def reporter(name: str):  # type: ignore[no-untyped-def]
+def reporter(name: str) -> Callable[[Exception, Sequence[Trace]], None]:
     def on_error(exc: Exception, traces: Sequence[Trace]) -> None:
         ids = " ".join(sorted(t.id for t in traces))
         print(f"on_error {name}: {exc}: {ids}", file=sys.stderr)
