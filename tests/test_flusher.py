@@ -302,6 +302,27 @@ async def test_concurrent_flushes_send_each_trace_once(
     assert (stats.sent, stats.queue_size, stats.in_flight) == (60, 0, 0)
 
 
+async def test_flush_counts_its_own_failed_batch_and_the_one_in_flight(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """When both the batch already in flight and the one flush() sent fail, ``requeued``
+    counts both, and the message says how many went back to the queue."""
+    tracer = make_tracer(flush_at=2, max_batch_size=2, max_retries=0, retry_backoff_max=5)
+    server.default = Reply(503)
+    server.gate = asyncio.Event()
+    enqueue_all(tracer, traces(2, "a"))  # flush_at: the flusher sends a-0, a-1
+    await server.wait_for_requests(1)
+    enqueue_all(tracer, traces(1, "b"))
+    flushing = asyncio.create_task(tracer.flush())  # sends b-0, then waits for a-*
+    await server.wait_for_requests(2)
+    server.gate.set()
+    with pytest.raises(DeliveryError) as info:
+        await flushing
+    assert info.value.requeued == 3
+    assert str(info.value) == "3 trace(s) could not be delivered and went back to the queue"
+    assert tracer.stats().queue_size + tracer.stats().in_flight == 3
+
+
 class _Escapes(BaseException):
     """Not an Exception: the SDK's ``except Exception`` around callbacks lets it through."""
 

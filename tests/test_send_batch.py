@@ -228,9 +228,15 @@ async def test_the_queue_counts_what_the_answer_lists(
     assert reported == ["t-1"]
 
 
-async def test_send_batch_starts_a_new_tracer(server: FaultServer, make_tracer: MakeTracer) -> None:
-    """A tracer whose first use is send_batch() is running after it, as after enqueue()."""
+async def test_send_batch_and_flush_start_a_new_tracer(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A tracer whose first use is send_batch(), or flush(), is running after it, as
+    after enqueue()."""
     tracer = make_tracer()
     assert "state=new" in repr(tracer)
     assert (await tracer.send_batch(traces(1))).successful == 1
     assert "state=running" in repr(tracer)
+    flushed = make_tracer()
+    await flushed.flush()
+    assert "state=running" in repr(flushed)
