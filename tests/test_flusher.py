@@ -134,18 +134,23 @@ async def test_requeue_keeps_order_across_several_batches(
 
 
 async def test_flush_raises_only_for_retryable_failures(
-    server: FaultServer, make_tracer: MakeTracer
+    server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A 400 is reported (failed), not raised; a persistent 503 raises DeliveryError."""
+    """A 400 is reported (failed, logged as rejected by the collector), not raised; a
+    persistent 503 raises DeliveryError, logged as requeued with its cause."""
     tracer = make_tracer(max_retries=0, flush_at=1000)
     server.respond_with(400)
     enqueue_all(tracer, traces(1, "bad"))
     await tracer.flush()
     assert tracer.stats().failed == 1
+    assert "tracing failed to deliver 1 trace(s) (rejected by the collector: HTTP 400" in (
+        caplog.text
+    )
     server.respond_with(503)
     enqueue_all(tracer, traces(1, "retry"))
     with pytest.raises(DeliveryError):
         await tracer.flush()
+    assert "tracing could not deliver 1 trace(s), requeued them: HTTP 503" in caplog.text
 
 
 async def test_outage_backs_off_and_recovers(server: FaultServer, make_tracer: MakeTracer) -> None:
