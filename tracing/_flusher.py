@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -92,7 +91,6 @@ class Flusher:
                 # Another live loop (in another thread) owns this tracer: keep it there.
                 return
             self._abandon_tasks(old)
-            self._put_back_taken()
             self.loop = loop
             self._thread = threading.get_ident()
             self._exporter = Exporter(self._config)
@@ -108,6 +106,7 @@ class Flusher:
         tasks: list[asyncio.Task[Any]] = [*self._taken]
         if self._task is not None:
             tasks.append(self._task)
+        self._put_back_taken()  # first: nothing below may settle those batches
         for task in tasks:
             if task.done():
                 continue
@@ -115,12 +114,13 @@ class Flusher:
                 # A stopped loop could run again: its task must not compete with ours.
                 task.cancel()
                 continue
-            # A closed loop never runs these again: say so to asyncio (no "Task was
-            # destroyed but it is pending!"), and close coroutines that never started.
+            # A closed loop never runs these again: close their coroutines now, at a known
+            # moment, not whenever the garbage collector finds them (aiohttp's clean-up
+            # raises on the dead loop as they unwind; _send absorbs it). And say so to
+            # asyncio: no "Task was destroyed but it is pending!".
             task._log_destroy_pending = False  # type: ignore[attr-defined]
-            coro = task.get_coro()
-            if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED":
-                coro.close()
+            with contextlib.suppress(RuntimeError):  # it awaited while unwinding
+                task.get_coro().close()
 
     def poke(self) -> None:
         """Wake the flusher; safe from any thread."""
