@@ -86,12 +86,15 @@ async def test_tracers_share_one_exit_budget(server: FaultServer) -> None:
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(("mode", "count"), [("no_loop", 1), ("in_flight", 1), ("in_flight", 3)])
+@pytest.mark.parametrize(
+    ("mode", "count"), [("no_loop", 1), ("in_flight", 1), ("in_flight", 3), ("session", 2)]
+)
 async def test_exit_delivers_a_single_trace_and_traces_in_flight(
     server: FaultServer, mode: str, count: int
 ) -> None:
-    """Exit delivery runs for one queued trace, and for traces only in flight (none
-    queued) on a loop closed by hand: sent again by the exit attempt."""
+    """Exit delivery runs for one queued trace, for traces only in flight (none queued)
+    on a loop closed by hand (sent again by the exit attempt), and for a tracer given the
+    application's session, whose loop is gone by then (the attempt uses its own)."""
     if mode == "in_flight":
         server.default = Reply(delay=0.5)  # so the batch is in flight when the loop closes
     code, out, err = await run_script("no_shutdown.py", server.url, mode, str(count))

@@ -4,8 +4,9 @@ argv: endpoint, mode, count[, timeout]. Modes: "asyncio_run" (the loop is closed
 asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with no loop
 ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
 of the tracer and collects garbage), "in_flight" (a loop closed by hand while every
-trace is in flight, none queued; the server must be slow), "shutdown" (a clean shutdown,
-for contrast).
+trace is in flight, none queued; the server must be slow), "session" (a tracer given
+the application's own aiohttp session, inside asyncio.run), "shutdown" (a clean
+shutdown, for contrast).
 Prints the ids it queued; ``on_error`` writes ``on_error: <ids>`` to stderr. The protocol
 is $TEST_PROTOCOL ("tracing" unless set).
 """
@@ -65,6 +66,17 @@ elif mode == "in_flight":
     loop = asyncio.new_event_loop()
     loop.run_until_complete(send_and_leave())
     loop.close()
+elif mode == "session":
+    import aiohttp
+
+    async def with_a_session() -> AsyncTracing:
+        session = aiohttp.ClientSession()  # the app's, bound to this loop: dead at exit
+        own = AsyncTracing(endpoint=endpoint, session=session, flush_at=100, timeout=timeout)
+        for item in items:
+            assert own.enqueue(item)
+        return own
+
+    kept = asyncio.run(with_a_session())
 elif mode == "no_loop":
     for item in items:
         assert tracer.enqueue(item)
