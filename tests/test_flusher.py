@@ -328,6 +328,22 @@ async def test_flush_counts_its_own_failed_batch_and_the_one_in_flight(
     assert tracer.stats().queue_size + tracer.stats().in_flight == 3
 
 
+async def test_a_flush_waiting_when_shutdown_times_out_is_not_cancelled(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """A flush() waiting for a batch that shutdown(timeout) cancels returns: the caller
+    is not cancelled itself, and the batch is counted failed by the shutdown."""
+    tracer = make_tracer(flush_at=100, timeout=30)
+    server.default = Reply(delay=60)
+    enqueue_all(tracer, traces(2))
+    flushing = asyncio.create_task(tracer.flush())
+    await server.wait_until(lambda: server.in_flight > 0)
+    stats = await tracer.shutdown(timeout=0.2)
+    assert (stats.failed, stats.in_flight) == (2, 0)
+    await flushing  # neither raises CancelledError nor hangs
+    assert not flushing.cancelled()
+
+
 class _Escapes(BaseException):
     """Not an Exception: the SDK's ``except Exception`` around callbacks lets it through."""
 

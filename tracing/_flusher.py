@@ -53,9 +53,8 @@ class Flusher:
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._exporter: Exporter | None = None
-        # Send tasks and the batch each carries, until the batch is settled. A task
-        # cancelled before it ever ran (asyncio.run() ending) or whose loop died under it
-        # leaves its batch here, to be put back.
+        # Send tasks and the batch each carries, until settled. One cancelled before it
+        # ran (asyncio.run() ending) or whose loop died leaves its batch here, put back.
         self._taken: dict[asyncio.Task[int], list[Trace]] = {}
         self._stopping = False
         self._last_error: Exception | None = None
@@ -178,8 +177,7 @@ class Flusher:
                     await self._rest(failures)
             await self._drain()
         except GeneratorExit:
-            # Finalised by the garbage collector after its loop was closed by hand: nothing
-            # can be awaited any more (its batches were put back by _abandon_tasks).
+            # Closed by _abandon_tasks, its loop closed by hand: nothing can be awaited.
             raise
         except BaseException:
             await exporter.close()
@@ -225,7 +223,7 @@ class Flusher:
         while remaining > 0 and requeued == 0:
             if len(window) >= config.max_concurrency:
                 done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
-                requeued += sum(task.result() for task in done)
+                requeued += _requeued_by(done)
                 if requeued:
                     break
             batch = queue.take(min(remaining, config.max_batch_size))
@@ -234,7 +232,9 @@ class Flusher:
             remaining -= len(batch)
             window.add(self._spawn(batch))
         if window:
-            requeued += sum(await asyncio.gather(*window))
+            # Cancelled with the caller; not by a send's own cancellation (shutdown).
+            await asyncio.gather(*window, return_exceptions=True)
+            requeued += _requeued_by(window)
         return requeued
 
     def _spawn(self, batch: list[Trace]) -> asyncio.Task[int]:
@@ -257,8 +257,7 @@ class Flusher:
 
         Cancellation leaves the batch to ``_on_send_done``.
         """
-        # Its own task, taken at its first step (run by that task, from its loop): by the
-        # time it settles, the code may be run by something else (see _release).
+        # Its own task, taken at its first step: it may settle run by something else.
         task = asyncio.current_task()
         assert task is not None
         try:
@@ -273,10 +272,8 @@ class Flusher:
     def _release(self, task: asyncio.Task[Any], batch: list[Trace]) -> bool:
         """Claim the batch ``task`` carries for settling; False if it was already put back.
 
-        By the send's own task, never ``asyncio.current_task()``: after a loop closed by
-        hand, its abandoned send coroutines are finalised by the garbage collector whenever
-        it runs, raising in them (an aiohttp transport closing on the dead loop) while some
-        task of the next loop is current, whose batch that would take.
+        By the send's own task, never ``asyncio.current_task()``: a dead loop's send,
+        finalised while a task of the next loop runs, would take that task's batch.
         """
         if self._taken.get(task) is not batch:
             return False
@@ -398,3 +395,9 @@ class Flusher:
         finally:
             self._fail_leftovers(TracingError("process exited before delivery"))
             await self.exporter.close()
+
+
+def _requeued_by(sends: set[asyncio.Task[int]]) -> int:
+    """How many traces finished sends put back. One cancelled (by ``shutdown()``, which
+    settles its batch) counts none; a crash in one (a BaseException) is raised."""
+    return sum(task.result() for task in sends if not task.cancelled())
