@@ -27,6 +27,8 @@ async def test_child_starts_clean(server: FaultServer, parent_flushes: str) -> N
     assert child["failed"] == child["dropped"] == 0
     assert report["child_start"]["enqueued"] == 0
     assert report["child_start"]["queue_size"] == 0
+    assert report["child_repr"] == f"<AsyncTracing {server.url} state=new queued=0 in_flight=0>"
+    assert "Exception ignored" not in err
     parent = report["parent_stats"]
     assert parent["sent"] == parent["enqueued"] == len(report["parent_ids"]) == 6
     for record in server.requests:

@@ -44,6 +44,7 @@ pid = os.fork()
 if pid == 0:
     os.close(read_fd)
     start = attrs.asdict(tracer.stats())
+    start_repr = repr(tracer)
 
     async def child_main() -> dict[str, object]:
         items = make("child", 4)
@@ -54,6 +55,7 @@ if pid == 0:
 
     report = asyncio.run(child_main())
     report["child_start"] = start
+    report["child_repr"] = start_repr
     os.write(write_fd, json.dumps(report).encode())
     os.close(write_fd)
     os._exit(0)
