@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ._call import Result
-from ._content import strip_base64
+from ._content import input_snapshot
 from ._shapes import message_output, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -72,11 +72,11 @@ class Messages:
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        messages = strip_base64(body.get("messages"))
+        messages = body.get("messages")
         system = body.get("system")
-        if system is None:
-            return messages
-        return [{"role": "system", "content": system}, *(messages or ())]
+        if system is not None:
+            messages = [{"role": "system", "content": system}, *(messages or ())]
+        return input_snapshot(messages)
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)

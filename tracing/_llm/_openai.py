@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._call import Result
-from ._content import strip_base64
+from ._content import input_snapshot, snapshot, strip_base64
 from ._shapes import message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -32,10 +32,18 @@ def _chat_usage(usage: Any, result: Result) -> None:
     result.completion_tokens = getattr(usage, "completion_tokens", None)
     details = getattr(usage, "prompt_tokens_details", None)
     if details is not None:
-        result.cache_read = _field(details, "cached_tokens")
+        result.cache_read = (
+            details.get("cached_tokens")
+            if type(details) is dict
+            else getattr(details, "cached_tokens", None)
+        )
     details = getattr(usage, "completion_tokens_details", None)
     if details is not None:
-        result.reasoning = _field(details, "reasoning_tokens")
+        result.reasoning = (
+            details.get("reasoning_tokens")
+            if type(details) is dict
+            else getattr(details, "reasoning_tokens", None)
+        )
 
 
 def _message_tool_calls(message: Any) -> list[dict[str, Any]] | None:
@@ -61,7 +69,7 @@ class Chat:
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return strip_base64(body.get("messages"))
+        return input_snapshot(body.get("messages"))
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -72,10 +80,12 @@ class Chat:
             if reason:
                 result.finish_reasons.append(reason)
             message = getattr(choice, "message", None)
-            outputs.append(
-                message_output(getattr(message, "content", None), _message_tool_calls(message))
-            )
-        result.output = one_or_many(outputs)
+            content = getattr(message, "content", None)
+            if getattr(message, "tool_calls", None):
+                outputs.append(message_output(content, _message_tool_calls(message)))
+            else:
+                outputs.append({"role": "assistant", "content": content})
+        result.output = outputs[0] if len(outputs) == 1 else (outputs or None)
         _chat_usage(getattr(obj, "usage", None), result)
 
     def stream(self, result: Result) -> ChatStream:
@@ -156,7 +166,7 @@ class Completions:
     operation = "text_completion"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return body.get("prompt")
+        return snapshot(body.get("prompt"))
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -208,7 +218,7 @@ class Embeddings:
     operation = "embeddings"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return body.get("input")
+        return snapshot(body.get("input"))
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -246,11 +256,10 @@ class Responses:
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        value = strip_base64(body.get("input"))
         instructions = body.get("instructions")
         if instructions is None:
-            return value
-        return {"instructions": instructions, "input": value}
+            return input_snapshot(body.get("input"))
+        return snapshot({"instructions": instructions, "input": strip_base64(body.get("input"))})
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)

@@ -28,13 +28,35 @@ _perf = time.perf_counter
 
 
 class _Watch:
-    __slots__ = ("accumulator", "call", "finalizer", "reader")
+    __slots__ = ("accumulator", "add", "call", "finalizer", "reader")
 
     def __init__(self, call: LlmCall, accumulator: Any) -> None:
         self.call = call
         self.accumulator = accumulator
+        self.add: Callable[[Any], None] | None = None if accumulator is None else accumulator.add
         self.reader: Callable[[], Any] = _nothing
         self.finalizer: weakref.finalize[Any, Any] | None = None
+
+    def feed(self, item: Any) -> Any:
+        """One item read from the stream: timed if first, accumulated, handed on."""
+        call = self.call
+        if call.first_chunk is None:
+            call.first_chunk = _perf()
+        add = self.add
+        if add is not None:
+            try:
+                add(item)
+            except Exception:
+                failed("read an LLM stream chunk; the rest of that stream is not recorded")
+                self.add = self.accumulator = None
+        return item
+
+    def stopped(self, exc: BaseException) -> None:
+        """The reading generator stops on ``exc``: closed early, or the stream failed."""
+        if isinstance(exc, GeneratorExit):
+            self.end(incomplete="closed")
+        else:
+            self.end(error=exc)
 
     def end(self, error: BaseException | None = None, incomplete: str | None = None) -> None:
         call = self.call
@@ -61,57 +83,25 @@ class _Watch:
             return
         self.end(incomplete="closed")
 
-    def failed_to_read(self) -> None:
-        failed("read an LLM stream chunk; the rest of that stream is not recorded")
-        self.accumulator = None
-
 
 def _iterate(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
-    call = watch.call
-    add = watch.accumulator.add
-    first = True
+    feed = watch.feed
     try:
         for item in inner:
-            if first:
-                call.first_chunk = _perf()
-                first = False
-            if add is not None:
-                try:
-                    add(item)
-                except Exception:
-                    watch.failed_to_read()
-                    add = None
-            yield item
-    except GeneratorExit:
-        watch.end(incomplete="closed")
-        raise
+            yield feed(item)
     except BaseException as exc:
-        watch.end(error=exc)
+        watch.stopped(exc)
         raise
     watch.end()
 
 
 async def _aiterate(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[Any]:
-    call = watch.call
-    add = watch.accumulator.add
-    first = True
+    feed = watch.feed
     try:
         async for item in inner:
-            if first:
-                call.first_chunk = _perf()
-                first = False
-            if add is not None:
-                try:
-                    add(item)
-                except Exception:
-                    watch.failed_to_read()
-                    add = None
-            yield item
-    except GeneratorExit:
-        watch.end(incomplete="closed")
-        raise
+            yield feed(item)
     except BaseException as exc:
-        watch.end(error=exc)
+        watch.stopped(exc)
         raise
     watch.end()
 
