@@ -26,9 +26,9 @@ from ._soft import failed
 if TYPE_CHECKING:
     from .._client import AsyncTracing
 
-__all__ = ["LlmCall", "Result"]
+__all__ = ["LlmCall", "Result", "perf", "unreadable_chunk"]
 
-_perf = time.perf_counter
+perf = _perf = time.perf_counter
 
 
 class Result:
@@ -40,6 +40,7 @@ class Result:
         "completion_tokens",
         "extra",
         "finish_reasons",
+        "first_chunk",
         "model",
         "output",
         "prompt_tokens",
@@ -58,6 +59,15 @@ class Result:
         self.reasoning: int | None = None
         self.output: Any = None
         self.extra: dict[str, Any] | None = None
+        self.first_chunk: float | None = None  # perf_counter() at a stream's first item
+
+
+def unreadable_chunk() -> Result:
+    """For a stream accumulator whose chunk raised: logs it and gives the accumulator a
+    scratch ``Result`` to write the rest of the stream into (so it is not recorded, and
+    the stream itself goes on untouched)."""
+    failed("read an LLM stream chunk; the rest of that stream is not recorded")
+    return Result()
 
 
 # Request body keys recorded in metadata, under their GenAI semantic-convention names.
@@ -81,7 +91,6 @@ class LlmCall:
         "capture",
         "done",
         "endpoint",
-        "first_chunk",
         "own_trace",
         "provider",
         "request_model",
@@ -129,7 +138,6 @@ class LlmCall:
         self.stream = stream
         self.capture = capture_content
         self.result = Result()
-        self.first_chunk: float | None = None
         self.done = False
         self.started = _perf()
 
@@ -165,8 +173,8 @@ class LlmCall:
             meta["gen_ai.usage.reasoning.output_tokens"] = result.reasoning
         if result.extra:
             meta.update(result.extra)
-        if self.first_chunk is not None:
-            meta["time_to_first_token"] = self.first_chunk - self.started
+        if result.first_chunk is not None:
+            meta["time_to_first_token"] = result.first_chunk - self.started
         if incomplete is not None:
             meta["stream_incomplete"] = incomplete
         usage = _usage(result, self.request_model, self.provider)

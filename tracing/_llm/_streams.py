@@ -14,7 +14,6 @@ comes first ends the span; the others do nothing.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -24,8 +23,6 @@ from ._soft import failed
 
 __all__ = ["watch_stream"]
 
-_perf = time.perf_counter
-
 
 class _Watch:
     __slots__ = ("accumulator", "add", "call", "finalizer", "reader")
@@ -33,23 +30,11 @@ class _Watch:
     def __init__(self, call: LlmCall, accumulator: Any) -> None:
         self.call = call
         self.accumulator = accumulator
-        self.add: Callable[[Any], None] | None = None if accumulator is None else accumulator.add
+        # The accumulator's add() times the first item, never raises, and returns the
+        # item: the one call per item on top of the SDK's own work.
+        self.add: Callable[[Any], Any] = _same if accumulator is None else accumulator.add
         self.reader: Callable[[], Any] = _nothing
         self.finalizer: weakref.finalize[Any, Any] | None = None
-
-    def feed(self, item: Any) -> Any:
-        """One item read from the stream: timed if first, accumulated, handed on."""
-        call = self.call
-        if call.first_chunk is None:
-            call.first_chunk = _perf()
-        add = self.add
-        if add is not None:
-            try:
-                add(item)
-            except Exception:
-                failed("read an LLM stream chunk; the rest of that stream is not recorded")
-                self.add = self.accumulator = None
-        return item
 
     def stopped(self, exc: BaseException) -> None:
         """The reading generator stops on ``exc``: closed early, or the stream failed."""
@@ -85,10 +70,10 @@ class _Watch:
 
 
 def _iterate(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
-    feed = watch.feed
+    add = watch.add
     try:
         for item in inner:
-            yield feed(item)
+            yield add(item)
     except BaseException as exc:
         watch.stopped(exc)
         raise
@@ -96,10 +81,10 @@ def _iterate(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
 
 
 async def _aiterate(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[Any]:
-    feed = watch.feed
+    add = watch.add
     try:
         async for item in inner:
-            yield feed(item)
+            yield add(item)
     except BaseException as exc:
         watch.stopped(exc)
         raise
@@ -108,6 +93,10 @@ async def _aiterate(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[A
 
 def _nothing() -> None:
     return None
+
+
+def _same(item: Any) -> Any:
+    return item
 
 
 def _abandoned(watch: _Watch) -> None:
