@@ -121,8 +121,12 @@ async def test_an_sdk_trace_with_a_non_hex_id_root_first(
 
 async def _downgrade(db_url: str) -> None:
     """Turn the database back into the schema before the OTLP link columns (SQLite 2,
-    PostgreSQL 1), as a collector from before this change left it."""
+    PostgreSQL 1), as a collector from before them left it."""
     drop = [
+        "DROP INDEX spans_by_otlp_id",
+        "DROP INDEX spans_by_otlp_parent",
+        "ALTER TABLE spans DROP COLUMN otlp_id",
+        "ALTER TABLE spans DROP COLUMN otlp_parent",
         "DROP INDEX traces_by_otlp_trace",
         "ALTER TABLE traces DROP COLUMN root_span",
         "ALTER TABLE traces DROP COLUMN otlp_trace",
@@ -130,13 +134,13 @@ async def _downgrade(db_url: str) -> None:
     if db_url.startswith("postgresql://"):
         conn = await asyncpg.connect(db_url)
         try:
-            for statement in [*drop, "DELETE FROM schema_version WHERE version = 2"]:
+            for statement in [*drop, "DELETE FROM schema_version WHERE version > 1"]:
                 await conn.execute(statement)
         finally:
             await conn.close()
         return
     with contextlib.closing(sqlite3.connect(db_url)) as conn:
-        for statement in [*drop, "DELETE FROM schema_version WHERE version = 3"]:
+        for statement in [*drop, "DELETE FROM schema_version WHERE version > 2"]:
             conn.execute(statement)
         conn.commit()
 

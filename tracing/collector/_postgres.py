@@ -23,7 +23,7 @@ import asyncpg
 import attrs
 
 from ._paging import page_of
-from ._postgres_links import linked, set_roots
+from ._postgres_links import adopt_children, linked, lock_traces, parents_found, set_roots
 from ._postgres_schema import (
     ADD_COUNTS,
     COMPLETE,
@@ -214,6 +214,8 @@ async def _write(
         first.setdefault(trace.id, index)
     ordered = sorted((roots[i] for i in first.values()), key=lambda t: _b(t.id))
     async with conn.transaction():
+        if not whole:
+            await lock_traces(conn, ordered, spans)
         rows = await conn.fetch(ROOTS, *_root_columns(ordered, whole))
         fresh = {_s(row[0]) for row in rows}
         delta = Counter(t.status for t in ordered if t.id in fresh)
@@ -236,8 +238,13 @@ async def _write(
             elif new or not whole:
                 counted += keyed
         first_loose = len(counted)
+        if not whole:  # OTLP: links to parents stored in other requests
+            counted = [(s.id, s) for s in await parents_found(conn, [s for _, s in counted])]
         counted += [(span.id, span) for span in await linked(conn, spans)]
         span_flags = await _insert_spans(conn, direct, counted, delta)
+        if not whole:
+            fresh_spans = [s for (_, s), new in zip(counted, span_flags, strict=True) if new]
+            await adopt_children(conn, fresh_spans)
         new_roots = [t for t, new in zip(roots, root_flags, strict=True) if new]
         delta.update(await set_roots(conn, new_roots))
         changes = [(status, n) for status, n in sorted(delta.items()) if n]
@@ -288,6 +295,8 @@ async def _insert_spans(
         [_b(s.trace_id) for _, s in keyed],
         [_b(key) for key, _ in keyed],
         [s.body for _, s in keyed],
+        [None if s.otlp_id is None else _b(s.otlp_id) for _, s in keyed],
+        [None if s.otlp_parent is None else _b(s.otlp_parent) for _, s in keyed],
     )
     if not counted:
         return []
