@@ -44,7 +44,7 @@ from ._records import (
     tally,
     whole_trace_keys,
 )
-from ._storage import ListQuery, Page, StoreError
+from ._storage import ListQuery, Page, StoreBase, StoreError, StoreFunctions
 
 __all__ = ["PostgresStore"]
 
@@ -78,7 +78,7 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
 
 
-class PostgresStore:
+class PostgresStore(StoreBase):
     """The collector's PostgreSQL database at ``url`` (a ``TraceStore``)."""
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
@@ -86,9 +86,8 @@ class PostgresStore:
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
 
-    def __repr__(self) -> str:
-        state = "open" if self._pool is not None else "closed"
-        return f"<PostgresStore {self.description!r} {state}>"
+    def _is_open(self) -> bool:
+        return self._pool is not None
 
     @property
     def description(self) -> str:
@@ -128,21 +127,8 @@ class PostgresStore:
         except (TimeoutError, *_DOWN):
             pool.terminate()
 
-    async def add(self, traces: Sequence[TraceRecord]) -> list[bool]:
-        flags, _ = await self._call(_write, traces, (), True)
-        return flags
-
-    async def add_spans(
-        self, spans: Sequence[SpanRecord], roots: Sequence[TraceRecord] = ()
-    ) -> list[bool]:
-        _, flags = await self._call(_write, roots, spans, False)
-        return flags
-
-    async def recent(self, query: ListQuery) -> Page:
-        return await self._call(_select_page, query)
-
-    async def get(self, trace_id: str) -> bytes | None:
-        return await self._call(_select_document, trace_id)
+    async def _on_db(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await self._call(func, *args)
 
     async def names(self, limit: int = 200) -> list[str]:
         rows = await self._call(
@@ -383,3 +369,6 @@ async def _revoke(conn: asyncpg.Connection, session_id: str, expires: int) -> No
             session_id,
             expires,
         )
+
+
+PostgresStore.functions = StoreFunctions(_write, _select_page, _select_document)

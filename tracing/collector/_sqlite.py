@@ -31,7 +31,7 @@ from ._records import (
 )
 from ._sqlite_links import adopt_children, linked, parents_found, set_roots
 from ._sqlite_schema import migrate
-from ._storage import ListQuery, Page, StoreError
+from ._storage import ListQuery, Page, StoreBase, StoreError, StoreFunctions
 
 __all__ = ["SqliteStore"]
 
@@ -71,7 +71,7 @@ ON CONFLICT DO NOTHING
 _LIST_COLUMNS = "id, start_us, item, name, status, usage_tokens, span_tokens, span_count"
 
 
-class SqliteStore:
+class SqliteStore(StoreBase):
     """The collector's SQLite database at ``path`` (a ``TraceStore``)."""
 
     def __init__(self, path: Path | str) -> None:
@@ -79,9 +79,8 @@ class SqliteStore:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
-    def __repr__(self) -> str:
-        state = "open" if self._conn is not None else "closed"
-        return f"<SqliteStore {str(self.path)!r} {state}>"
+    def _is_open(self) -> bool:
+        return self._conn is not None
 
     @property
     def description(self) -> str:
@@ -115,21 +114,8 @@ class SqliteStore:
             self._executor = None
             executor.shutdown(wait=True)
 
-    async def add(self, traces: Sequence[TraceRecord]) -> list[bool]:
-        flags, _ = await self._run(_write, traces, (), True)
-        return flags
-
-    async def add_spans(
-        self, spans: Sequence[SpanRecord], roots: Sequence[TraceRecord] = ()
-    ) -> list[bool]:
-        _, flags = await self._run(_write, roots, spans, False)
-        return flags
-
-    async def recent(self, query: ListQuery) -> Page:
-        return await self._run(_select_page, query)
-
-    async def get(self, trace_id: str) -> bytes | None:
-        return await self._run(_select_document, trace_id)
+    async def _on_db(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await self._run(func, *args)
 
     async def names(self, limit: int = 200) -> list[str]:
         return await self._run(_select_names, limit)
@@ -326,3 +312,6 @@ def _revoke(conn: sqlite3.Connection, session_id: str, expires: int) -> None:
 def _is_revoked(conn: sqlite3.Connection, session_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM revoked_sessions WHERE id = ?", (session_id,))
     return row.fetchone() is not None
+
+
+SqliteStore.functions = StoreFunctions(_write, _select_page, _select_document)
