@@ -1,18 +1,26 @@
 """Delivery checks both protocols' tests run (``test_exporter`` for the JSON protocol,
 ``test_otlp_delivery`` for OTLP): the headers of a request, and a 413 splitting a batch
-or failing the one trace that is too large alone."""
+or failing the one trace that is too large alone, and a status that is not retried."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
+
+import pytest
 
 import tracing
 from tests._helpers import enqueue_all, traces
 from tests._server import FaultServer, Recorded, check_invariant
 from tracing import AsyncTracing, Trace
 
-__all__ = ["assert_sdk_request", "check_413_split", "check_oversize_trace_fails_alone"]
+__all__ = [
+    "assert_sdk_request",
+    "check_413_split",
+    "check_not_retried",
+    "check_oversize_trace_fails_alone",
+]
 
 
 def assert_sdk_request(request: Recorded, path: str, content_type: str, key: str) -> None:
@@ -65,3 +73,30 @@ async def check_oversize_trace_fails_alone(
     assert (stats.sent, stats.failed, stats.retries) == (3, 1, 0)
     check_invariant(stats)
     return messages
+
+
+async def check_not_retried(
+    server: FaultServer,
+    make_tracer: Callable[..., AsyncTracing],
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    **options: object,
+) -> str:
+    """An answer ``status`` to a batch of three: one attempt, the traces counted failed,
+    logged with their ids and passed to ``on_error`` together. Returns its message."""
+    reported: list[tuple[str, list[str]]] = []
+    tracer = make_tracer(
+        on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])), **options
+    )
+    server.respond_with(status)
+    enqueue_all(tracer, traces(3))
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        await tracer.flush()  # rejected for good: reported, not raised
+    stats = tracer.stats()
+    assert len(server.requests) == 1
+    assert (stats.failed, stats.sent, stats.retries, stats.queue_size) == (3, 0, 0, 0)
+    ((message, ids),) = reported
+    assert ids == ["t-0", "t-1", "t-2"]
+    assert any("t-0" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    check_invariant(stats)
+    return message

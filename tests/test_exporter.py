@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import logging
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -16,6 +15,7 @@ import tracing
 from tests._delivery import (
     assert_sdk_request,
     check_413_split,
+    check_not_retried,
     check_oversize_trace_fails_alone,
 )
 from tests._helpers import enqueue_all, traces
@@ -202,19 +202,8 @@ async def test_other_4xx_not_retried_and_reported(
     server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
     """Other 4xx: one attempt, traces counted failed, logged and passed to on_error."""
-    reported: list[tuple[Exception, list[str]]] = []
-    tracer = make_tracer(on_error=lambda exc, ts: reported.append((exc, [t.id for t in ts])))
-    server.respond_with(status)
-    enqueue_all(tracer, traces(3))
-    with caplog.at_level(logging.WARNING, logger="tracing"):
-        await tracer.flush()  # rejected for good: reported, not raised
-    stats = tracer.stats()
-    assert len(server.requests) == 1
-    assert (stats.failed, stats.sent, stats.retries, stats.queue_size) == (3, 0, 0, 0)
-    assert [ids for _, ids in reported] == [["t-0", "t-1", "t-2"]]
-    assert str(status) in str(reported[0][0])
-    assert any("t-0" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    check_invariant(stats)
+    message = await check_not_retried(server, make_tracer, caplog, status)
+    assert str(status) in message
 
 
 async def test_413_splits_in_halves_until_it_fits(

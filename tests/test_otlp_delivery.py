@@ -8,7 +8,12 @@ import logging
 import orjson
 import pytest
 
-from tests._delivery import assert_sdk_request, check_413_split, check_oversize_trace_fails_alone
+from tests._delivery import (
+    assert_sdk_request,
+    check_413_split,
+    check_not_retried,
+    check_oversize_trace_fails_alone,
+)
 from tests._helpers import enqueue_all, traces
 from tests._otlp import partial_success_body
 from tests._proc import run_script
@@ -160,24 +165,10 @@ async def test_other_statuses_are_not_retried(
 ) -> None:
     """Every other status (408 and 500 included, unlike the JSON protocol) fails at once,
     reported with the message of the server's google.rpc.Status."""
-    reported: list[tuple[str, list[str]]] = []
-    tracer = make_tracer(
-        protocol="otlp",
-        max_retries=3,
-        on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])),
+    message = await check_not_retried(
+        server, make_tracer, caplog, status, protocol="otlp", max_retries=3
     )
-    server.respond_with(status)
-    enqueue_all(tracer, traces(3))
-    with caplog.at_level(logging.WARNING, logger="tracing"):
-        await tracer.flush()  # rejected for good: reported, not raised
-    stats = tracer.stats()
-    assert len(server.requests) == 1
-    assert (stats.failed, stats.sent, stats.retries, stats.queue_size) == (3, 0, 0, 0)
-    ((message, ids),) = reported
     assert message.startswith(f"HTTP {status}: scripted")  # 404/405 add a hint after it
-    assert ids == ["t-0", "t-1", "t-2"]
-    assert any("t-0" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    check_invariant(stats)
 
 
 async def test_retries_run_out_then_requeued(server: FaultServer, make_tracer: MakeTracer) -> None:
