@@ -149,7 +149,7 @@ class _Observed:
     def arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """Bound arguments with defaults applied, ``self``/``cls`` left out, each captured."""
         names = self.names
-        if names is not None and not kwargs and len(args) == len(names):
+        if names is not None and not kwargs and len(args) == len(names) == self.positional:
             # Every parameter given positionally (the common call): no binding to do.
             if self.skip_first:
                 return {key: capture(value) for key, value in zip(names[1:], args[1:], strict=True)}
