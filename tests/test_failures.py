@@ -106,3 +106,22 @@ async def test_transport_failures_name_their_cause(
     (message,) = dropped.value.errors
     assert message.startswith("d-0: not delivered after 1 attempt(s): ")
     assert "ServerDisconnectedError" in message or "ClientOSError" in message
+
+
+@pytest.mark.parametrize("status", [300, 404, 405])
+async def test_a_non_2xx_answer_fails_the_traces_it_names(
+    server: FaultServer, make_tracer: MakeTracer, status: int
+) -> None:
+    """A 300 (redirects are not followed) is no success; a 404 or 405 also names the URL
+    that was posted to, since a wrong path prefix is the usual cause."""
+    tracer = make_tracer(max_retries=0)
+    server.respond_with(status)
+    result = await tracer.send_batch(traces(2))
+    assert (result.successful, result.failed) == (0, 2)
+    assert [(r.id, r.success, r.status) for r in result.results] == [
+        ("t-0", False, status),
+        ("t-1", False, status),
+    ]
+    hint = f"(POST {server.url}/api/traces/batch: is the endpoint, path prefix included, right?)"
+    assert result.results[0].message.startswith(f"HTTP {status}")
+    assert (hint in result.results[0].message) == (status != 300)
