@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tracing import LlmUsage, Span, Trace
@@ -272,6 +273,16 @@ def test_the_stdlib_fallback_writes_text_as_utf8() -> None:
     encoded = encode_trace(Trace("a", input={"big": 2**70, "text": "é€"}))
     assert '"text":"é€"'.encode() in encoded.replace(b" ", b"")
     assert json.loads(encoded)["input"] == {"big": 2**70, "text": "é€"}
+
+
+def test_a_lone_surrogate_becomes_a_question_mark_and_the_trace_is_kept() -> None:
+    """orjson and UTF-8 refuse a lone surrogate; it is written as "?" (as in OTLP mode)
+    rather than failing the trace, and the rest of the text is kept."""
+    trace = Trace("bad \ud800 name", input={"k": "in \udfff é"}, metadata={"m": "\ud83d"})
+    data = orjson.loads(encode_trace(trace))
+    assert data["name"] == "bad ? name"
+    assert data["input"] == {"k": "in ? é"}
+    assert data["metadata"] == {"m": "?"}
 
 
 def test_a_trace_no_encoder_can_write_raises_wire_error() -> None:

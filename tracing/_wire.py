@@ -181,7 +181,10 @@ def encode_trace(trace: Trace) -> bytes:
     except (orjson.JSONEncodeError, TypeError):
         # orjson refuses integers over 64 bits and deep nesting; the stdlib does not.
         try:
-            encoded = json.dumps(data, default=_fallback, ensure_ascii=False).encode()
+            text = json.dumps(data, default=_fallback, ensure_ascii=False)
+            # A lone surrogate (which orjson and UTF-8 refuse, and no store can hold)
+            # becomes "?", as in OTLP mode: the trace is still delivered.
+            encoded = text.encode("utf-8", "replace")
         except (ValueError, TypeError, RecursionError) as exc:
             raise WireError(f"trace {trace.id} cannot be encoded as JSON: {exc}") from exc
     trace._wire = encoded

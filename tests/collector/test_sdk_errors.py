@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import pytest
 
-from tests.collector.conftest import Collector
+from tests.collector.conftest import Collector, get_json
 from tracing import AsyncTracing, Trace
 
 
@@ -31,3 +32,18 @@ async def test_a_wrong_path_prefix_is_reported_without_the_html_page(
     assert f"POST {collector.url}/wrong/api/traces/batch: is the endpoint" in line
     assert len(line) < 300, line
     assert str(reported[0]) in line
+
+
+async def test_a_lone_surrogate_in_a_trace_is_delivered_as_a_question_mark(
+    collector: Collector, http: aiohttp.ClientSession
+) -> None:
+    """Before: a lone surrogate made its trace fail as unencodable (counted failed). Now
+    the collector stores it, with "?" in its place, and the batch around it too."""
+    tracer = AsyncTracing(endpoint=collector.url, flush_interval=0)
+    tracer.enqueue(Trace("ok", id="t-ok"))
+    tracer.enqueue(Trace("bad \ud800", id="t-bad", input="x \udfff y"))
+    stats = await tracer.shutdown()
+    assert (stats.sent, stats.failed) == (2, 0)
+    status, stored = await get_json(http, f"{collector.url}/api/traces/t-bad")
+    assert status == 200
+    assert (stored["name"], stored["input"]) == ("bad ?", "x ? y")
