@@ -22,6 +22,7 @@ Every method here may raise ``OSError``; the writer (``_spool_writer``) catches 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -35,6 +36,7 @@ __all__ = ["Part", "Segment", "adoptable", "create_part"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FILE_MODE = 0o600
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16, 1024)
 
 
 @attrs.define(eq=False)
@@ -132,12 +134,23 @@ class Part:
             if segment.outstanding <= 0:
                 self.delete_segment(segment)
 
-    def append(self, segment: Segment, data: bytes) -> None:
-        """Write ``data`` at the segment's end; on failure cut it back to where it was."""
+    def append(self, segment: Segment, pieces: list[bytes]) -> None:
+        """Write ``pieces`` at the segment's end with ``writev`` (no joined copy); on
+        failure cut the file back to where it was."""
         written = 0
         try:
-            while written < len(data):
-                written += os.write(segment.fd, memoryview(data)[written:])
+            for first in range(0, len(pieces), _IOV_MAX):
+                chunk = pieces[first : first + _IOV_MAX]
+                size = sum(map(len, chunk))
+                done = os.writev(segment.fd, chunk)
+                if done < size:  # a short write (a full disk, a signal): the rest by hand
+                    rest = memoryview(b"".join(chunk))[done:]
+                    while rest:
+                        step = os.write(segment.fd, rest)
+                        if not step:
+                            raise OSError(errno.ENOSPC, "no progress writing", self.path)
+                        rest = rest[step:]
+                written += size
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(segment.fd, segment.size)

@@ -137,6 +137,18 @@ class SpoolQueue(TraceQueue):
         dropped: list[Trace] = []
         with self._lock:
             items = self._items
+            if (
+                not disk_only
+                and not self._inbox_spooled
+                and len(items) + self.in_flight + self._held <= self.max_size
+            ):
+                # The usual case: every trace was accepted into memory (none counted as
+                # spooled) and memory still holds them all: no per-trace decisions.
+                for trace, ref in zip(group, refs, strict=True):
+                    trace._spool = ref
+                items.extend(group)
+                self._held -= len(group)
+                return first, dropped
             for index, (trace, ref) in enumerate(zip(group, refs, strict=True)):
                 if trace._spool is OVERFLOW:
                     self._inbox_spooled -= 1
