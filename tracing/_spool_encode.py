@@ -16,6 +16,7 @@ each trace is encoded alone, so one bad trace fails alone.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,41 +34,37 @@ _CUT = b"," + b"\x00" * 30 + b","
 
 def encode_group(group: Sequence[Trace]) -> list[bytes | None]:
     """Each trace's JSON bytes, cached on it (``trace._wire``); None for a trace that
-    cannot be encoded at all (the exporter reports it when it tries)."""
-    parts: list[bytes | None] = []
-    for start in range(0, len(group), CHUNK):
-        parts += _encode_chunk(group[start : start + CHUNK])
-    return parts
+    cannot be encoded at all (the exporter reports it when it tries). Traces already
+    encoded (by ``SpoolQueue``'s pre-encoding on the event loop) are not encoded again."""
+    todo = [trace for trace in group if trace._wire is None]
+    for start in range(0, len(todo), CHUNK):
+        _encode_chunk(todo[start : start + CHUNK])
+    return [trace._wire for trace in group]
 
 
-def _encode_chunk(chunk: Sequence[Trace]) -> Sequence[bytes | None]:
+def _encode_chunk(chunk: Sequence[Trace]) -> None:
     items: list[Any] = []
     add = items.append
     for trace in chunk:
-        if trace._wire is not None:
-            return _one_by_one(chunk)
         add(trace_to_wire(trace, _native_time))
         add(_MARK)
     items.pop()
     try:
         body = orjson.dumps(items, default=_fallback, option=_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):
-        return _one_by_one(chunk)
+        _one_by_one(chunk)
+        return
     parts = body.split(_CUT)
     if len(parts) != len(chunk):
-        return _one_by_one(chunk)
+        _one_by_one(chunk)
+        return
     parts[0] = parts[0][1:]  # the list's brackets
     parts[-1] = parts[-1][:-1]
     for trace, part in zip(chunk, parts, strict=True):
         trace._wire = part
-    return parts
 
 
-def _one_by_one(group: Sequence[Trace]) -> list[bytes | None]:
-    parts: list[bytes | None] = []
-    for trace in group:
-        try:
-            parts.append(encode_trace(trace))
-        except WireError:
-            parts.append(None)
-    return parts
+def _one_by_one(chunk: Sequence[Trace]) -> None:
+    for trace in chunk:
+        with contextlib.suppress(WireError):  # left without bytes: not written
+            encode_trace(trace)

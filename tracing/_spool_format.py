@@ -4,10 +4,13 @@ A segment file (``<n>.seg``) is a run of records, appended and never rewritten::
 
     magic b"\\xf7\\x1e" | body length u32 | crc32 u32 | seq u64 | id length u16 | id | json
 
-(little-endian). The CRC covers everything after itself. ``seq`` numbers the records of a
-part, in write order. The JSON is the trace exactly as it is posted. The magic's first byte
-never occurs in UTF-8, so it never occurs in a payload: after a damaged record, the reader
-finds the next one by scanning for the magic and checking that record's CRC.
+(little-endian). The CRC covers everything after itself, the JSON first: it is
+``crc32(seq | id length | id, crc32(json))``, so the JSON's part can be computed when the
+trace is encoded, while its bytes are still in the CPU's caches, before its ``seq`` is
+known. ``seq`` numbers the records of a part, in write order. The JSON is the trace
+exactly as it is posted. The magic's first byte never occurs in UTF-8, so it never occurs
+in a payload: after a damaged record, the reader finds the next one by scanning for the
+magic and checking that record's CRC.
 
 An acknowledgement file (``<n>.ack``) holds 16-byte entries, ``first seq u64 | count u32 |
 crc32 u32`` (the CRC covers the first 12 bytes), each a run of consecutive records of
@@ -15,9 +18,10 @@ segment ``n`` the server answered for (a batch is usually one run). A damaged or
 entry only means those records are sent again (the collector stores a trace id once),
 never that one is lost.
 
-The writer frames a whole group in one pass (``frame_group``): per record one header
-``pack`` and two ``crc32`` calls, and the payload bytes are not copied (the header and
-the payload are separate pieces for ``os.writev``).
+The writer frames a whole group in one pass (``frame_group``): per record two small
+``pack`` calls and a ``crc32`` of the few header bytes (of the JSON too, when it was not
+computed before), and the payload bytes are not copied (the header and the payload are
+separate pieces for ``os.writev``).
 """
 
 from __future__ import annotations
@@ -61,15 +65,20 @@ class Record:
 
 def encode_record(seq: int, trace_id: str, payload: bytes) -> bytes:
     """One framed record."""
-    pieces, _ = frame_group(seq, [trace_id], [payload], len(payload) + 65535 + HEADER.size)
+    pieces, _ = frame_group(seq, [trace_id], [payload], [None], len(payload) + 2**17)
     return b"".join(pieces)
 
 
 def frame_group(
-    seq: int, ids: Iterable[str], payloads: Iterable[bytes], budget: int
+    seq: int,
+    ids: Iterable[str],
+    payloads: Iterable[bytes],
+    crcs: Iterable[int | None],
+    budget: int,
 ) -> tuple[list[bytes], list[int]]:
     """Frame consecutive records numbered from ``seq``, stopping before the first that
-    would take the total past ``budget`` bytes.
+    would take the total past ``budget`` bytes. ``crcs``: each payload's ``crc32``, or
+    None where it is still to be computed.
 
     Returns the pieces to write in order (per record: its header with the id, then the
     payload itself, uncopied) and each record's size in bytes.
@@ -78,14 +87,16 @@ def frame_group(
     pieces: list[bytes] = []
     sizes: list[int] = []
     add, add_size = pieces.append, sizes.append
-    for trace_id, payload in zip(ids, payloads, strict=True):
+    for trace_id, payload, crc in zip(ids, payloads, crcs, strict=True):
         ident = trace_id.encode("utf-8", "replace")[:65535]
         lead = tail(seq, len(ident)) + ident
         size = HEADER.size + len(ident) + len(payload)
         if size > budget:
             break
         budget -= size
-        add(head(MAGIC, size - HEADER.size, crc32(payload, crc32(lead))) + lead)
+        if crc is None:
+            crc = crc32(payload)
+        add(head(MAGIC, size - HEADER.size, crc32(lead, crc)) + lead)
         add(payload)
         add_size(size)
         seq += 1
@@ -187,12 +198,12 @@ class SegmentReader:
         if not self._fill(end):
             return False
         at = pos - self._base  # the fill may have dropped consumed bytes
-        body = self._buf[at + HEADER.size : at + HEADER.size + length]
-        tail = self._buf[at + 10 : at + HEADER.size]
-        if zlib.crc32(body, zlib.crc32(tail)) != crc:
+        lead = self._buf[at + 10 : at + HEADER.size + id_len]  # seq | id length | id
+        payload = self._buf[at + HEADER.size + id_len : at + HEADER.size + length]
+        if zlib.crc32(lead, zlib.crc32(payload)) != crc:
             return None
-        trace_id = body[:id_len].decode("utf-8", "replace")
-        return Record(seq, trace_id, body[id_len:], pos, end)
+        trace_id = lead[10:].decode("utf-8", "replace")
+        return Record(seq, trace_id, payload, pos, end)
 
     def _resync(self, pos: int) -> int | None:
         """The offset of the next valid record after damage at ``pos``, or None."""

@@ -23,7 +23,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import accumulate, groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from ._config import Config
 from ._log import logger
@@ -43,6 +43,7 @@ RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
 
 Dropped = Callable[[Sequence[Trace]], None]
 _SEGMENT, _SEQ = itemgetter(0, 1), itemgetter(2)  # of a Ref: (part, number), seq
+_SPOOL = attrgetter("_spool")
 
 
 class SpoolWriter:
@@ -239,15 +240,18 @@ class SpoolWriter:
         part = self._own
         assert part is not None
         payloads = encode_group(group)
+        # The JSON's CRC, when the loop's pre-encoding left it in the trace's _spool slot.
+        crcs = [c if type(c) is int else None for c in map(_SPOOL, group)]
         if None in payloads:  # unencodable: nothing to keep on disk (the exporter reports it)
             index: Sequence[int] = [i for i, p in enumerate(payloads) if p is not None]
-            payloads = [payloads[i] for i in index]
+            payloads, crcs = [payloads[i] for i in index], [crcs[i] for i in index]
         else:
             index = range(len(group))
         pieces, sizes = frame_group(
             part.next_seq,
             [group[i].id for i in index],
             payloads,  # type: ignore[arg-type]  # no None left
+            crcs,
             self._max_bytes - part.bytes,  # spool_max_bytes: the rest goes to memory
         )
         ends = list(accumulate(sizes))
