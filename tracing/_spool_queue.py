@@ -152,6 +152,7 @@ class SpoolQueue(TraceQueue):
         with self._lock:
             inbox, self._inbox = self._inbox, []
             self._encoded = 0
+            self._encoding = False  # a call lost with a closed loop must not stop the next
             self._generation += 1
             return inbox
 
