@@ -32,7 +32,7 @@ import attrs
 
 from ._spool_format import SegmentReader, encode_acks, read_acks
 
-__all__ = ["Part", "Segment", "adoptable", "create_part"]
+__all__ = ["Part", "Segment", "adoptable", "create_part", "sync_dir"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FILE_MODE = 0o600
@@ -261,8 +261,11 @@ class Part:
                 os.close(fd)
 
 
-def create_part(spool_dir: str) -> Part:
-    """Make this tracer's own part, locked before anyone can see it."""
+def create_part(spool_dir: str, *, sync: bool = False) -> Part:
+    """Make this tracer's own part, locked before anyone can see it. With ``sync``, the
+    directory entries are synced too (the part's in ``spool_dir``, and ``spool_dir``'s
+    own when it was just made), so a power loss cannot take the whole part away."""
+    made = not os.path.isdir(spool_dir)
     os.makedirs(spool_dir, mode=0o700, exist_ok=True)
     name = f"{time.time_ns():016x}-{secrets.token_hex(6)}"
     staging = os.path.join(spool_dir, f"t-{name}")
@@ -278,10 +281,23 @@ def create_part(spool_dir: str) -> Part:
     final = os.path.join(spool_dir, f"p-{name}")
     try:
         os.rename(staging, final)
+        if sync:
+            sync_dir(spool_dir)
+            if made:
+                sync_dir(os.path.dirname(os.path.abspath(spool_dir)))
     except BaseException:
         os.close(fd)
         raise
     return Part(final, fd, own=True)
+
+
+def sync_dir(path: str) -> None:
+    """fsync a directory: the names in it (a new or renamed file) survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def adoptable(spool_dir: str, skip: set[str]) -> list[Part]:

@@ -31,7 +31,7 @@ from ._models import Trace
 from ._spool_backlog import Backlog
 from ._spool_encode import encode_group
 from ._spool_format import frame_group
-from ._spool_part import Part, create_part
+from ._spool_part import Part, create_part, sync_dir
 from ._spool_queue import Ref, SpoolQueue
 
 __all__ = ["SpoolWriter"]
@@ -205,7 +205,7 @@ class SpoolWriter:
 
     def _open(self) -> None:
         try:
-            self._own = create_part(self._dir)
+            self._own = create_part(self._dir, sync=self._fsync != "never")
         except OSError as exc:
             self._failed("create its directory", exc)
             return
@@ -294,7 +294,7 @@ class SpoolWriter:
         if self._fsync == "always":
             os.fsync(segment.fd)
             if new_file:
-                _sync_dir(part.path)
+                sync_dir(part.path)
         elif self._fsync == "interval":
             self._dirty.add(part.seg_path(segment.number))
         count, seq, number = stop - done, part.next_seq, segment.number
@@ -383,11 +383,3 @@ def _sync_paths(paths: set[str]) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

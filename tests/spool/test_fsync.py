@@ -21,13 +21,15 @@ CALL = re.compile(r"^(\d+)\s+(writev|fsync|fdatasync|sendto)\((\d+)<([^>]*)>")
 STRACE = shutil.which("strace") or "/usr/bin/strace"  # `make test` installs it
 
 
-async def traced_calls(server: FaultServer, spool_dir: Path, mode: str) -> list[tuple[str, ...]]:
+async def traced_calls(
+    server: FaultServer, spool_dir: Path, mode: str, pause: float = 0.0
+) -> list[tuple[str, ...]]:
     """(thread, call, path) of every writev/fsync/sendto the child made, in order."""
     log = spool_dir.parent / f"strace-{mode}.txt"
     proc = await asyncio.create_subprocess_exec(
         *(STRACE, "-f", "-y", "-qq", "-e", "trace=writev,fsync,fdatasync,sendto"),
         *("-o", str(log), sys.executable, "-m", "tests.spool._fsync_child"),
-        *(server.url, str(spool_dir), mode),
+        *(server.url, str(spool_dir), mode, str(pause)),
         cwd=ROOT,
         env=child_env(),
         stdout=asyncio.subprocess.PIPE,
@@ -70,9 +72,11 @@ async def test_always_syncs_each_group_before_the_next(server: FaultServer, tmp_
     assert pending is None
     part = str(Path(writes[0][2]).parent)
     assert (writer, "fsync", part) in ours  # the new file's directory entry
-    first_sync = next(i for i, c in enumerate(calls) if c[1] == "fsync" and c[2].endswith(".seg"))
     first_post = next(i for i, c in enumerate(calls) if c[1] == "sendto" and "socket" in c[2])
-    assert first_sync < first_post
+    synced = {c[2] for c in calls[:first_post] if c[1] == "fsync"}
+    # Before anything is sent: the first segment, its part, the part's name in spool_dir,
+    # and spool_dir's name in its parent (the test made it fresh).
+    assert {writes[0][2], part, str(spool_dir), str(tmp_path)} <= synced
 
 
 async def test_interval_syncs_in_the_background_and_everything_at_shutdown(
@@ -82,17 +86,29 @@ async def test_interval_syncs_in_the_background_and_everything_at_shutdown(
     the shutdown does them), and by the end of a clean shutdown every segment written
     since its last sync was synced after its last write."""
     spool_dir = tmp_path / "spool"
-    ours = spool_calls(await traced_calls(server, spool_dir, "interval"), spool_dir)
+    ours = spool_calls(await traced_calls(server, spool_dir, "interval", 0.3), spool_dir)
     writes = [c for c in ours if c[1] == "writev"]
     assert len(writes) >= 5
     writer = writes[0][0]
-    between = [c for c in ours[: ours.index(writes[-1]) + 1] if c[1] == "fsync"]
+    last_write = max(i for i, c in enumerate(ours) if c[1] == "writev")
+    between = [c for c in ours[:last_write] if c[1] == "fsync" and c[2][-4:] == ".seg"]
+    assert between  # 1.5 s of writing: at least one sync in the background
     assert all(thread != writer for thread, _, _ in between)
     for path in {p for _, _, p in writes}:
         last_write = max(i for i, c in enumerate(ours) if c[1:] == ("writev", path))
         synced = [i for i, c in enumerate(ours) if c[1:] == ("fsync", path)]
         assert synced, path
         assert max(synced) > last_write, path
+
+
+async def test_interval_syncs_the_new_part_at_once(server: FaultServer, tmp_path: Path):
+    """The part's directory entry is synced when the part is made, in every mode but
+    "never": a power loss a second later cannot take the part (and the synced records
+    in it) away."""
+    spool_dir = tmp_path / "spool"
+    ours = spool_calls(await traced_calls(server, spool_dir, "interval"), spool_dir)
+    first_write = next(i for i, c in enumerate(ours) if c[1] == "writev")
+    assert str(spool_dir) in {c[2] for c in ours[:first_write] if c[1] == "fsync"}
 
 
 async def test_never_syncs_nothing(server: FaultServer, tmp_path: Path):
