@@ -1,28 +1,29 @@
 """``AsyncTracing``: configuration, lifecycle state and the public calls.
 
 A thin façade: queueing lives in ``_queue``, batching in ``_flusher``, HTTP in
-``_exporter``. Nothing here serialises or retries.
+``_exporter``; ``send_batch()`` is in ``_client_direct``, reporting lost traces and the
+process events (exit, fork) in ``_client_events``. Nothing here serialises or retries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, overload
 
 import aiohttp
 
 from . import _atexit
+from ._client_direct import _DirectSending
+from ._client_events import _ClientEvents, _State
 from ._config import ErrorCallback, Mask, resolve_config
-from ._exceptions import DeliveryError, TracingError
-from ._exporter import Outcome, batch_result, disabled_result
+from ._exceptions import DeliveryError
 from ._filters import apply_mask, sampled_in
 from ._flusher import Flusher
-from ._log import RateLimitedWarning, flush_never_ended, ids, logger
-from ._models import BatchResult, Stats, Trace, start_trace
+from ._log import RateLimitedWarning, flush_never_ended, logger
+from ._models import Stats, Trace, start_trace
 from ._observe import make_decorator
 from ._queue import TraceQueue
 from ._spool import Spool
@@ -37,14 +38,7 @@ _C = TypeVar("_C")
 _get_running_loop = asyncio._get_running_loop
 
 
-class _State(enum.Enum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    CLOSED = "closed"
-
-
-class AsyncTracing:
+class AsyncTracing(_DirectSending, _ClientEvents):
     """Collects traces and delivers them in the background, in batches.
 
     Construct it anywhere (no I/O, no event loop needed); it starts on ``start()``,
@@ -364,117 +358,3 @@ class AsyncTracing:
     def stats(self) -> Stats:
         """The counters now; see ``Stats``."""
         return self._queue.snapshot()
-
-    # Direct sending --------------------------------------------------------------------
-
-    async def send_batch(self, traces: Sequence[Trace]) -> BatchResult:
-        """Send now, bypassing the queue and its counters, in concurrent requests.
-
-        Requests carry at most ``max_batch_size`` traces; at most ``max_concurrency`` are
-        in flight, behind the rate limiter, each with the usual retries.
-
-        Returns:
-            A ``BatchResult`` with one ``ApiResponse`` per trace, in input order.
-
-        Raises:
-            BatchError: no request got an answer (all failed at the transport or with a
-                retryable status after their retries).
-        """
-        chunks = self._chunks(traces)
-        if chunks is None:
-            return disabled_result(traces)
-        exporter = self._flusher.exporter
-        outcomes = await asyncio.gather(*(exporter.deliver(chunk) for chunk in chunks))
-        return batch_result(Outcome.merge(outcomes))
-
-    async def send_batch_sequential(self, traces: Sequence[Trace]) -> BatchResult:
-        """Like ``send_batch()``, but one request at a time, in order."""
-        chunks = self._chunks(traces)
-        if chunks is None:
-            return disabled_result(traces)
-        exporter = self._flusher.exporter
-        outcomes = [await exporter.deliver(chunk) for chunk in chunks]
-        return batch_result(Outcome.merge(outcomes))
-
-    def _chunks(self, traces: Sequence[Trace]) -> list[list[Trace]] | None:
-        if not self._enabled:
-            return None
-        if self._state is _State.CLOSED:
-            raise TracingError("this AsyncTracing is shut down; call start() to use it again")
-        traces = list(traces)
-        for trace in traces:
-            if not isinstance(trace, Trace):
-                raise ValueError(f"traces must hold Trace objects, got {trace!r}")
-        if self._state is _State.NEW:
-            self._state = _State.RUNNING
-        self._flusher.ensure_started()
-        mask = self._config.mask
-        for trace in traces:
-            if not trace._ended:
-                trace._finish()
-            if mask is not None:
-                apply_mask(trace, mask)
-        size = self._config.max_batch_size
-        return [traces[i : i + size] for i in range(0, len(traces), size)]
-
-    # Reporting -------------------------------------------------------------------------
-
-    def _dropped_by_spool(self, traces: Sequence[Trace]) -> None:
-        self._drops.hit(len(traces), reason="memory was full and the spool could not take it")
-        self._call_on_error(
-            TracingError("trace dropped: memory was full and the spool could not take it"),
-            traces,
-        )
-
-    def _dropped(self, trace: Trace, reason: str) -> None:
-        self._drops.hit(reason=reason)
-        self._call_on_error(TracingError(f"trace dropped: {reason}"), [trace])
-
-    def _report(self, exc: Exception, traces: Sequence[Trace], reason: str) -> None:
-        """Log and hand to ``on_error`` traces that will not be delivered."""
-        logger.warning(
-            "tracing failed to deliver %d trace(s) (%s: %s): %s",
-            len(traces),
-            reason,
-            exc,
-            ids(traces),
-        )
-        self._call_on_error(exc, traces)
-
-    def _call_on_error(self, exc: Exception, traces: Sequence[Trace]) -> None:
-        callback = self._config.on_error
-        if callback is None:
-            return
-        try:
-            callback(exc, traces)
-        except Exception:
-            logger.exception("tracing on_error callback raised")
-
-    # Process events (see _atexit) ------------------------------------------------------
-
-    def _needs_exit_delivery(self) -> bool:
-        return self._state is not _State.CLOSED and (
-            len(self._queue) > 0
-            or self._queue.in_flight > 0
-            or (self._spool is not None and self._spool.running)
-        )
-
-    def _deliver_at_exit(self, seconds: float) -> None:
-        loop = self._flusher.loop
-        if loop is not None and loop.is_running():
-            return  # its own loop still runs (in another thread); it owns delivery
-        self._state = _State.CLOSED
-        if self._spool is not None:
-            self._spool.deliver_at_exit(seconds)
-        else:
-            self._flusher.deliver_at_exit(seconds)
-        self._drops.flush()
-
-    def _after_fork(self) -> None:
-        self._queue.after_fork()
-        self._flusher.after_fork()
-        if self._spool is not None:
-            self._spool.after_fork()
-        self._drops = RateLimitedWarning(self._drops.message)
-        self._state = _State.NEW
-        self._stopped = None

@@ -1,101 +1,44 @@
-"""The records the SDK builds and the values it returns (attrs classes).
+"""The records the SDK builds: ``Trace`` and ``Span`` (attrs classes), mutable until they end.
 
-``Trace`` and ``Span`` are mutable until they end; everything else is a frozen value.
-Serialisation to the wire format lives in ``_wire``, not here.
+The frozen values (``LlmUsage``, ``ApiResponse``, ...) live in ``_values`` and the fields'
+checks in ``_fields``; both are re-exported here. Serialisation to the wire format lives in
+``_wire``, not here.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
 from ._args import check_end_time, metadata_arg, tags_arg, tags_or_none
 from ._context import _span_var, _trace_var, restore
+from ._fields import (
+    _STATUSES,
+    Status,
+    _check_name,
+    _check_status,
+    _id_or_new,
+    _randbytes,
+    _to_utc,
+    _to_utc_or_none,
+)
+
+# Imported from here by other modules (they lived here before the split).
+from ._fields import _error_text as _error_text
+from ._fields import new_id as new_id
+from ._fields import utcnow as utcnow
 from ._log import never_ended
+from ._values import ApiResponse, BatchResult, LlmUsage, Stats
 
 if TYPE_CHECKING:
     from ._client import AsyncTracing
 
 __all__ = ["ApiResponse", "BatchResult", "LlmUsage", "Span", "Stats", "Trace"]
-
-Status = Literal["ok", "error"]
-_STATUSES = ("ok", "error")
-
-
-def new_id() -> str:
-    """A random 128-bit id as 32 hex digits (``random`` is reseeded in forked children)."""
-    return _randbytes(16).hex()  # 0.16 us; f"{getrandbits(128):032x}" took 0.31
-
-
-_randbytes = random.randbytes
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _to_utc(value: datetime) -> datetime:
-    if value.tzinfo is UTC:
-        return value
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime, got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"datetimes must be timezone-aware, got naive {value!r}")
-    return value.astimezone(UTC)
-
-
-def _to_utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _to_utc(value)
-
-
-def _id_or_new(value: str | None) -> str:
-    if value is None:
-        return new_id()
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"id must be a non-empty string, got {value!r}")
-    return value
-
-
-def _check_name(_inst: Any, _attr: Any, value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"name must be a non-empty string, got {value!r}")
-
-
-def _check_status(_inst: Any, _attr: Any, value: Any) -> None:
-    if value not in _STATUSES:
-        raise ValueError(f"status must be 'ok' or 'error', got {value!r}")
-
-
-def _error_text(error: BaseException | str | None) -> str | None:
-    if error is None or isinstance(error, str):
-        return error
-    return str(error) or type(error).__name__
-
-
-def _non_negative_int(_inst: Any, attr: attrs.Attribute[int], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attr.name} must be a non-negative integer, got {value!r}")
-
-
-@attrs.frozen
-class LlmUsage:
-    """Token usage of one or more LLM calls."""
-
-    model: str
-    provider: str
-    prompt_tokens: int = attrs.field(default=0, validator=_non_negative_int)
-    completion_tokens: int = attrs.field(default=0, validator=_non_negative_int)
-    api_calls_count: int = attrs.field(default=1, validator=_non_negative_int)
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 # Validators and converters run at construction only (on_setattr=NO_OP): attrs' default
@@ -436,50 +379,3 @@ _SPAN_FIELDS = (
 )
 if [field.name for field in attrs.fields(Span)] != _SPAN_FIELDS.split():  # pragma: no cover
     raise RuntimeError("start_span() must set every field of Span: update it")
-
-
-@attrs.frozen
-class ApiResponse:
-    """The outcome of one trace sent by ``send_batch()``.
-
-    ``status`` is the HTTP status of the response that decided it, or None when no
-    response came (connection error, timeout).
-    """
-
-    id: str
-    success: bool
-    status: int | None
-    message: str
-
-
-@attrs.frozen
-class BatchResult:
-    """What ``send_batch()`` achieved: ``results`` in input order, one per trace."""
-
-    total: int
-    successful: int
-    failed: int
-    results: list[ApiResponse]
-    errors: list[str]
-
-
-@attrs.frozen
-class Stats:
-    """Counters of an ``AsyncTracing``, in traces except ``retries`` and ``batches``.
-
-    At every moment ``enqueued + replayed == sent + failed + dropped + queue_size +
-    spooled + in_flight``. ``spooled`` counts traces held on disk only (waiting for room in
-    memory, or for the next start); ``replayed`` traces read back from a spool that this
-    tracer did not enqueue. Both stay 0 without ``spool_dir``.
-    """
-
-    enqueued: int = 0
-    sent: int = 0
-    failed: int = 0
-    dropped: int = 0
-    retries: int = 0
-    batches: int = 0
-    queue_size: int = 0
-    in_flight: int = 0
-    spooled: int = 0
-    replayed: int = 0

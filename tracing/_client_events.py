@@ -1,0 +1,103 @@
+"""What ``AsyncTracing`` does when traces are lost, at interpreter exit and after fork.
+
+A mixin of ``AsyncTracing`` (``_client``), with its lifecycle states: reporting traces
+that will not be delivered (log + ``on_error``), and the process events ``_atexit``
+forwards to every open tracer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Sequence
+
+from ._config import Config
+from ._exceptions import TracingError
+from ._flusher import Flusher
+from ._log import RateLimitedWarning, ids, logger
+from ._models import Stats, Trace
+from ._queue import TraceQueue
+from ._spool import Spool
+
+__all__ = ["_ClientEvents", "_State"]
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CLOSED = "closed"
+
+
+class _ClientEvents:
+    """Reporting and process events of ``AsyncTracing``; its ``__init__`` sets these."""
+
+    _config: Config
+    _queue: TraceQueue
+    _flusher: Flusher
+    _spool: Spool | None
+    _drops: RateLimitedWarning
+    _state: _State
+    _stopped: asyncio.Future[Stats] | None
+
+    # Reporting -------------------------------------------------------------------------
+
+    def _dropped_by_spool(self, traces: Sequence[Trace]) -> None:
+        self._drops.hit(len(traces), reason="memory was full and the spool could not take it")
+        self._call_on_error(
+            TracingError("trace dropped: memory was full and the spool could not take it"),
+            traces,
+        )
+
+    def _dropped(self, trace: Trace, reason: str) -> None:
+        self._drops.hit(reason=reason)
+        self._call_on_error(TracingError(f"trace dropped: {reason}"), [trace])
+
+    def _report(self, exc: Exception, traces: Sequence[Trace], reason: str) -> None:
+        """Log and hand to ``on_error`` traces that will not be delivered."""
+        logger.warning(
+            "tracing failed to deliver %d trace(s) (%s: %s): %s",
+            len(traces),
+            reason,
+            exc,
+            ids(traces),
+        )
+        self._call_on_error(exc, traces)
+
+    def _call_on_error(self, exc: Exception, traces: Sequence[Trace]) -> None:
+        callback = self._config.on_error
+        if callback is None:
+            return
+        try:
+            callback(exc, traces)
+        except Exception:
+            logger.exception("tracing on_error callback raised")
+
+    # Process events (see _atexit) ------------------------------------------------------
+
+    def _needs_exit_delivery(self) -> bool:
+        return self._state is not _State.CLOSED and (
+            len(self._queue) > 0
+            or self._queue.in_flight > 0
+            or (self._spool is not None and self._spool.running)
+        )
+
+    def _deliver_at_exit(self, seconds: float) -> None:
+        loop = self._flusher.loop
+        if loop is not None and loop.is_running():
+            return  # its own loop still runs (in another thread); it owns delivery
+        self._state = _State.CLOSED
+        if self._spool is not None:
+            self._spool.deliver_at_exit(seconds)
+        else:
+            self._flusher.deliver_at_exit(seconds)
+        self._drops.flush()
+
+    def _after_fork(self) -> None:
+        self._queue.after_fork()
+        self._flusher.after_fork()
+        if self._spool is not None:
+            self._spool.after_fork()
+        self._drops = RateLimitedWarning(self._drops.message)
+        self._state = _State.NEW
+        self._stopped = None
