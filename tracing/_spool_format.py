@@ -46,7 +46,6 @@ __all__ = [
 MAGIC = b"\xf7\x1e"
 HEADER = struct.Struct("<2sIIQH")  # magic, body length, crc32, seq, id length
 _TAIL = struct.Struct("<QH")  # seq, id length: the header's part under the CRC
-_HEAD = struct.Struct("<2sII")  # magic, body length, crc32
 _ACK = struct.Struct("<QII")  # first seq, count, crc32 of the first 12 bytes
 _RUN = struct.Struct("<QI")
 MAX_BODY = 256 * 2**20  # a length field beyond this is damage, not a record
@@ -83,22 +82,26 @@ def frame_group(
     Returns the pieces to write in order (per record: its header with the id, then the
     payload itself, uncopied) and each record's size in bytes.
     """
-    head, tail, crc32 = _HEAD.pack, _TAIL.pack, zlib.crc32
+    header, tail, crc32 = HEADER.pack, _TAIL.pack, zlib.crc32
     pieces: list[bytes] = []
     sizes: list[int] = []
     add, add_size = pieces.append, sizes.append
     for trace_id, payload, crc in zip(ids, payloads, crcs, strict=True):
-        ident = trace_id.encode("utf-8", "replace")[:65535]
-        lead = tail(seq, len(ident)) + ident
-        size = HEADER.size + len(ident) + len(payload)
-        if size > budget:
+        ident = trace_id.encode("utf-8", "replace")
+        if len(ident) > 65535:
+            ident = ident[:65535]
+        count = len(ident)
+        body = count + len(payload)
+        if body + HEADER.size > budget:
             break
-        budget -= size
+        budget -= body + HEADER.size
         if crc is None:
             crc = crc32(payload)
-        add(head(MAGIC, size - HEADER.size, crc32(lead, crc)) + lead)
+        # crc32(seq | id length | id, crc) in two calls, without joining those bytes.
+        crc = crc32(ident, crc32(tail(seq, count), crc))
+        add(header(MAGIC, body, crc, seq, count) + ident)
         add(payload)
-        add_size(size)
+        add_size(body + HEADER.size)
         seq += 1
     return pieces, sizes
 
