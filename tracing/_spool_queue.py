@@ -12,7 +12,7 @@ Each trace's ``_spool`` slot says where it is: ``_OVERFLOW`` while it waits in t
 counted as spooled (memory was full when it came), a ``Ref`` once written, None otherwise;
 an int while it waits in the inbox already encoded: the CRC-32 of its JSON.
 
-The inbox's newest traces are encoded on the event loop, a call soon after each 64 (the
+The inbox's newest traces are encoded on the event loop, a call soon after each 128 (the
 ``put()`` that reaches them schedules it): that is where the traces were just made and
 are still in the CPU's caches, as the flusher encodes its batches without a spool. The
 writer thread, which gets the GIL only every few milliseconds while the loop is busy,
@@ -41,7 +41,7 @@ __all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
 Ref = tuple["Part", int, int]  # part, segment number, record seq
 OVERFLOW = object()
 BURST = 4096
-ENCODE_AT = 64  # inbox traces not yet encoded that make put() schedule the loop's encoding
+ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
 
 
 class SpoolQueue(TraceQueue):
