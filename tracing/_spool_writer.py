@@ -1,12 +1,13 @@
 """The spool writer: one daemon thread that does every disk operation of a spool.
 
 Every ``PERIOD`` seconds (or when asked: ``flush()``, ``shutdown()``) it takes the queue's
-inbox, encodes each trace once (the bytes the POST reuses), appends the group to its part
-with one ``write()``, syncs it when ``spool_fsync="always"``, and places the traces (see
-``_spool_queue``). Then it writes the acknowledgements the flusher collected, deletes
-segments whose every record was answered for, reads disk-only and adopted records back
-while memory has room, syncs about once a second with ``"interval"``, and looks for
-orphaned parts every few seconds.
+inbox, encodes the traces the event loop did not encode yet (``_spool_encode``: the bytes
+the POST reuses), frames the group in one pass (``frame_group``), appends it to its part
+with ``writev()`` (one call per 512 records), syncs it when ``spool_fsync="always"``, and
+places the traces (see ``_spool_queue``). Then it writes the acknowledgements the
+flusher collected, deletes segments whose every record was answered for, reads disk-only
+and adopted records back while memory has room, syncs about once a second with
+``"interval"``, and looks for orphaned parts every few seconds.
 
 An ``OSError`` (full disk, EIO, a read-only or vanished directory) never leaves this
 thread: the group goes to memory, one warning is logged, and writing is tried again after
