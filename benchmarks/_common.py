@@ -250,3 +250,98 @@ async def _measure(sink: str, n: int, body: Body) -> dict[str, Any]:
 
 def python_version() -> str:
     return sys.version.split()[0]
+
+
+# OTLP micro-benchmarks (issue 10): what bench_encode and bench_otlp_ingest share --------
+# Their workloads, the per-span timer, and the section they append to RESULTS.md.
+
+TRACES = 100  # traces per request
+ROUNDS = 7
+
+
+def bench_records() -> list[Any]:
+    """``TRACES`` ended copies of the ``make bench`` record (one root span, LLM usage)."""
+    from tracing import LlmUsage, Trace
+
+    usage = LlmUsage(MODEL, PROVIDER, prompt_tokens=PROMPT_TOKENS, completion_tokens=61)
+    out = []
+    for _ in range(TRACES):
+        trace = Trace(NAME, input=INPUT, output=OUTPUT, metadata=dict(METADATA), llm_usage=usage)
+        trace._finish()
+        out.append(trace)
+    return out
+
+
+def deep_traces(full: bool) -> list[Any]:
+    """``TRACES`` traces of 20 child spans: with input, output, usage and metadata that
+    differ in every span (``full``), or names and times only."""
+    from datetime import timedelta
+
+    from tracing import LlmUsage, Span, Trace
+
+    out = []
+    for t in range(TRACES):
+        trace = Trace("agent-run", input=f"question {t}" if full else None)
+        trace._finish()
+        for i in range(20):
+            span = Span(f"step-{i}", start_time=trace.start_time, parent_id=None)
+            span.end_time = trace.start_time + timedelta(microseconds=i + 1)
+            if full:
+                span.input = {"messages": [{"role": "user", "content": f"ask {t}.{i} " * 8}]}
+                span.output = f"answer {t}.{i} " * 10
+                span.llm_usage = LlmUsage(f"model-{t}-{i}", PROVIDER, t + i, 2 * i)
+                span.metadata = {"user_id": f"user-{t}-{i}", "attempt": i, "score": i / 7}
+            trace.spans.append(span)
+        out.append(trace)
+    return out
+
+
+def per_span_us(fn: Callable[[], object], spans: int) -> float:
+    """Best-of-``ROUNDS`` CPU time of ``fn`` per span, in microseconds (GC off while
+    timing)."""
+    fn()
+    times = []
+    for _ in range(ROUNDS):
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.process_time()
+            for _ in range(10):
+                fn()
+            times.append((time.process_time() - start) / 10)
+        finally:
+            gc.enable()
+    return min(times) / spans * 1e6
+
+
+def markdown_section(
+    title: str, intro: str, columns: list[str], rows: list[list[str]], notes: list[str]
+) -> str:
+    """A RESULTS.md section: title, intro, a table (first column left-aligned, the others
+    right-aligned) and notes as a list."""
+    lines = [f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |"]
+    lines.append("| --- |" + " ---: |" * (len(columns) - 1))
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([*lines, "", *(f"- {note}" for note in notes), ""])
+
+
+def run_workloads(
+    doc: str,
+    workload: Callable[[str, list[Any]], dict[str, Any]],
+    section: Callable[[list[dict[str, Any]]], str],
+) -> None:
+    """The ``main()`` of an OTLP micro-benchmark: each workload measured, the section
+    printed and, with ``--append FILE``, added to that file."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--append", help="append the section to this markdown file")
+    args = parser.parse_args()
+    results = [
+        workload("bench record", bench_records()),
+        workload("20-span trace", deep_traces(full=True)),
+        workload("bare spans", deep_traces(full=False)),
+    ]
+    text = section(results)
+    print(text)
+    if args.append:
+        with open(args.append, "a") as f:
+            f.write("\n" + text)

@@ -21,10 +21,6 @@ floor of that path). Both bodies are checked to parse to the same message before
 
 from __future__ import annotations
 
-import argparse
-import gc
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,43 +29,11 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from tracing import LlmUsage, Span, Trace, __version__
+from tracing import Span, Trace, __version__
 from tracing._otlp import OtlpProtocol
 from tracing._otlp_encode import json_text, span_id, trace_id
 
-from ._common import INPUT, METADATA, MODEL, NAME, OUTPUT, PROVIDER
-
-TRACES = 100
-ROUNDS = 7
-
-
-def bench_records() -> list[Trace]:
-    usage = LlmUsage(MODEL, PROVIDER, prompt_tokens=152, completion_tokens=61)
-    out = []
-    for _ in range(TRACES):
-        trace = Trace(NAME, input=INPUT, output=OUTPUT, metadata=dict(METADATA), llm_usage=usage)
-        trace._finish()
-        out.append(trace)
-    return out
-
-
-def deep_traces(full: bool) -> list[Trace]:
-    out = []
-    for t in range(TRACES):
-        trace = Trace("agent-run", input=f"question {t}" if full else None)
-        trace._finish()
-        for i in range(20):
-            span = Span(f"step-{i}", start_time=trace.start_time, parent_id=None)
-            span.end_time = trace.start_time + timedelta(microseconds=i + 1)
-            if full:
-                span.input = {"messages": [{"role": "user", "content": f"ask {t}.{i} " * 8}]}
-                span.output = f"answer {t}.{i} " * 10
-                span.llm_usage = LlmUsage(f"model-{t}-{i}", PROVIDER, t + i, 2 * i)
-                span.metadata = {"user_id": f"user-{t}-{i}", "attempt": i, "score": i / 7}
-            trace.spans.append(span)
-        out.append(trace)
-    return out
-
+from ._common import ROUNDS, TRACES, markdown_section, per_span_us, run_workloads
 
 # The same spans with opentelemetry-proto -----------------------------------------------
 
@@ -169,23 +133,6 @@ def pb_request(traces: list[Trace]) -> ExportTraceServiceRequest:
 # Timing --------------------------------------------------------------------------------
 
 
-def per_span_us(fn: Callable[[], object], spans: int) -> float:
-    """Best-of-rounds time of ``fn`` per span, in microseconds (GC off while timing)."""
-    fn()
-    times = []
-    for _ in range(ROUNDS):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.process_time()
-            for _ in range(10):
-                fn()
-            times.append((time.process_time() - start) / 10)
-        finally:
-            gc.enable()
-    return min(times) / spans * 1e6
-
-
 def workload(name: str, traces: list[Trace]) -> dict[str, Any]:
     protocol = OtlpProtocol("bench")
     ours_body = protocol.join([protocol.encode_trace(t) for t in traces])
@@ -209,49 +156,42 @@ def workload(name: str, traces: list[Trace]) -> dict[str, Any]:
 
 
 def section(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "## OTLP encoder cost per span (`benchmarks/bench_encode.py`)",
-        "",
+    rows = [
+        [
+            r["name"],
+            f"{r['spans']:,}",
+            f"{r['bytes_per_span']:.0f}",
+            f"{r['ours']:.2f}",
+            f"{r['build']:.2f}",
+            f"{r['serialise']:.2f}",
+            f"{r['build'] / r['ours']:.1f}x",
+        ]
+        for r in results
+    ]
+    return markdown_section(
+        "OTLP encoder cost per span (`benchmarks/bench_encode.py`)",
         f"One `ExportTraceServiceRequest` of {TRACES} traces per call, CPU time per span, best "
         f"of {ROUNDS} rounds of 10 calls; both encoders' bodies parse to the same message.",
-        "",
-        "| workload | spans | bytes/span | this SDK (us) | opentelemetry-proto build + "
-        "SerializeToString (us) | SerializeToString only (us) | build+serialise / ours |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r['name']} | {r['spans']:,} | {r['bytes_per_span']:.0f} | {r['ours']:.2f} "
-            f"| {r['build']:.2f} | {r['serialise']:.2f} | {r['build'] / r['ours']:.1f}x |"
-        )
-    lines += [
-        "",
-        "- `SerializeToString only` is upb's C encoder on messages built before the clock; "
-        "it is not a path an exporter can take (the objects must be built from the spans "
-        "first), but it is the floor of the generated-classes approach.",
-        "- `bench record` hits this SDK's attribute cache (the same metadata and model in "
-        "every record); the `20-span trace` values are all different, so it shows the cost "
-        "without the cache.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--append", help="append the section to this markdown file")
-    args = parser.parse_args()
-    results = [
-        workload("bench record", bench_records()),
-        workload("20-span trace", deep_traces(full=True)),
-        workload("bare spans", deep_traces(full=False)),
-    ]
-    text = section(results)
-    print(text)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + text)
+        [
+            "workload",
+            "spans",
+            "bytes/span",
+            "this SDK (us)",
+            "opentelemetry-proto build + SerializeToString (us)",
+            "SerializeToString only (us)",
+            "build+serialise / ours",
+        ],
+        rows,
+        [
+            "`SerializeToString only` is upb's C encoder on messages built before the clock; "
+            "it is not a path an exporter can take (the objects must be built from the spans "
+            "first), but it is the floor of the generated-classes approach.",
+            "`bench record` hits this SDK's attribute cache (the same metadata and model in "
+            "every record); the `20-span trace` values are all different, so it shows the cost "
+            "without the cache.",
+        ],
+    )
 
 
 if __name__ == "__main__":
-    main()
+    run_workloads(__doc__ or "", workload, section)

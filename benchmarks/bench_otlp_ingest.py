@@ -21,7 +21,6 @@ makes of the same records.
 
 from __future__ import annotations
 
-import argparse
 import base64
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +36,7 @@ from tracing.collector._otlp_ingest import read_request
 from tracing.collector._otlp_response import JSON, PROTOBUF
 from tracing.collector._validate import ValidTrace, parse_envelope, validate_trace
 
-from .bench_encode import ROUNDS, TRACES, bench_records, deep_traces, per_span_us
+from ._common import ROUNDS, TRACES, markdown_section, per_span_us, run_workloads
 
 
 def otlp_json(body: bytes) -> bytes:
@@ -91,47 +90,41 @@ def workload(name: str, traces: list[Trace]) -> dict[str, Any]:
 
 
 def section(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "## Collector: OTLP ingest cost per span (`benchmarks/bench_otlp_ingest.py`)",
-        "",
+    rows = [
+        [
+            r["name"],
+            f"{r['spans']:,}",
+            f"{r['batch']:.1f}",
+            f"{r['protobuf']:.1f}",
+            f"{r['json']:.1f}",
+            f"{r['upb']:.1f}",
+            f"{r['protobuf'] / r['batch']:.2f}x",
+            f"{r['json'] / r['batch']:.2f}x",
+        ]
+        for r in results
+    ]
+    return markdown_section(
+        "Collector: OTLP ingest cost per span (`benchmarks/bench_otlp_ingest.py`)",
         f"One request of {TRACES} traces per call, CPU time per span (best of {ROUNDS} rounds "
         "of 10 calls) of what the route does before the store: decode, map, group, validate. "
         "Checked first: the OTLP paths yield exactly the traces the batch route makes.",
-        "",
-        "| workload | spans | batch route (us) | OTLP protobuf (us) | OTLP JSON (us) "
-        "| upb parse only (us) | protobuf / batch | JSON / batch |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r['name']} | {r['spans']:,} | {r['batch']:.1f} | {r['protobuf']:.1f} "
-            f"| {r['json']:.1f} | {r['upb']:.1f} | {r['protobuf'] / r['batch']:.2f}x "
-            f"| {r['json'] / r['batch']:.2f}x |"
-        )
-    lines += [
-        "",
-        "- The decoder is pure Python (no `protobuf` dependency) and runs off the event "
-        "loop; `upb parse only` is C and maps nothing, a floor for the decoding alone.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--append", help="append the section to this markdown file")
-    args = parser.parse_args()
-    results = [
-        workload("bench record", bench_records()),
-        workload("20-span trace", deep_traces(full=True)),
-        workload("bare spans", deep_traces(full=False)),
-    ]
-    text = section(results)
-    print(text)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + text)
+        [
+            "workload",
+            "spans",
+            "batch route (us)",
+            "OTLP protobuf (us)",
+            "OTLP JSON (us)",
+            "upb parse only (us)",
+            "protobuf / batch",
+            "JSON / batch",
+        ],
+        rows,
+        [
+            "The decoder is pure Python (no `protobuf` dependency) and runs off the event "
+            "loop; `upb parse only` is C and maps nothing, a floor for the decoding alone.",
+        ],
+    )
 
 
 if __name__ == "__main__":
-    main()
+    run_workloads(__doc__ or "", workload, section)

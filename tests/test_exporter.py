@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import logging
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 import tracing
+from tests._delivery import (
+    assert_sdk_request,
+    check_413_split,
+    check_not_retried,
+    check_oversize_trace_fails_alone,
+)
 from tests._helpers import enqueue_all, traces
 from tests._server import FaultServer, Recorded, Reply, check_invariant
 from tests.conftest import MakeTracer
-from tracing import AsyncTracing, DeliveryError, Trace, TracingError
+from tracing import AsyncTracing, DeliveryError, TracingError
 
 
 async def test_post_carries_content_type_key_user_agent_and_idempotency_key(
@@ -28,12 +32,7 @@ async def test_post_carries_content_type_key_user_agent_and_idempotency_key(
     enqueue_all(tracer, traces(1))
     await tracer.flush()
     (request,) = server.requests
-    assert request.path == "/api/traces/batch"
-    assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["Authorization"] == "Bearer pk_live_1"
-    assert request.headers["User-Agent"] == f"tracing-python/{tracing.__version__}"
-    assert uuid.UUID(request.headers["Idempotency-Key"])
-    assert "Content-Encoding" not in request.headers
+    assert_sdk_request(request, "/api/traces/batch", "application/json", "pk_live_1")
 
 
 async def test_no_authorization_without_key(server: FaultServer, make_tracer: MakeTracer) -> None:
@@ -203,62 +202,24 @@ async def test_other_4xx_not_retried_and_reported(
     server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
     """Other 4xx: one attempt, traces counted failed, logged and passed to on_error."""
-    reported: list[tuple[Exception, list[str]]] = []
-    tracer = make_tracer(on_error=lambda exc, ts: reported.append((exc, [t.id for t in ts])))
-    server.respond_with(status)
-    enqueue_all(tracer, traces(3))
-    with caplog.at_level(logging.WARNING, logger="tracing"):
-        await tracer.flush()  # rejected for good: reported, not raised
-    stats = tracer.stats()
-    assert len(server.requests) == 1
-    assert (stats.failed, stats.sent, stats.retries, stats.queue_size) == (3, 0, 0, 0)
-    assert [ids for _, ids in reported] == [["t-0", "t-1", "t-2"]]
-    assert str(status) in str(reported[0][0])
-    assert any("t-0" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
-    check_invariant(stats)
+    message = await check_not_retried(server, make_tracer, caplog, status)
+    assert str(status) in message
 
 
 async def test_413_splits_in_halves_until_it_fits(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:
     """413 splits the batch in halves, recursively, until each part is accepted."""
-    tracer = make_tracer(max_batch_size=8)
-    items = traces(8)
-    enqueue_all(tracer, items)
     # Room for two traces per request (one trace is about 340 bytes on the wire).
-    server.max_body = 700
-    await tracer.flush()
-    stats = tracer.stats()
-    assert sorted(server.accepted_ids()) == sorted(t.id for t in items)
-    assert all(len(r.raw) <= 700 for r in server.requests if r.status == 200)
-    sizes = [(len(r.trace_ids), r.status) for r in server.requests]
-    assert sorted(sizes) == [(2, 200)] * 4 + [(4, 413)] * 2 + [(8, 413)]
-    assert (stats.sent, stats.failed, stats.retries) == (8, 0, 0)
+    await check_413_split(server, make_tracer(max_batch_size=8), traces(8), 700)
 
 
 async def test_413_single_oversize_trace_is_failed(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:
     """A single trace still too large is failed and reported; the rest are delivered."""
-    reported: list[str] = []
-    messages: list[str] = []
-
-    def on_error(exc: Exception, failed: object) -> None:
-        reported.extend(t.id for t in failed)  # type: ignore[attr-defined]
-        messages.append(str(exc))
-
-    tracer = make_tracer(on_error=on_error)
-    small = traces(3)
-    big = Trace("big", id="big", input="x" * 5000)
-    enqueue_all(tracer, [small[0], big, small[1], small[2]])
-    server.max_body = 2000
-    await tracer.flush()
-    stats = tracer.stats()
-    assert sorted(server.accepted_ids()) == ["t-0", "t-1", "t-2"]
-    assert reported == ["big"]
+    messages = await check_oversize_trace_fails_alone(server, make_tracer)
     assert messages == ["HTTP 413: the trace alone is larger than the server accepts"]
-    assert (stats.sent, stats.failed, stats.retries) == (3, 1, 0)
-    check_invariant(stats)
 
 
 async def test_per_trace_rejection_counts_failed_not_retried(

@@ -4,27 +4,23 @@ which answers are retried, Retry-After, 413 splits, partial success."""
 from __future__ import annotations
 
 import logging
-import uuid
 
 import orjson
 import pytest
 
-import tracing
+from tests._delivery import (
+    assert_sdk_request,
+    check_413_split,
+    check_not_retried,
+    check_oversize_trace_fails_alone,
+)
+from tests._helpers import enqueue_all, traces
 from tests._otlp import partial_success_body
 from tests._proc import run_script
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, DeliveryError, Trace
 from tracing._otlp import OtlpProtocol
-
-
-def traces(n: int, prefix: str = "t") -> list[Trace]:
-    return [Trace(f"{prefix}{i}", id=f"{prefix}-{i}") for i in range(n)]
-
-
-def enqueue_all(tracer: AsyncTracing, items: list[Trace]) -> None:
-    for item in items:
-        assert tracer.enqueue(item)
 
 
 async def test_post_path_and_headers(server: FaultServer, make_tracer: MakeTracer) -> None:
@@ -35,13 +31,8 @@ async def test_post_path_and_headers(server: FaultServer, make_tracer: MakeTrace
     enqueue_all(tracer, traces(2))
     await tracer.flush()
     (request,) = server.requests
-    assert request.path == "/v1/traces"
-    assert request.headers["Content-Type"] == "application/x-protobuf"
-    assert request.headers["Authorization"] == "Bearer pk_1"
-    assert request.headers["User-Agent"] == f"tracing-python/{tracing.__version__}"
+    assert_sdk_request(request, "/v1/traces", "application/x-protobuf", "pk_1")
     assert request.headers["x-langfuse-ingestion-version"] == "4"
-    assert uuid.UUID(request.headers["Idempotency-Key"])
-    assert "Content-Encoding" not in request.headers
     assert request.trace_ids == ["t-0", "t-1"]
     assert tracer.stats().sent == 2
 
@@ -174,24 +165,10 @@ async def test_other_statuses_are_not_retried(
 ) -> None:
     """Every other status (408 and 500 included, unlike the JSON protocol) fails at once,
     reported with the message of the server's google.rpc.Status."""
-    reported: list[tuple[str, list[str]]] = []
-    tracer = make_tracer(
-        protocol="otlp",
-        max_retries=3,
-        on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])),
+    message = await check_not_retried(
+        server, make_tracer, caplog, status, protocol="otlp", max_retries=3
     )
-    server.respond_with(status)
-    enqueue_all(tracer, traces(3))
-    with caplog.at_level(logging.WARNING, logger="tracing"):
-        await tracer.flush()  # rejected for good: reported, not raised
-    stats = tracer.stats()
-    assert len(server.requests) == 1
-    assert (stats.failed, stats.sent, stats.retries, stats.queue_size) == (3, 0, 0, 0)
-    ((message, ids),) = reported
     assert message.startswith(f"HTTP {status}: scripted")  # 404/405 add a hint after it
-    assert ids == ["t-0", "t-1", "t-2"]
-    assert any("t-0" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    check_invariant(stats)
 
 
 async def test_retries_run_out_then_requeued(server: FaultServer, make_tracer: MakeTracer) -> None:
@@ -225,34 +202,16 @@ async def test_retry_after_is_honoured_and_pauses_every_batch(
 
 async def test_413_splits_until_it_fits(server: FaultServer, make_tracer: MakeTracer) -> None:
     """413 splits the batch in halves until each part is accepted; each part is valid OTLP."""
-    tracer = make_tracer(protocol="otlp", max_batch_size=8)
     items = [Trace(f"t{i}", id=f"t-{i}", input="x" * 200) for i in range(8)]
-    enqueue_all(tracer, items)
     protocol = OtlpProtocol("unknown_service")
-    server.max_body = len(protocol.join([protocol.encode_trace(t) for t in items[:2]]))
-    await tracer.flush()
-    stats = tracer.stats()
-    assert sorted(server.accepted_ids()) == sorted(t.id for t in items)
-    sizes = sorted((len(r.trace_ids), r.status) for r in server.requests)
-    assert sizes == [(2, 200)] * 4 + [(4, 413)] * 2 + [(8, 413)]
-    assert (stats.sent, stats.failed, stats.retries) == (8, 0, 0)
+    room = len(protocol.join([protocol.encode_trace(t) for t in items[:2]]))
+    await check_413_split(server, make_tracer(protocol="otlp", max_batch_size=8), items, room)
 
 
 async def test_413_single_trace_is_failed(server: FaultServer, make_tracer: MakeTracer) -> None:
     """A single trace still too large fails alone; the rest are delivered."""
-    reported: list[str] = []
-    tracer = make_tracer(
-        protocol="otlp", on_error=lambda exc, ts: reported.extend(t.id for t in ts)
-    )
-    small = traces(3)
-    enqueue_all(tracer, [small[0], Trace("big", id="big", input="x" * 5000), *small[1:]])
-    server.max_body = 2000
-    await tracer.flush()
-    stats = tracer.stats()
-    assert sorted(server.accepted_ids()) == ["t-0", "t-1", "t-2"]
-    assert reported == ["big"]
-    assert (stats.sent, stats.failed) == (3, 1)
-    check_invariant(stats)
+    messages = await check_oversize_trace_fails_alone(server, make_tracer, protocol="otlp")
+    assert messages == ["HTTP 413: the trace alone is larger than the server accepts"]
 
 
 async def test_partial_success_counts_sent_and_logs(

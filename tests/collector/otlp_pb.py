@@ -122,10 +122,14 @@ def _status(record: Trace | SdkSpan) -> tuple[Status, list[Span.Event]]:
     if record.status != "error":
         return Status(), []
     message = record.error or ""
+    # As the SDK: an error without a message is an exception event without attributes.
+    found = (
+        {} if record.error is None else {"exception.type": "Error", "exception.message": message}
+    )
     event = Span.Event(
         name="exception",
         time_unix_nano=ns(record.end_time or record.start_time),
-        attributes=key_values({"exception.type": "Error", "exception.message": message}),
+        attributes=key_values(found),
     )
     return Status(code=Status.STATUS_CODE_ERROR, message=message), [event]
 

@@ -9,19 +9,17 @@ import asyncio
 import itertools
 import json
 import urllib.request
-from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.collector.conftest import T0, Collector, get_json
+from tests.collector.conftest import Collector, get_json
+from tests.collector.otlp_strategies import SCALARS, sdk_traces
 from tests.collector.test_otlp_map import expected, full_trace
-from tests.collector.test_otlp_roundtrip import JSON_VALUES, TEXT, USAGE
 from tracing import AsyncTracing, LlmUsage, Trace
-from tracing import Span as SdkSpan
 
 FAST: dict[str, Any] = {
     "protocol": "otlp",
@@ -99,57 +97,6 @@ async def test_a_dict_metadata_value_reads_back_as_its_json_text(
 
 # The round trip as a property, through the real processes ---------------------------
 
-SCALARS = (
-    st.text(max_size=20)
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-)
-IDS = st.sampled_from(["hex", "HEX", "text"])
-
-
-@st.composite
-def traces(draw: st.DrawFn) -> Trace:
-    """Random traces; ids are made unique per example from a drawn shape."""
-    start = T0 + timedelta(microseconds=draw(st.integers(0, 10**12)))
-    status: Literal["ok", "error"] = draw(st.sampled_from(["ok", "error"]))
-    trace = Trace(
-        draw(TEXT),
-        id=_id(draw(IDS)),
-        start_time=start,
-        end_time=start + timedelta(microseconds=draw(st.integers(0, 10**8))),
-        status=status,
-        error=draw(st.none() | TEXT) if status == "error" else None,
-        input=draw(JSON_VALUES),
-        output=draw(JSON_VALUES),
-        metadata=draw(st.dictionaries(TEXT, SCALARS, max_size=4)),
-        tags=draw(st.lists(TEXT, max_size=3)),
-        description=draw(st.none() | TEXT),
-        input_summary=draw(st.none() | TEXT),
-        output_summary=draw(st.none() | TEXT),
-        llm_usage=draw(USAGE),
-    )
-    made: list[str] = []
-    for _ in range(draw(st.integers(0, 5))):
-        begin = start + timedelta(microseconds=draw(st.integers(0, 10**7)))
-        span = SdkSpan(
-            draw(TEXT),
-            id=_id(draw(IDS)),
-            parent_id=draw(st.none() | st.sampled_from(made)) if made else None,
-            start_time=begin,
-            end_time=begin + timedelta(microseconds=draw(st.integers(0, 10**7))),
-            input=draw(JSON_VALUES),
-            output=draw(JSON_VALUES),
-            metadata=draw(st.dictionaries(TEXT, SCALARS, max_size=3)),
-            llm_usage=draw(USAGE),
-        )
-        if draw(st.booleans()):
-            span.status, span.error = "error", draw(st.none() | TEXT)
-        made.append(span.id)
-        trace.spans.append(span)
-    return trace
-
-
 _serial = itertools.count(1)
 
 
@@ -160,6 +107,10 @@ def _id(shape: str) -> str:
     if shape == "HEX":
         return f"{n:016X}" * 2
     return f"id-{n}"
+
+
+# Unique per example (a counter): ids of three shapes.
+IDS = st.sampled_from(["hex", "HEX", "text"]).map(_id)
 
 
 def _send_and_read(url: str, trace: Trace) -> Any:
@@ -185,7 +136,7 @@ async def test_random_traces_read_back_as_sent(collector: Collector) -> None:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(trace=traces())
+    @given(trace=sdk_traces(IDS, SCALARS))
     def round_trip(trace: Trace) -> None:
         assert _send_and_read(collector.url, trace) == expected(trace)
 

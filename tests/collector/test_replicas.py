@@ -100,7 +100,7 @@ async def test_replicas_start_together_on_an_empty_database(
     conn = await asyncpg.connect(pg_url)
     try:
         versions = await conn.fetch("SELECT version FROM schema_version ORDER BY version")
-        assert [tuple(r) for r in versions] == [(1,), (2,)]
+        assert [tuple(r) for r in versions] == [(1,), (2,), (3,)]
     finally:
         await conn.close()
     for i, collector in enumerate(collectors):

@@ -197,7 +197,7 @@ async def test_data_survives_reopening(tmp_path: Path) -> None:
         await second.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,), (3,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,), (3,), (4,)]
 
 
 async def test_a_0_1_database_is_migrated(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ Ids and parent links are resolved within the request: a trace's stored id is its
 parent's record, and a link to the root becomes ``parentId: null``. A span whose root
 is not in the request belongs to the hex trace id, which the store keeps as a
 provisional trace until the root arrives; one whose parent is not in the request keeps
-the parent's hex span id (what other SDKs' spans have anyway), except that a link to the
-root becomes null once the store has the root (``_otlp_links``; each root carries its
-span id as ``root_span``). The same span id twice in
+the parent's hex span id (what other SDKs' spans have anyway) until the store finds that
+parent (``_otlp_links``: a link to the root becomes null, one to a span stored under
+another id, as this SDK's spans are, takes that id; each root carries its span id as
+``root_span``, each span its ``otlp_id`` and ``otlp_parent``). The same span id twice in
 a request is kept once.
 """
 
@@ -60,34 +61,53 @@ def _span(record: OtlpRecord) -> dict[str, Any]:
     return {"id": record.span_key, "parentId": None, **{k: record.fields[k] for k in _SPAN_KEYS}}
 
 
-def _resolve(records: Sequence[OtlpRecord]) -> tuple[OtlpRecord | None, list[dict[str, Any]]]:
-    """The trace's root (the earliest parentless span) and its other spans, linked."""
+# Per span of a trace, in order: (its hex span id when stored under another id, the hex
+# parent id the store still has to find): SpanRecord.otlp_id and .otlp_parent.
+Links = list[tuple[str | None, str | None]]
+
+
+def _resolve(
+    records: Sequence[OtlpRecord],
+) -> tuple[OtlpRecord | None, list[dict[str, Any]], Links]:
+    """The trace's root (the earliest parentless span), its other spans, linked, and
+    their ``Links``."""
     root = min((r for r in records if r.is_root), key=_order, default=None)
     by_key = {r.span_key: r for r in records}
     spans: list[dict[str, Any]] = []
+    links: Links = []
     for record in records:
         if record is root:
             continue
         span = _span(record)
         parent = record.parent_key
+        waiting = None
         if parent is not None:
             if root is not None and parent == root.span_key:
                 span["parentId"] = None
             elif parent in by_key:
                 span["parentId"] = _span(by_key[parent])["id"]
             else:
-                span["parentId"] = parent
+                span["parentId"] = waiting = parent
         spans.append(span)
-    return root, spans
+        links.append((record.span_key if span["id"] != record.span_key else None, waiting))
+    return root, spans, links
 
 
 def _one_trace(trace_key: str, records: list[OtlpRecord]) -> TraceRecord | Rejected:
-    root, spans = _resolve(records)
+    root, spans, links = _resolve(records)
     if root is not None:
-        return validate_trace({**root.fields, "spans": spans})
-    # No root here: the spans alone, checked as a stand-in trace holding them.
-    start = min(records, key=_order).fields["startTime"]
-    return validate_trace({"id": trace_key, "name": "-", "startTime": start, "spans": spans})
+        checked = validate_trace({**root.fields, "spans": spans})
+    else:
+        # No root here: the spans alone, checked as a stand-in trace holding them.
+        start = min(records, key=_order).fields["startTime"]
+        checked = validate_trace({"id": trace_key, "name": "-", "startTime": start, "spans": spans})
+    if isinstance(checked, Rejected):
+        return checked
+    linked = tuple(
+        attrs.evolve(span, otlp_id=own, otlp_parent=waiting) if own or waiting else span
+        for span, (own, waiting) in zip(checked.spans, links, strict=True)
+    )
+    return attrs.evolve(checked, spans=linked)
 
 
 def _checked(

@@ -23,7 +23,7 @@ import asyncpg
 import attrs
 
 from ._paging import page_of
-from ._postgres_links import linked, set_roots
+from ._postgres_links import adopt_children, linked, lock_traces, parents_found, set_roots
 from ._postgres_schema import (
     ADD_COUNTS,
     COMPLETE,
@@ -44,7 +44,7 @@ from ._records import (
     tally,
     whole_trace_keys,
 )
-from ._storage import ListQuery, Page, StoreError
+from ._storage import ListQuery, Page, StoreBase, StoreError, StoreFunctions
 
 __all__ = ["PostgresStore"]
 
@@ -78,7 +78,7 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
 
 
-class PostgresStore:
+class PostgresStore(StoreBase):
     """The collector's PostgreSQL database at ``url`` (a ``TraceStore``)."""
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
@@ -86,9 +86,8 @@ class PostgresStore:
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
 
-    def __repr__(self) -> str:
-        state = "open" if self._pool is not None else "closed"
-        return f"<PostgresStore {self.description!r} {state}>"
+    def _is_open(self) -> bool:
+        return self._pool is not None
 
     @property
     def description(self) -> str:
@@ -128,21 +127,8 @@ class PostgresStore:
         except (TimeoutError, *_DOWN):
             pool.terminate()
 
-    async def add(self, traces: Sequence[TraceRecord]) -> list[bool]:
-        flags, _ = await self._call(_write, traces, (), True)
-        return flags
-
-    async def add_spans(
-        self, spans: Sequence[SpanRecord], roots: Sequence[TraceRecord] = ()
-    ) -> list[bool]:
-        _, flags = await self._call(_write, roots, spans, False)
-        return flags
-
-    async def recent(self, query: ListQuery) -> Page:
-        return await self._call(_select_page, query)
-
-    async def get(self, trace_id: str) -> bytes | None:
-        return await self._call(_select_document, trace_id)
+    async def _on_db(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await self._call(func, *args)
 
     async def names(self, limit: int = 200) -> list[str]:
         rows = await self._call(
@@ -214,6 +200,8 @@ async def _write(
         first.setdefault(trace.id, index)
     ordered = sorted((roots[i] for i in first.values()), key=lambda t: _b(t.id))
     async with conn.transaction():
+        if not whole:
+            await lock_traces(conn, ordered, spans)
         rows = await conn.fetch(ROOTS, *_root_columns(ordered, whole))
         fresh = {_s(row[0]) for row in rows}
         delta = Counter(t.status for t in ordered if t.id in fresh)
@@ -236,8 +224,13 @@ async def _write(
             elif new or not whole:
                 counted += keyed
         first_loose = len(counted)
+        if not whole:  # OTLP: links to parents stored in other requests
+            counted = [(s.id, s) for s in await parents_found(conn, [s for _, s in counted])]
         counted += [(span.id, span) for span in await linked(conn, spans)]
         span_flags = await _insert_spans(conn, direct, counted, delta)
+        if not whole:
+            fresh_spans = [s for (_, s), new in zip(counted, span_flags, strict=True) if new]
+            await adopt_children(conn, fresh_spans)
         new_roots = [t for t, new in zip(roots, root_flags, strict=True) if new]
         delta.update(await set_roots(conn, new_roots))
         changes = [(status, n) for status, n in sorted(delta.items()) if n]
@@ -288,6 +281,8 @@ async def _insert_spans(
         [_b(s.trace_id) for _, s in keyed],
         [_b(key) for key, _ in keyed],
         [s.body for _, s in keyed],
+        [None if s.otlp_id is None else _b(s.otlp_id) for _, s in keyed],
+        [None if s.otlp_parent is None else _b(s.otlp_parent) for _, s in keyed],
     )
     if not counted:
         return []
@@ -374,3 +369,6 @@ async def _revoke(conn: asyncpg.Connection, session_id: str, expires: int) -> No
             session_id,
             expires,
         )
+
+
+PostgresStore.functions = StoreFunctions(_write, _select_page, _select_document)

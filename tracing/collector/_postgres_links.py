@@ -1,4 +1,13 @@
-"""The PostgreSQL store's half of ``_otlp_links``: OTLP spans relinked across requests."""
+"""The PostgreSQL store's half of ``_otlp_links``: OTLP spans relinked across requests.
+
+Two requests carrying spans of one OTLP trace may be written at the same time by two
+connections (or two collector processes). Under READ COMMITTED neither would see the
+other's uncommitted rows: a root and its first spans would miss each other (the spans
+keeping the root's hex id, or staying a second trace under the hex trace id). So every
+OTLP write first takes a transaction-scoped advisory lock per hex OTLP trace id it
+touches (``lock_traces``, in sorted order): writes of one trace run one after the other,
+and each sees what the one before committed.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,30 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from ._otlp_links import body_tokens, relink, unlinked
-from ._postgres_schema import LINKED, MOVE
+from ._otlp_links import (
+    adopt,
+    adoptions,
+    body_tokens,
+    lock_keys,
+    new_parents,
+    relink,
+    reparented,
+    unlinked,
+    waiting,
+)
+from ._postgres_schema import (
+    CHILDREN,
+    LINKED,
+    LOCK_TRACES,
+    MOVE,
+    MOVED_CHILDREN,
+    PARENTS,
+)
 from ._records import MAX_TOKENS, SpanRecord, TraceRecord
 
-__all__ = ["linked", "set_roots"]
+__all__ = ["adopt_children", "linked", "lock_traces", "parents_found", "set_roots"]
+
+_UPDATE_BODY = "UPDATE spans SET body = $3, otlp_parent = NULL WHERE trace_id = $1 AND id = $2"
 
 
 def _b(text: str) -> bytes:
@@ -22,14 +50,49 @@ def _s(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8", "surrogatepass")
 
 
+def _ob(text: str | None) -> bytes | None:
+    return None if text is None else _b(text)
+
+
+async def lock_traces(
+    conn: asyncpg.Connection, roots: Sequence[TraceRecord], spans: Sequence[SpanRecord]
+) -> None:
+    """Wait for, and hold until commit, the lock of each OTLP trace this write touches."""
+    keys = lock_keys(roots, spans)
+    if keys:
+        await conn.execute(LOCK_TRACES, keys)
+
+
 async def linked(conn: asyncpg.Connection, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
-    """``spans`` in the trace their OTLP trace id stands for, links to its root unlinked
-    (the traces' rows stay locked until commit)."""
+    """``spans`` in the trace their OTLP trace id stands for, links to its root unlinked,
+    and links to parents stored in other requests resolved."""
     if not spans:
         return []
     rows = await conn.fetch(LINKED, sorted({_b(s.trace_id) for s in spans}))
     found = [(str(_s(r[0])), _s(r[1]), str(_s(r[2]))) for r in rows if r[2] is not None]
-    return relink(spans, found)
+    return await parents_found(conn, relink(spans, found))
+
+
+async def parents_found(conn: asyncpg.Connection, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """``spans`` linked to the stored ids of their parents already stored (``adopt``)."""
+    wanted = waiting(spans)
+    if not wanted:
+        return list(spans)
+    rows = await conn.fetch(PARENTS, [_b(t) for t, _ in wanted], [_b(p) for _, p in wanted])
+    return adopt(spans, {(str(_s(r[0])), str(_s(r[1]))): str(_s(r[2])) for r in rows})
+
+
+async def adopt_children(conn: asyncpg.Connection, spans: Sequence[SpanRecord]) -> None:
+    """Link the stored spans waiting for one of ``spans`` (stored now) to its id."""
+    parents = new_parents(spans)
+    if not parents:
+        return
+    keys = sorted(parents)
+    rows = await conn.fetch(CHILDREN, [_b(t) for t, _ in keys], [_b(o) for _, o in keys])
+    found = [((bytes(r[0]), bytes(r[1])), str(_s(r[0])), str(_s(r[2])), r[3]) for r in rows]
+    changed = adoptions(found, parents)
+    if changed:
+        await conn.executemany(_UPDATE_BODY, [(t, i, body) for (t, i), body in changed])
 
 
 async def set_roots(conn: asyncpg.Connection, roots: Sequence[TraceRecord]) -> Counter[str]:
@@ -44,19 +107,29 @@ async def set_roots(conn: asyncpg.Connection, roots: Sequence[TraceRecord]) -> C
             "UPDATE traces SET root_span = $2, otlp_trace = $3 WHERE id = $1",
             trace_id,
             _b(root_span),
-            None if trace.otlp_trace is None else _b(trace.otlp_trace),
+            _ob(trace.otlp_trace),
         )
         if trace.otlp_trace is not None:
             status = await _move(conn, _b(trace.otlp_trace), trace_id)
             if status is not None:
                 delta[status] -= 1
+                await _adopt_moved(conn, trace_id)
         rows = await conn.fetch("SELECT id, body FROM spans WHERE trace_id = $1", trace_id)
         changed = [(trace_id, r[0], body) for r in rows if (body := unlinked(r[1], root_span))]
         if changed:
-            await conn.executemany(
-                "UPDATE spans SET body = $3 WHERE trace_id = $1 AND id = $2", changed
-            )
+            await conn.executemany(_UPDATE_BODY, changed)
     return delta
+
+
+async def _adopt_moved(conn: asyncpg.Connection, trace_id: bytes) -> None:
+    """Link the spans of ``trace_id`` waiting for a parent that is now in it (spans
+    stored before their root under the hex trace id, moved in with it)."""
+    rows = await conn.fetch(MOVED_CHILDREN, trace_id)
+    changed = [
+        (trace_id, r[1], reparented(r[3], str(_s(r[2])), str(_s(r[4]))) or r[3]) for r in rows
+    ]
+    if changed:
+        await conn.executemany(_UPDATE_BODY, changed)
 
 
 async def _move(conn: asyncpg.Connection, source: bytes, target: bytes) -> str | None:

@@ -11,13 +11,17 @@ from ._records import MAX_TOKENS
 
 __all__ = [
     "ADD_COUNTS",
+    "CHILDREN",
     "COMPLETE",
     "COUNT",
     "ENSURE",
     "LINKED",
     "LOCK_ID",
+    "LOCK_TRACES",
     "MIGRATIONS",
     "MOVE",
+    "MOVED_CHILDREN",
+    "PARENTS",
     "ROOTS",
     "SHARDS",
     "SPANS",
@@ -69,6 +73,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE traces ADD COLUMN otlp_trace bytea",
         "CREATE INDEX traces_by_otlp_trace ON traces (otlp_trace) WHERE otlp_trace IS NOT NULL",
     ),
+    # 3: a span's hex OTLP span id, and that of a parent not found yet (see _otlp_links).
+    (
+        "ALTER TABLE spans ADD COLUMN otlp_id bytea",
+        "ALTER TABLE spans ADD COLUMN otlp_parent bytea",
+        "CREATE INDEX spans_by_otlp_id ON spans (trace_id, otlp_id) WHERE otlp_id IS NOT NULL",
+        "CREATE INDEX spans_by_otlp_parent ON spans (trace_id, otlp_parent) "
+        "WHERE otlp_parent IS NOT NULL",
+    ),
 )
 SHARDS = 16
 
@@ -116,9 +128,10 @@ RETURNING t.id, old.status, t.status
 
 # Spans, each once by (trace id, span id). RETURNING: those stored now (their index).
 SPANS = """
-INSERT INTO spans (trace_id, id, body)
-SELECT u.trace_id, u.id, u.body
-FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS u(trace_id, id, body, n)
+INSERT INTO spans (trace_id, id, body, otlp_id, otlp_parent)
+SELECT u.trace_id, u.id, u.body, u.otlp_id, u.otlp_parent
+FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[])
+     WITH ORDINALITY AS u(trace_id, id, body, otlp_id, otlp_parent, n)
 ORDER BY u.n
 ON CONFLICT DO NOTHING
 RETURNING trace_id, id
@@ -166,6 +179,32 @@ SELECT id, otlp_trace, root_span FROM traces
 WHERE id = ANY($1::bytea[]) OR otlp_trace = ANY($1::bytea[])
 ORDER BY id FOR UPDATE
 """
+
+# Stored spans by (trace id, hex OTLP span id): the parents new spans wait for.
+PARENTS = """
+SELECT s.trace_id, s.otlp_id, s.id FROM spans s
+JOIN unnest($1::bytea[], $2::bytea[]) AS u(trace_id, otlp_id)
+  ON s.trace_id = u.trace_id AND s.otlp_id = u.otlp_id
+"""
+
+# Stored spans waiting for one of the parents (trace id, hex OTLP span id) stored now.
+CHILDREN = """
+SELECT s.trace_id, s.id, s.otlp_parent, s.body FROM spans s
+JOIN unnest($1::bytea[], $2::bytea[]) AS u(trace_id, otlp_id)
+  ON s.trace_id = u.trace_id AND s.otlp_parent = u.otlp_id
+ORDER BY s.trace_id, s.id FOR UPDATE OF s
+"""
+
+# The spans of one trace waiting for a parent that is in it (after a move).
+MOVED_CHILDREN = """
+SELECT c.trace_id, c.id, c.otlp_parent, c.body, p.id FROM spans c
+JOIN spans p ON p.trace_id = c.trace_id AND p.otlp_id = c.otlp_parent
+WHERE c.trace_id = $1
+ORDER BY c.id FOR UPDATE OF c
+"""
+
+# Transaction-scoped advisory locks, taken in the order given (sorted by the caller).
+LOCK_TRACES = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
 
 # The provisional trace (under a hex OTLP trace id) whose spans move into their root's.
 MOVE = """

@@ -50,6 +50,11 @@ class SpanRecord:
     start_us: int | None  # microseconds since the Unix epoch, None when not given
     tokens: int  # promptTokens + completionTokens of its llmUsage (0 without)
     body: bytes
+    # OTLP (see ``_otlp_links``): the span's hex span id when it is stored under another
+    # id (this SDK's ``tracing.span.id``), and the hex span id of a parent that was not
+    # in its request, until the store finds that parent and links the span to its id.
+    otlp_id: str | None = None
+    otlp_parent: str | None = None
 
 
 @attrs.frozen

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._otlp_links import body_tokens, relink, unlinked
 from ._paging import page_of
 from ._records import (
     MAX_TOKENS,
@@ -30,8 +29,9 @@ from ._records import (
     tally,
     whole_trace_keys,
 )
+from ._sqlite_links import adopt_children, linked, parents_found, set_roots
 from ._sqlite_schema import migrate
-from ._storage import ListQuery, Page, StoreError
+from ._storage import ListQuery, Page, StoreBase, StoreError, StoreFunctions
 
 __all__ = ["SqliteStore"]
 
@@ -64,11 +64,14 @@ ON CONFLICT (id) DO UPDATE SET
     status = CASE WHEN complete = 0 AND excluded.status = 'error'
         THEN 'error' ELSE status END
 """
-_SPAN = "INSERT INTO spans (trace_id, id, body) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_SPAN = """
+INSERT INTO spans (trace_id, id, body, otlp_id, otlp_parent) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+"""
 _LIST_COLUMNS = "id, start_us, item, name, status, usage_tokens, span_tokens, span_count"
 
 
-class SqliteStore:
+class SqliteStore(StoreBase):
     """The collector's SQLite database at ``path`` (a ``TraceStore``)."""
 
     def __init__(self, path: Path | str) -> None:
@@ -76,9 +79,8 @@ class SqliteStore:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
-    def __repr__(self) -> str:
-        state = "open" if self._conn is not None else "closed"
-        return f"<SqliteStore {str(self.path)!r} {state}>"
+    def _is_open(self) -> bool:
+        return self._conn is not None
 
     @property
     def description(self) -> str:
@@ -112,21 +114,8 @@ class SqliteStore:
             self._executor = None
             executor.shutdown(wait=True)
 
-    async def add(self, traces: Sequence[TraceRecord]) -> list[bool]:
-        flags, _ = await self._run(_write, traces, (), True)
-        return flags
-
-    async def add_spans(
-        self, spans: Sequence[SpanRecord], roots: Sequence[TraceRecord] = ()
-    ) -> list[bool]:
-        _, flags = await self._run(_write, roots, spans, False)
-        return flags
-
-    async def recent(self, query: ListQuery) -> Page:
-        return await self._run(_select_page, query)
-
-    async def get(self, trace_id: str) -> bytes | None:
-        return await self._run(_select_document, trace_id)
+    async def _on_db(self, func: Callable[..., Any], *args: Any) -> Any:
+        return await self._run(func, *args)
 
     async def names(self, limit: int = 200) -> list[str]:
         return await self._run(_select_names, limit)
@@ -205,11 +194,16 @@ def _write(
                 direct += keyed
             elif new or not whole:
                 counted += keyed
-        conn.executemany(_SPAN, [(s.trace_id, key, s.body) for key, s in direct])
+        conn.executemany(_SPAN, [(s.trace_id, key, s.body, None, None) for key, s in direct])
         first_loose = len(counted)
-        counted += [(span.id, span) for span in _linked(conn, spans)]
-        span_flags = _insert_counted(conn, counted)[first_loose:]
-        _set_roots(conn, [t for t, new in zip(roots, root_flags, strict=True) if new])
+        if not whole:  # OTLP: links to parents stored in other requests
+            counted = [(span.id, span) for span in parents_found(conn, [s for _, s in counted])]
+        counted += [(span.id, span) for span in linked(conn, spans)]
+        flags = _insert_counted(conn, counted)
+        if not whole:
+            adopt_children(conn, [s for (_, s), new in zip(counted, flags, strict=True) if new])
+        span_flags = flags[first_loose:]
+        set_roots(conn, [t for t, new in zip(roots, root_flags, strict=True) if new])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -228,65 +222,13 @@ def _root(conn: sqlite3.Connection, t: TraceRecord, whole: bool) -> tuple[bool, 
     return False, conn.execute(_COMPLETE, update).rowcount == 1
 
 
-def _linked(conn: sqlite3.Connection, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
-    """``spans`` in the trace their OTLP trace id stands for, links to its root unlinked."""
-    ids = sorted({s.trace_id for s in spans})
-    found: list[tuple[str, str | None, str]] = []
-    for at in range(0, len(ids), 400):
-        chunk = ids[at : at + 400]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            "SELECT id, otlp_trace, root_span FROM traces WHERE root_span IS NOT NULL "
-            f"AND (id IN ({marks}) OR otlp_trace IN ({marks}))",
-            chunk + chunk,
-        )
-        found += rows.fetchall()
-    return relink(spans, found)
-
-
-def _set_roots(conn: sqlite3.Connection, roots: Sequence[TraceRecord]) -> None:
-    """Record the OTLP roots stored now, move in the spans stored under their hex trace
-    id, and make the spans that name them as parent top-level."""
-    for trace in roots:
-        if trace.root_span is None:
-            continue
-        conn.execute(
-            "UPDATE traces SET root_span = ?, otlp_trace = ? WHERE id = ?",
-            (trace.root_span, trace.otlp_trace, trace.id),
-        )
-        if trace.otlp_trace is not None:
-            _move(conn, trace.otlp_trace, trace.id)
-        rows = conn.execute("SELECT seq, body FROM spans WHERE trace_id = ?", (trace.id,))
-        changed = [(body, seq) for seq, old in rows if (body := unlinked(old, trace.root_span))]
-        conn.executemany("UPDATE spans SET body = ? WHERE seq = ?", changed)
-
-
-def _move(conn: sqlite3.Connection, source: str, target: str) -> None:
-    """The spans of the provisional trace ``source`` join ``target``; ``source`` goes."""
-    row = conn.execute(
-        "SELECT status, span_count, span_tokens FROM traces WHERE id = ? AND complete = 0",
-        (source,),
-    ).fetchone()
-    if row is None:
-        return
-    status, count, tokens = row
-    conn.execute("UPDATE OR IGNORE spans SET trace_id = ? WHERE trace_id = ?", (target, source))
-    for (body,) in conn.execute("SELECT body FROM spans WHERE trace_id = ?", (source,)):
-        count -= 1  # already stored in target: counted there
-        tokens -= body_tokens(body)
-    conn.execute("DELETE FROM spans WHERE trace_id = ?", (source,))
-    conn.execute("DELETE FROM traces WHERE id = ?", (source,))
-    conn.execute("UPDATE trace_counts SET n = n - 1 WHERE status = ?", (status,))
-    conn.execute(
-        f"UPDATE traces SET span_count = span_count + ?, span_tokens = CASE WHEN span_tokens > "
-        f"{MAX_TOKENS} - ? THEN {MAX_TOKENS} ELSE span_tokens + ? END WHERE id = ?",
-        (count, max(tokens, 0), max(tokens, 0), target),
-    )
-
-
 def _insert_counted(conn: sqlite3.Connection, keyed: list[tuple[str, SpanRecord]]) -> list[bool]:
     flags = [
-        conn.execute(_SPAN, (span.trace_id, key, span.body)).rowcount == 1 for key, span in keyed
+        conn.execute(
+            _SPAN, (span.trace_id, key, span.body, span.otlp_id, span.otlp_parent)
+        ).rowcount
+        == 1
+        for key, span in keyed
     ]
     new = (span for (_, span), stored in zip(keyed, flags, strict=True) if stored)
     counts = tally(new, _now_us())
@@ -370,3 +312,6 @@ def _revoke(conn: sqlite3.Connection, session_id: str, expires: int) -> None:
 def _is_revoked(conn: sqlite3.Connection, session_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM revoked_sessions WHERE id = ?", (session_id,))
     return row.fetchone() is not None
+
+
+SqliteStore.functions = StoreFunctions(_write, _select_page, _select_document)

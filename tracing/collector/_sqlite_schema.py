@@ -5,7 +5,8 @@ processes opening one file at once migrate it once. Version 1 is 0.1's single
 ``traces`` table (one JSON document per trace, no version table); version 2 keeps each
 span as its own row so that traces can be assembled from spans arriving piecemeal;
 version 3 adds ``traces.root_span`` and ``traces.otlp_trace``, the OTLP root span's id
-and hex trace id (see ``_otlp_links``).
+and hex trace id, and version 4 ``spans.otlp_id`` and ``spans.otlp_parent``, a span's
+hex OTLP id and the hex id of a parent not found yet (see ``_otlp_links``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ._records import MAX_TOKENS, whole_trace_keys
 
 __all__ = ["VERSION", "migrate"]
 
-VERSION = 3
+VERSION = 4
 
 _V2 = (
     """CREATE TABLE traces (
@@ -65,6 +66,14 @@ _V3 = (
     "ALTER TABLE traces ADD COLUMN otlp_trace TEXT",
     "CREATE INDEX traces_by_otlp_trace ON traces (otlp_trace) WHERE otlp_trace IS NOT NULL",
 )
+_V4 = (
+    "ALTER TABLE spans ADD COLUMN otlp_id TEXT",
+    "ALTER TABLE spans ADD COLUMN otlp_parent TEXT",
+    "CREATE INDEX spans_by_otlp_id ON spans (trace_id, otlp_id) WHERE otlp_id IS NOT NULL",
+    "CREATE INDEX spans_by_otlp_parent ON spans (trace_id, otlp_parent) "
+    "WHERE otlp_parent IS NOT NULL",
+)
+_STEPS = {3: _V3, 4: _V4}  # version -> what brings the one before to it
 
 
 class SchemaError(sqlite3.DatabaseError):
@@ -92,12 +101,14 @@ def migrate(conn: sqlite3.Connection) -> None:
         else:
             _create_v2(conn, v1="traces" in tables)
             found = 2
-        if found is not None and found < 3:
-            for statement in _V3:
+        for version in range((found or 0) + 1, VERSION + 1):
+            if version not in _STEPS:
+                continue
+            for statement in _STEPS[version]:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_version VALUES (?, ?)",
-                (VERSION, datetime.now(UTC).isoformat()),
+                (version, datetime.now(UTC).isoformat()),
             )
         conn.execute("COMMIT")
     except BaseException:

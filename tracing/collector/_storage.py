@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import orjson
@@ -30,7 +30,9 @@ __all__ = [
     "Cursor",
     "ListQuery",
     "Page",
+    "StoreBase",
     "StoreError",
+    "StoreFunctions",
     "TraceStore",
     "decode_cursor",
     "encode_cursor",
@@ -160,6 +162,57 @@ class TraceStore(Protocol):
     async def session_revoked(self, session_id: str) -> bool:
         """True when ``revoke_session`` was called for ``session_id``."""
         ...
+
+
+@attrs.frozen
+class StoreFunctions:
+    """A store's functions of ``(connection, *args)`` behind the calls ``StoreBase``
+    implements: ``write(conn, roots, spans, whole) -> (root flags, span flags)``,
+    ``select_page(conn, query) -> Page``, ``select_document(conn, trace_id)``."""
+
+    write: Callable[..., Any]
+    select_page: Callable[..., Any]
+    select_document: Callable[..., Any]
+
+
+class StoreBase:
+    """The ``TraceStore`` calls every store makes the same way: one of its
+    ``functions`` run on a connection by ``_on_db`` (the SQLite store's thread, the
+    PostgreSQL store's pool)."""
+
+    functions: ClassVar[StoreFunctions]
+
+    @property
+    def description(self) -> str:
+        raise NotImplementedError
+
+    def _is_open(self) -> bool:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "open" if self._is_open() else "closed"
+        return f"<{type(self).__name__} {self.description!r} {state}>"
+
+    async def _on_db(self, func: Callable[..., Any], *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def add(self, traces: Sequence[TraceRecord]) -> list[bool]:
+        flags, _ = await self._on_db(self.functions.write, traces, (), True)
+        return list(flags)
+
+    async def add_spans(
+        self, spans: Sequence[SpanRecord], roots: Sequence[TraceRecord] = ()
+    ) -> list[bool]:
+        _, flags = await self._on_db(self.functions.write, roots, spans, False)
+        return list(flags)
+
+    async def recent(self, query: ListQuery) -> Page:
+        page: Page = await self._on_db(self.functions.select_page, query)
+        return page
+
+    async def get(self, trace_id: str) -> bytes | None:
+        document: bytes | None = await self._on_db(self.functions.select_document, trace_id)
+        return document
 
 
 def encode_cursor(start_us: int, trace_id: str) -> str:
