@@ -54,9 +54,9 @@ def per_call_us(tracer: AsyncTracing, client: Any, options: Any, value: Any) -> 
     inst = client.__dict__[STATE]
 
     def one() -> None:
-        started = inst.begin(options, False)
-        assert started is not None
-        _hook._observe(started[0], started[1], value, False)
+        call = inst.begin(options, False)
+        assert call is not None
+        _hook._observe(call, value, False)
 
     def drained() -> None:
         for _ in range(50):
@@ -76,19 +76,17 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
             pass
 
     def watched() -> None:
-        started = inst.begin(options, True)
-        assert started is not None
-        call, endpoint = started
-        watch = _streams._Watch(call, endpoint.stream(call.result))
+        call = inst.begin(options, True)
+        assert call is not None
+        watch = _streams._Watch(call, call.endpoint.stream(call.result))
         reader: Iterator[Any] = _streams._iterate(iter(chunks), watch)
         for _ in reader:
             pass
 
     def empty() -> None:  # the per-stream part, to take out of the per-chunk figure
-        started = inst.begin(options, True)
-        assert started is not None
-        call, endpoint = started
-        watch = _streams._Watch(call, endpoint.stream(call.result))
+        call = inst.begin(options, True)
+        assert call is not None
+        watch = _streams._Watch(call, call.endpoint.stream(call.result))
         for _ in _streams._iterate(iter(()), watch):
             pass
 

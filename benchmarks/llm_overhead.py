@@ -1,30 +1,36 @@
 """What ``tracer.instrument(client)`` adds to an API call, measured against the same
 calls uninstrumented in the same run.
 
-    python -m benchmarks.llm_overhead [--blocks 30] [--calls 20] [--append benchmarks/RESULTS.md]
+    python -m benchmarks.llm_overhead [--seconds 6] [--append benchmarks/RESULTS.md]
 
 Sync ``openai.OpenAI`` and ``anthropic.Anthropic`` clients make the same call with and
-without instrumentation, in alternating blocks (``--blocks`` of each, ``--calls`` calls a
-block), timed by the process's CPU clock (``time.process_time``: other processes on a
-loaded machine and the server's work are not counted). The SDKs themselves spend about
-2 ms of CPU per call, so a few microseconds hide in the noise of one block: the report
-gives the best block of each arm (the usual estimator for a cost under noise, as
-``timeit`` does) and the medians. Two settings:
+without instrumentation, one call of each in turn (the order alternating pair by pair),
+each call timed by the process's CPU clock (``time.process_time``: other processes on a
+loaded machine and the server's work are not counted). The added cost is the median of
+the pairs' differences, with a 95 % confidence interval from the order statistics: a
+pair's two calls see the same minute of the machine, and the median of ~thousands of
+differences resolves a few microseconds inside the ~1 ms of CPU an SDK spends per call
+(the control rows, two uninstrumented clients, show the method's zero). Settings:
 
 - in process: the clients' HTTP client has an ``httpx2.MockTransport`` that answers with
   bytes recorded once from ``examples/_fake_llm.py`` (real JSON and SSE bodies), so no
-  socket or server work is in the measurement;
-- over loopback: the fake server in its own process.
+  socket or server work is in the measurement; calls outside any trace (each
+  instrumented call makes and queues a trace of its own, the most work per call) and
+  inside a current trace (the usual case under ``@tracer.observe()``: one span more);
+- over loopback: the fake server in its own process, calls outside any trace.
 
-Each call is outside any trace, so each instrumented call also builds and queues a trace
-of its own (the most work per call). Per-chunk cost: (added cost of a 200-chunk stream -
-added cost of a 20-chunk stream) / 180.
+Per-chunk cost: (added cost of a 200-chunk stream - added cost of a 20-chunk stream) /
+180. The first table times the instrumentation's own code in a tight loop
+(``_llm_direct.py``), where its caches stay warm: a lower bound of the whole-call cost,
+not a substitute for it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +46,7 @@ import openai
 
 from benchmarks._llm_direct import per_call_us, per_chunk_us, recorded
 from tracing import AsyncTracing
+from tracing._context import _trace_var
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -108,52 +115,77 @@ def clients(sdk: str, base_url: str, transport: Any) -> Any:
     return anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0, http_client=http)
 
 
-def per_call(call: Callable[[], None], calls: int, clock: Callable[[], float]) -> float:
-    """Seconds per call over ``calls`` calls by ``clock``."""
-    began = clock()
-    for _ in range(calls):
-        call()
-    return (clock() - began) / calls
+Timing = tuple[float, float, float, float, int]
+# median uninstrumented, median added, 95 % interval of the added median (low, high), pairs
 
 
-Timing = tuple[float, float, float, float]  # best and median, plain and instrumented
+def _median_interval(values: list[float]) -> tuple[float, float, float]:
+    """The median and a distribution-free 95 % confidence interval of it."""
+    ordered = sorted(values)
+    n = len(ordered)
+    half = 0.98 * math.sqrt(n)  # 1.96 * sqrt(n) / 2 ranks either side of the middle
+    low = ordered[max(int(n / 2 - half), 0)]
+    high = ordered[min(math.ceil(n / 2 + half), n - 1)]
+    return statistics.median(ordered), low, high
+
+
+def _drain(tracer: AsyncTracing) -> None:
+    """What the flusher would have taken and sent, so memory stays flat."""
+    tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
+
+
+def _end_current(tracer: AsyncTracing) -> None:
+    current = _trace_var.get()
+    if current is not None:
+        tracer.enqueue(current)
 
 
 def compare(
     tracer: AsyncTracing,
     make: Callable[[], Any],
     case: tuple[str, str, bool],
-    blocks: int,
-    calls: int,
+    seconds: float,
     control: bool = False,
+    in_trace: bool = False,
 ) -> Timing:
-    """CPU seconds per call, uninstrumented and instrumented, blocks alternating;
-    ``control``: both arms uninstrumented (the noise floor of the comparison)."""
+    """Pairs of calls, one uninstrumented and one instrumented (``control``: both
+    uninstrumented), for about ``seconds`` of CPU; ``in_trace``: inside a current trace."""
     sdk, model, stream = case
     clock = time.process_time
     plain, traced = make(), make()
     if not control:
         tracer.instrument(traced)
-    plain_call, traced_call = (make_call(c, sdk, model, stream) for c in (plain, traced))
-    for call in (plain_call, traced_call):  # warm up connections, caches, imports
-        per_call(call, calls, clock)
+    arms = [make_call(c, sdk, model, stream) for c in (plain, traced)]
+    token = _trace_var.set(tracer.trace("bench") if in_trace else None)
+    for _ in range(10):  # warm up connections, caches, imports
+        arms[0]()
+        arms[1]()
+    began = clock()
+    arms[0]()
+    pairs = min(max(int(seconds / 2 / max(clock() - began, 1e-6)), 100), 5000)
     base: list[float] = []
-    instrumented: list[float] = []
-    for block in range(blocks):
-        # ABBA order, so a drift of the machine's speed falls on both arms alike.
-        arms = ((base, plain_call), (instrumented, traced_call))
-        for times, call in arms if block % 2 == 0 else reversed(arms):
-            times.append(per_call(call, calls, clock))
-        # What the flusher would have taken and sent, so memory stays flat between blocks.
-        tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
+    added: list[float] = []
+    spent = [0.0, 0.0]
+    for pair in range(pairs):
+        for arm in (0, 1) if pair % 2 == 0 else (1, 0):
+            began = clock()
+            arms[arm]()
+            spent[arm] = clock() - began
+        base.append(spent[0])
+        added.append(spent[1] - spent[0])
+        if pair % 200 == 199:
+            if in_trace:  # a fresh trace, so its span list stays short
+                _end_current(tracer)
+                _trace_var.set(tracer.trace("bench"))
+            _drain(tracer)
+    if in_trace:
+        _end_current(tracer)
+    _trace_var.reset(token)
+    _drain(tracer)
     plain.close()
     traced.close()
-    return (
-        min(base),
-        min(instrumented),
-        statistics.median(base),
-        statistics.median(instrumented),
-    )
+    median, low, high = _median_interval(added)
+    return statistics.median(base), median, low, high, pairs
 
 
 @contextmanager
@@ -184,11 +216,15 @@ def client_maker(sdk: str, base_url: str, transport: Any) -> Callable[[], Any]:
     return lambda: clients(sdk, base_url, transport)
 
 
-def run(blocks: int, calls: int) -> tuple[dict[str, float], dict[str, dict[str, Timing]]]:
+def run(seconds: float) -> tuple[dict[str, float], dict[str, dict[str, Timing]]]:
     tracer = AsyncTracing(
         endpoint="http://127.0.0.1:9", max_queue_size=10**6, flush_at=10**6, flush_interval=0
     )
-    results: dict[str, dict[str, Timing]] = {"in process": {}, "loopback": {}}
+    results: dict[str, dict[str, Timing]] = {
+        "in process": {},
+        "in process, inside a trace": {},
+        "loopback": {},
+    }
     with FakeLLM.threaded() as fake:
         answers = record(fake)
         direct = measure_direct(tracer, fake)
@@ -200,16 +236,18 @@ def run(blocks: int, calls: int) -> tuple[dict[str, float], dict[str, dict[str, 
 
         base_url = "http://fake.invalid/v1" if case[0] == "openai" else "http://fake.invalid"
         maker = client_maker(case[0], base_url, httpx2.MockTransport(answer))
-        results["in process"][name] = compare(tracer, maker, case, blocks, calls)
+        results["in process"][name] = compare(tracer, maker, case, seconds)
         if not case[2]:
-            control = compare(tracer, maker, case, blocks, calls, control=True)
+            control = compare(tracer, maker, case, seconds, control=True)
             results["in process"][f"{name} (control: both uninstrumented)"] = control
+            inside = compare(tracer, maker, case, seconds, in_trace=True)
+            results["in process, inside a trace"][name] = inside
         print(f"in process: {name} done", file=sys.stderr)
     with server_process() as url:
         for name, case in CASES.items():
             base_url = f"{url}/v1" if case[0] == "openai" else url
             maker = client_maker(case[0], base_url, None)
-            results["loopback"][name] = compare(tracer, maker, case, max(blocks // 2, 3), calls)
+            results["loopback"][name] = compare(tracer, maker, case, seconds)
             print(f"loopback: {name} done", file=sys.stderr)
     asyncio.run(tracer.shutdown(timeout=0))
     return direct, results
@@ -251,62 +289,70 @@ def _us(seconds: float) -> str:
 
 
 def report(
-    direct: dict[str, float], results: dict[str, dict[str, Timing]], blocks: int, calls: int
+    direct: dict[str, float],
+    results: dict[str, dict[str, Timing]],
+    seconds: float,
+    load: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> str:
+    before, after = (", ".join(f"{value:.2f}" for value in avg) for avg in load)
     lines = [
         "## LLM client instrumentation (`benchmarks/llm_overhead.py`)",
         "",
-        "The instrumentation's own CPU time (best of 9 runs; recorded requests, responses "
-        "and stream chunks of the real clients; each call queues a trace of its own):",
+        f"openai {openai.__version__}, anthropic {anthropic.__version__}, sync clients, "
+        f"CPU time; load average before {before}, after {after} (2 cores, shared).",
         "",
-        "| what | added (us) | target (us) |",
-        "| --- | ---: | ---: |",
-        *(
-            f"| {name} | {value:.2f} | {'1' if 'chunk' in name else '30'} |"
-            for name, value in direct.items()
-        ),
+        "Whole calls through the SDKs: pairs of calls (uninstrumented, instrumented; the "
+        f"order alternating), about {seconds:g} s of CPU per row; the added cost is the "
+        "median of the pairs' differences, with its 95 % confidence interval. Outside a "
+        "trace each instrumented call also makes and queues a trace of its own; inside a "
+        "trace it adds one span. The control rows compare two uninstrumented clients: the "
+        "zero of the method. Targets: < 30 us added per call, < 1 us per chunk.",
         "",
-        "Whole calls through the SDKs, instrumented against uninstrumented:",
-        "",
-        f"openai {openai.__version__}, anthropic {anthropic.__version__}, sync clients, CPU "
-        f"time per call; {blocks} alternating blocks of {calls} calls per arm in process, "
-        f"{max(blocks // 2, 3)} over loopback. Each call is outside any trace, so each "
-        "instrumented call also makes and queues a trace of its own. The control rows compare "
-        "two uninstrumented clients: the noise floor of this comparison on this machine. "
-        "Targets: < 30 us added per call, < 1 us per chunk.",
-        "",
-        "| setting | call | uninstrumented, best (us) | instrumented, best (us) "
-        "| added, best (us) | added, medians (us) | ratio (best) |",
+        "| setting | call | uninstrumented (us) | added (us) | 95 % interval (us) "
+        "| added (%) | pairs |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for setting, rows in results.items():
-        for name, (base, traced, base_median, traced_median) in rows.items():
+        for name, (base, added, low, high, pairs) in rows.items():
             lines.append(
-                f"| {setting} | {name} | {_us(base)} | {_us(traced)} | {_us(traced - base)} "
-                f"| {_us(traced_median - base_median)} | {traced / base:.3f} |"
+                f"| {setting} | {name} | {_us(base)} | {_us(added)} "
+                f"| {_us(low)} to {_us(high)} | {added / base * 100:.1f} | {pairs:,} |"
             )
     lines.append("")
     for setting, rows in results.items():
         for sdk, label in (("openai chat", "chunk"), ("anthropic messages", "event")):
-            short = rows[f"{sdk}, stream of 20 {label}s"]
-            long = rows[f"{sdk}, stream of 200 {label}s"]
-            per_chunk = ((long[1] - long[0]) - (short[1] - short[0])) / 180
+            short = rows.get(f"{sdk}, stream of 20 {label}s")
+            long = rows.get(f"{sdk}, stream of 200 {label}s")
+            if short is None or long is None:
+                continue
+            per_chunk = (long[1] - short[1]) / 180
+            spread = math.hypot(long[3] - long[2], short[3] - short[2]) / 2 / 180
             lines.append(
-                f"- {setting}, {sdk}: added per stream {label} (best blocks): "
-                f"{per_chunk * 1e6:+.2f} us."
+                f"- {setting}, {sdk}: added per stream {label}: {per_chunk * 1e6:+.2f} us "
+                f"(95 % interval about +/- {spread * 1e6:.2f} us)."
             )
-    lines.append("")
+    lines += [
+        "",
+        "The instrumentation's own code in a tight loop, caches warm (best of 9 runs; "
+        "recorded requests, responses and stream chunks of the real clients; each call "
+        "queues a trace of its own); a lower bound of the figures above:",
+        "",
+        "| what | us |",
+        "| --- | ---: |",
+        *(f"| {name} | {value:.2f} |" for name, value in direct.items()),
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--blocks", type=int, default=30)
-    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=6.0, help="CPU seconds per row")
     parser.add_argument("--append", help="append the section to this markdown file")
     args = parser.parse_args()
-    direct, results = run(args.blocks, args.calls)
-    text = report(direct, results, args.blocks, args.calls)
+    load_before = os.getloadavg()
+    direct, results = run(args.seconds)
+    text = report(direct, results, args.seconds, (load_before, os.getloadavg()))
     print(text)
     if args.append:
         with open(args.append, "a") as out:

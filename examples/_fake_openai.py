@@ -110,6 +110,8 @@ class OpenAIRoutes(Routes):
                 if "fail" in plan.model and number == 2:
                     yield data({"error": {"message": "fake failure", "type": "server_error"}})
                     return
+                if "odd" in plan.model and number == 1:
+                    yield data({**envelope, "choices": None})  # an OpenAI-compatible quirk
                 yield chunk({"content": piece})
             finish = "stop"
         yield chunk({}, finish)

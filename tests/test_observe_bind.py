@@ -31,6 +31,9 @@ CALLS = [
     (plain, (), {"d": 4, "a": 1, "b": 0}),
     (plain, (1,), {}),  # d missing: the call raises, nothing is captured
     (plain, (1, 2, 3), {"d": 4}),  # too many positional arguments
+    (plain, (1, 2, 3, 4), {}),  # as many positional as parameters, but c and d keyword-only
+    (Service.method, (Service(), 1, 2), {}),  # every parameter positional: no binding
+    (Service.method, (Service(), 1, 2, 3), {}),  # one too many
     (plain, (1,), {"a": 1, "d": 4}),  # a given twice
     (plain, (1,), {"d": 4, "zzz": 0}),  # unknown keyword
     (no_params, (), {}),

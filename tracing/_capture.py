@@ -21,6 +21,9 @@ __all__ = ["MAX_CAPTURE_BYTES", "TRUNCATED_MARKER", "capture"]
 MAX_CAPTURE_BYTES = 16 * 1024
 TRUNCATED_MARKER = "...[truncated by tracing: {size} bytes of JSON]"
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+# As in _wire: string keys only first (faster), then _OPTIONS for a value with other keys.
+_STR_KEYS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_dumps, _loads = orjson.dumps, orjson.loads
 
 
 def _default(value: Any) -> Any:
@@ -35,7 +38,10 @@ def _default(value: Any) -> Any:
 
 def _encode(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS)
+        try:
+            return _dumps(value, default=_default, option=_STR_KEYS_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError: a non-string key, say
+            return _dumps(value, default=_default, option=_OPTIONS)
     except Exception:  # >64-bit ints, deep nesting, a failing __str__: keep a repr
         try:
             text = repr(value)
@@ -55,7 +61,7 @@ def capture(value: Any, limit: int = MAX_CAPTURE_BYTES) -> Any:
         return value
     encoded = _encode(value)
     if len(encoded) <= limit:
-        return orjson.loads(encoded)
+        return _loads(encoded)
     marker = TRUNCATED_MARKER.format(size=len(encoded))
     head = encoded[: max(limit - len(marker), 0)].decode("utf-8", "ignore")
     return head + marker

@@ -15,15 +15,20 @@ _STATUSES = ("ok", "error")
 
 
 def new_id() -> str:
-    """A random 128-bit id as 32 hex digits (``random`` is reseeded in forked children)."""
-    return _randbytes(16).hex()  # 0.16 us; f"{getrandbits(128):032x}" took 0.31
+    """A random 128-bit id as 32 hex digits (``random`` is reseeded in forked children).
+
+    ``random.randbytes(16).hex()`` without its Python frame (``randbytes`` is exactly
+    ``getrandbits(n * 8).to_bytes(n, "little")``): 0.19 vs 0.30 us.
+    """
+    return _getrandbits(128).to_bytes(16, "little").hex()
 
 
-_randbytes = random.randbytes
+_getrandbits = random.getrandbits
+_now = datetime.now
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return _now(UTC)
 
 
 def _to_utc(value: datetime) -> datetime:

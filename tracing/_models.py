@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import Token
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -22,8 +22,9 @@ from ._fields import (
     Status,
     _check_name,
     _check_status,
+    _getrandbits,
     _id_or_new,
-    _randbytes,
+    _now,
     _to_utc,
     _to_utc_or_none,
 )
@@ -99,7 +100,7 @@ class Span(_Record):
         """
         if self.end_time is not None:
             return
-        self.end_time = utcnow()
+        self.end_time = _now(UTC)
         if output is not None:
             self.output = output
         if llm_usage is not None:
@@ -160,6 +161,9 @@ class Trace(_Record):
     # With a spool: where its record is on disk (for the acknowledgement), or how it was
     # counted while it waits for the spool writer (see _spool_queue).
     _spool: Any = attrs.field(default=None, init=False, repr=False)
+    # Made by the queue from a trace it held as JSON (_queue.unpack): id, name and _wire
+    # only; on_error gets the trace rebuilt from _wire in full (_queue.rebuilt).
+    _packed: bool = attrs.field(default=False, init=False, repr=False)
     _token: Token[Trace | None] | None = attrs.field(default=None, init=False, repr=False)
 
     def span(
@@ -170,27 +174,15 @@ class Trace(_Record):
         Its parent is the current span when that span belongs to this trace, otherwise
         it is a top-level span of the trace.
         """
-        parent = _span_var.get()
-        span = start_span(
-            self,
-            name,
-            parent.id if parent is not None and parent._trace_id == self.id else None,
-            input,
-            metadata_arg(metadata) if metadata else {},
-        )
-        spans = _get_spans(self)
-        if spans is None:
-            _set_spans(self, [span])
-        else:
-            spans.append(span)
-        return span
+        _check_name(None, None, name)
+        return open_span(self, name, input, metadata_arg(metadata) if metadata else {})
 
     def _finish(self) -> None:
         """Stamp the end time (if missing) on the trace and on every open span."""
         self._ended = True
         end = self.end_time
         if end is None:
-            end = self.end_time = utcnow()
+            end = self.end_time = _now(UTC)
         spans = _get_spans(self)
         if spans:
             for span in spans:
@@ -315,7 +307,7 @@ def start_trace(
     trace: Trace = _new_object(Trace)
     trace.name = name
     trace.id = _id_or_new(id)
-    trace.start_time = utcnow()
+    trace.start_time = _now(UTC)
     trace.end_time = None
     trace.status = "ok"
     trace.error = None
@@ -334,32 +326,35 @@ def start_trace(
     trace._masked = False
     trace._wire = None
     trace._spool = None
+    trace._packed = False
     trace._token = None
     return trace
 
 
 _START_FIELDS = (
     "name id start_time end_time status error input output metadata llm_usage description "
-    "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _spool _token"
+    "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _spool _packed "
+    "_token"
 )
 if [field.name for field in attrs.fields(Trace)] != _START_FIELDS.split():  # pragma: no cover
     raise RuntimeError("start_trace() must set every field of Trace: update it")
 
 
-def start_span(
-    trace: Trace, name: str, parent_id: str | None, input: Any, metadata: dict[str, Any]
-) -> Span:
-    """``Span(name, parent_id=..., ...)`` for ``Trace.span()``, without attrs' ``__init__``.
+def open_span(trace: Trace, name: str, input: Any, metadata: dict[str, Any]) -> Span:
+    """``trace.span(name)`` for a name already checked, without attrs' ``__init__``.
 
-    As ``start_trace``: the name is checked, the id and the UTC start time are made here,
-    so no converter or validator has anything to do (~1.6 vs ~2.5 us per span,
-    benchmarks/README.md). ``_SPAN_FIELDS`` keeps it in step with the attrs fields.
+    Parented under the current span when that span belongs to ``trace``, and appended to
+    its spans. The id and the UTC start time are made here, so no converter or validator
+    has anything to do (~1.6 vs ~2.5 us per span, benchmarks/README.md); ``observe()``
+    calls it directly (its name was checked when it decorated). ``_SPAN_FIELDS`` keeps it
+    in step with the attrs fields.
     """
-    _check_name(None, None, name)
+    current = _span_var.get()
+    trace_id = trace.id
     span: Span = _new_object(Span)
     span.name = name
-    span.id = _randbytes(16).hex()
-    span.start_time = utcnow()
+    span.id = _getrandbits(128).to_bytes(16, "little").hex()  # new_id(), inlined
+    span.start_time = _now(UTC)
     span.end_time = None
     span.status = "ok"
     span.error = None
@@ -367,9 +362,14 @@ def start_span(
     span.output = None
     span.metadata = metadata
     span.llm_usage = None
-    span.parent_id = parent_id
-    span._trace_id = trace.id
+    span.parent_id = current.id if current is not None and current._trace_id == trace_id else None
+    span._trace_id = trace_id
     span._token = None
+    spans = _get_spans(trace)
+    if spans is None:
+        _set_spans(trace, [span])
+    else:
+        spans.append(span)
     return span
 
 
@@ -378,4 +378,4 @@ _SPAN_FIELDS = (
     "_trace_id _token"
 )
 if [field.name for field in attrs.fields(Span)] != _SPAN_FIELDS.split():  # pragma: no cover
-    raise RuntimeError("start_span() must set every field of Span: update it")
+    raise RuntimeError("open_span() must set every field of Span: update it")

@@ -12,12 +12,14 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import Token
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from ._capture import capture
 from ._context import _span_var, _trace_var, restore
+from ._fields import _now
 from ._filters import sampled_in
-from ._models import Span, Trace, _error_text
+from ._models import Span, Trace, _error_text, open_span
 
 if TYPE_CHECKING:
     from ._client import AsyncTracing
@@ -64,9 +66,9 @@ def _async_wrapper(call: _Observed, func: Callable[P, Awaitable[R]]) -> Callable
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            call.finish(frame, error=exc)
+            call.finish(frame, None, exc)
             raise
-        call.finish(frame, result=result)
+        call.finish(frame, result, None)
         return result
 
     return wrapper
@@ -81,9 +83,9 @@ def _sync_wrapper(call: _Observed, func: Callable[P, R]) -> Callable[P, R]:
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            call.finish(frame, error=exc)
+            call.finish(frame, None, exc)
             raise
-        call.finish(frame, result=result)
+        call.finish(frame, result, None)
         return result
 
     return wrapper
@@ -105,6 +107,7 @@ class _Observed:
         "name",
         "names",
         "positional",
+        "rate",
         "signature",
         "skip_first",
         "tracer",
@@ -119,7 +122,10 @@ class _Observed:
         capture_output: bool,
     ) -> None:
         self.tracer = tracer
+        self.rate = tracer._config.sample_rate  # the config is frozen
         self.name = name or getattr(func, "__qualname__", None) or repr(func)
+        if not isinstance(self.name, str) or not self.name:  # spans skip the name check
+            self.name = repr(func)
         self.capture_input = capture_input
         self.capture_output = capture_output
         try:
@@ -142,6 +148,12 @@ class _Observed:
 
     def arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """Bound arguments with defaults applied, ``self``/``cls`` left out, each captured."""
+        names = self.names
+        if names is not None and not kwargs and len(args) == len(names) == self.positional:
+            # Every parameter given positionally (the common call): no binding to do.
+            if self.skip_first:
+                return {key: capture(value) for key, value in zip(names[1:], args[1:], strict=True)}
+            return {key: capture(value) for key, value in zip(names, args, strict=True)}
         bound = self._bind(args, kwargs)
         if bound is None:
             return None
@@ -190,24 +202,21 @@ class _Observed:
 
     def start(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _Frame:
         parent = _trace_var.get()
-        tracer = self.tracer
-        rate = tracer._config.sample_rate
+        rate = self.rate
         if parent is None:
-            trace = tracer.trace(self.name)
+            trace = self.tracer.trace(self.name)
             keep = rate >= 1.0 or sampled_in(trace.id, rate)
             if keep and self.capture_input:
                 trace.input = self.arguments(args, kwargs)
             return (trace, None, _trace_var.set(trace), _span_var.set(None), keep)
         # Capturing for a trace that sampling drops would be wasted work.
         keep = rate >= 1.0 or sampled_in(parent.id, rate)
-        span = parent.span(self.name)
+        span = open_span(parent, self.name, None, {})  # the name was checked at decoration
         if keep and self.capture_input:
             span.input = self.arguments(args, kwargs)
         return (parent, span, None, _span_var.set(span), keep)
 
-    def finish(
-        self, frame: _Frame, *, result: Any = None, error: BaseException | None = None
-    ) -> None:
+    def finish(self, frame: _Frame, result: Any, error: BaseException | None) -> None:
         """Restore the context, record the outcome, and queue the trace if it was ours."""
         trace, span, trace_token, span_token, keep = frame
         restore(_span_var, span_token)
@@ -215,7 +224,13 @@ class _Observed:
             restore(_trace_var, trace_token)
         output = capture(result) if keep and self.capture_output and error is None else None
         if span is not None:
-            span.end(output=output, error=error)
+            if span.end_time is None:  # span.end(output=output, error=error), inlined
+                span.end_time = _now(UTC)
+                if output is not None:
+                    span.output = output
+                if error is not None:
+                    span.error = _error_text(error)
+                    span.status = "error"
             return
         if trace._ended:  # the function ended its own trace; that one stands
             return

@@ -114,7 +114,7 @@ def _asgi_before(asgi: dict[str, Any] | None) -> list[str]:
     row = (asgi or {}).get("tracing")
     if not row:
         return []
-    return [_asgi_row("tracing before the #12 changes (`--compare`, its own run)", row)]
+    return [_asgi_row("tracing, the `--compare` checkout (its own run)", row)]
 
 
 def _versions() -> str:

@@ -35,7 +35,7 @@ from benchmarks.run import HERE, PY, ROOT, sink_process
 VARIANTS = ("none", "tracing", "otel", "sentry")
 LABELS = {
     "none": "no tracing",
-    "tracing@before": "this SDK before the #12 changes (same app)",
+    "tracing@before": "this SDK, the `--compare` checkout (same app)",
     "tracing": "this SDK: TracingMiddleware + 2 observed functions",
     "tracing-middleware": "this SDK: TracingMiddleware only",
     "tracing-flush100": "this SDK, flush_at=100",

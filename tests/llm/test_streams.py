@@ -170,6 +170,33 @@ async def test_fails_mid_stream(
     assert seen  # the chunks before the failure reached the caller
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_unreadable_chunk_leaves_the_stream_alone(
+    fake: FakeLLM, tracer: AsyncTracing, is_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunk the accumulator cannot read (``choices: null``) is logged; the caller
+    still gets every chunk, and the span ends ok without the rest of the stream."""
+    client = tracer.instrument(openai_client(fake, is_async=is_async))
+    plain = openai_client(fake, is_async=is_async)
+
+    async def read(source: Any) -> list[Any]:
+        if is_async:
+            return [chunk async for chunk in await chat_stream(source, "gpt-odd-chunks4")]
+        return await asyncio.to_thread(lambda: list(chat_stream(source, "gpt-odd-chunks4")))
+
+    async with tracer.trace("request") as trace:
+        seen = await read(client)
+    expected = await read(plain)
+    assert [chunk.model_dump() for chunk in seen] == [chunk.model_dump() for chunk in expected]
+    assert any(chunk.choices is None for chunk in seen)
+    [span] = trace.spans
+    assert span.status == "ok"
+    assert span.end_time is not None
+    assert span.metadata["usage_missing"] is True  # the usage chunk came after the odd one
+    assert span.llm_usage is None
+    assert "read an LLM stream chunk; the rest of that stream is not recorded" in caplog.text
+
+
 async def test_read_in_another_task_and_thread(fake: FakeLLM, tracer: AsyncTracing) -> None:
     """A stream made in one task and read in another (and a sync one in a thread) ends
     its span in the trace that was current when the call was made."""

@@ -13,8 +13,9 @@ from typing import Any
 
 import orjson
 
-from ._call import Result
-from ._content import strip_base64
+from ._call import Result, unreadable_chunk
+from ._call import perf as _perf
+from ._content import input_snapshot
 from ._shapes import message_output, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -72,11 +73,11 @@ class Messages:
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        messages = strip_base64(body.get("messages"))
+        messages = body.get("messages")
         system = body.get("system")
-        if system is None:
-            return messages
-        return [{"role": "system", "content": system}, *(messages or ())]
+        if system is not None:
+            messages = [{"role": "system", "content": system}, *(messages or ())]
+        return input_snapshot(messages)
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -118,36 +119,43 @@ class MessagesStream:
         # index -> [kind, id, name, fragments]
         self.blocks: dict[int, list[Any]] = {}
 
-    def add(self, event: Any) -> None:
-        kind = event.type
-        if kind == "content_block_delta":
-            delta = event.delta
-            block = self.blocks.get(event.index)
-            if block is None:
-                return
-            delta_kind = delta.type
-            if delta_kind == "text_delta":
-                block[3].append(delta.text)
-            elif delta_kind == "input_json_delta":
-                block[3].append(delta.partial_json)
-        elif kind == "content_block_start":
-            content = event.content_block
-            self.blocks[event.index] = [
-                content.type,
-                getattr(content, "id", None),
-                getattr(content, "name", None),
-                [],
-            ]
-        elif kind == "message_delta":
-            reason = getattr(event.delta, "stop_reason", None)
-            if reason:
-                self.result.finish_reasons = [reason]
-            self.usage.update(getattr(event, "usage", None))
-        elif kind == "message_start":
-            message = event.message
-            self.result.model = getattr(message, "model", None)
-            self.result.response_id = getattr(message, "id", None)
-            self.usage.update(getattr(message, "usage", None))
+    def add(self, event: Any) -> Any:
+        result = self.result
+        if result.first_chunk is None:
+            result.first_chunk = _perf()
+        try:
+            kind = event.type
+            if kind == "content_block_delta":
+                delta = event.delta
+                block = self.blocks.get(event.index)
+                delta_kind = delta.type
+                if block is None:
+                    pass
+                elif delta_kind == "text_delta":
+                    block[3].append(delta.text)
+                elif delta_kind == "input_json_delta":
+                    block[3].append(delta.partial_json)
+            elif kind == "content_block_start":
+                content = event.content_block
+                self.blocks[event.index] = [
+                    content.type,
+                    getattr(content, "id", None),
+                    getattr(content, "name", None),
+                    [],
+                ]
+            elif kind == "message_delta":
+                reason = getattr(event.delta, "stop_reason", None)
+                if reason:
+                    result.finish_reasons = [reason]
+                self.usage.update(getattr(event, "usage", None))
+            elif kind == "message_start":
+                message = event.message
+                result.model = getattr(message, "model", None)
+                result.response_id = getattr(message, "id", None)
+                self.usage.update(getattr(message, "usage", None))
+        except Exception:
+            self.result = unreadable_chunk()
+        return event
 
     def close(self) -> None:
         texts: list[str] = []

@@ -6,6 +6,11 @@ The span is a child of the current span of the current trace, made through the s
 its own, queued when the call ends. ``finish()`` runs once, in whatever thread or task
 sees the end of the call (the request returning, a stream ending, closing, failing or
 being collected), and never raises into the caller.
+
+This runs once per API call, right after the SDK's own millisecond of work has pushed
+this code and its data out of the CPU caches: there every Python call and every object
+costs several times what a tight loop shows (benchmarks/README.md, "LLM clients"), so
+the span's metadata is written in place and the usual record built in few steps.
 """
 
 from __future__ import annotations
@@ -15,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import _trace_var
 from .._models import LlmUsage, Span, Trace
-from ._content import snapshot
+from ._content import output_snapshot
 from ._soft import failed
 
 if TYPE_CHECKING:
     from .._client import AsyncTracing
 
-__all__ = ["LlmCall", "Result"]
+__all__ = ["LlmCall", "Result", "perf", "unreadable_chunk"]
 
-_perf = time.perf_counter
+perf = _perf = time.perf_counter
 
 
 class Result:
@@ -35,6 +40,7 @@ class Result:
         "completion_tokens",
         "extra",
         "finish_reasons",
+        "first_chunk",
         "model",
         "output",
         "prompt_tokens",
@@ -53,27 +59,29 @@ class Result:
         self.reasoning: int | None = None
         self.output: Any = None
         self.extra: dict[str, Any] | None = None
-
-    def metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {}
-        if self.model is not None:
-            meta["gen_ai.response.model"] = self.model
-        if self.response_id is not None:
-            meta["gen_ai.response.id"] = self.response_id
-        meta["gen_ai.response.finish_reasons"] = self.finish_reasons
-        if self.cache_read is not None:
-            meta["gen_ai.usage.cache_read.input_tokens"] = self.cache_read
-        if self.cache_creation is not None:
-            meta["gen_ai.usage.cache_creation.input_tokens"] = self.cache_creation
-        if self.reasoning is not None:
-            meta["gen_ai.usage.reasoning.output_tokens"] = self.reasoning
-        if self.extra:
-            meta.update(self.extra)
-        return meta
+        self.first_chunk: float | None = None  # perf_counter() at a stream's first item
 
 
-def _as_int(value: Any) -> int | None:
-    return value if type(value) is int and value >= 0 else None
+def unreadable_chunk() -> Result:
+    """For a stream accumulator whose chunk raised: logs it and gives the accumulator a
+    scratch ``Result`` to write the rest of the stream into (so it is not recorded, and
+    the stream itself goes on untouched)."""
+    failed("read an LLM stream chunk; the rest of that stream is not recorded")
+    return Result()
+
+
+# Request body keys recorded in metadata, under their GenAI semantic-convention names.
+_REQUEST_PARAMS = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "top_k": "gen_ai.request.top_k",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "max_output_tokens": "gen_ai.request.max_tokens",
+    "seed": "gen_ai.request.seed",
+    "stop": "gen_ai.request.stop_sequences",
+    "stop_sequences": "gen_ai.request.stop_sequences",
+}
 
 
 class LlmCall:
@@ -82,7 +90,7 @@ class LlmCall:
     __slots__ = (
         "capture",
         "done",
-        "first_chunk",
+        "endpoint",
         "own_trace",
         "provider",
         "request_model",
@@ -97,40 +105,41 @@ class LlmCall:
     def __init__(
         self,
         tracer: AsyncTracing,
-        *,
-        operation: str,
+        endpoint: Any,
         provider: str,
-        request_model: str | None,
+        body: dict[str, Any],
         stream: bool,
         capture_content: bool,
-        input: Any,
     ) -> None:
+        """Start the span for a request ``body`` (the SDKs' unset defaults removed)."""
+        model = body.get("model")
+        request_model = model if type(model) is str else None
+        operation = endpoint.operation
         name = f"{operation} {request_model}" if request_model else operation
         parent = _trace_var.get()
         self.own_trace = parent is None
-        self.trace: Trace = tracer.trace(name) if parent is None else parent
-        metadata: dict[str, Any] = {
-            "gen_ai.operation.name": operation,
-            "gen_ai.provider.name": provider,
-            "gen_ai.request.model": request_model,
-            "stream": stream,
-        }
-        self.span: Span = self.trace.span(
-            name, input=snapshot(input) if capture_content else None, metadata=metadata
-        )
+        trace: Trace = tracer.trace(name) if parent is None else parent
+        span: Span = trace.span(name, input=endpoint.input(body) if capture_content else None)
+        self.trace = trace
+        self.span = span
+        meta = span.metadata  # a new dict of this span's own
+        meta["gen_ai.operation.name"] = operation
+        meta["gen_ai.provider.name"] = provider
+        meta["gen_ai.request.model"] = request_model
+        meta["stream"] = stream
+        for key, value in body.items():
+            param = _REQUEST_PARAMS.get(key)
+            if param is not None and value is not None:
+                meta[param] = value
         self.tracer = tracer
+        self.endpoint = endpoint
         self.provider = provider
         self.request_model = request_model
         self.stream = stream
         self.capture = capture_content
         self.result = Result()
-        self.started = _perf()
-        self.first_chunk: float | None = None
         self.done = False
-
-    def chunk_seen(self) -> None:
-        if self.first_chunk is None:
-            self.first_chunk = _perf()
+        self.started = _perf()
 
     def finish(self, *, error: BaseException | None = None, incomplete: str | None = None) -> None:
         """End the span (and its own trace) once; later calls do nothing."""
@@ -138,7 +147,10 @@ class LlmCall:
             return
         self.done = True
         try:
-            self._record(error, incomplete)
+            if self.own_trace or not self.trace._queued:
+                self._record(error, incomplete)
+            # else: its trace was sent before the call ended (a stream read after the
+            # trace ended): the span already has an end time there; nothing more goes in.
         except Exception:  # never into the host: the span still ends
             failed("record an LLM call")
             self.span.end()
@@ -147,34 +159,50 @@ class LlmCall:
 
     def _record(self, error: BaseException | None, incomplete: str | None) -> None:
         span, result = self.span, self.result
-        if not self.own_trace and self.trace._queued:
-            # Its trace was sent before the call ended (a stream read after the trace
-            # ended): the span already has an end time there; nothing more can go in.
-            return
         meta = span.metadata
-        meta.update(result.metadata())
-        if self.stream and self.first_chunk is not None:
-            meta["time_to_first_token"] = self.first_chunk - self.started
+        if result.model is not None:
+            meta["gen_ai.response.model"] = result.model
+        if result.response_id is not None:
+            meta["gen_ai.response.id"] = result.response_id
+        meta["gen_ai.response.finish_reasons"] = result.finish_reasons
+        if result.cache_read is not None:
+            meta["gen_ai.usage.cache_read.input_tokens"] = result.cache_read
+        if result.cache_creation is not None:
+            meta["gen_ai.usage.cache_creation.input_tokens"] = result.cache_creation
+        if result.reasoning is not None:
+            meta["gen_ai.usage.reasoning.output_tokens"] = result.reasoning
+        if result.extra:
+            meta.update(result.extra)
+        if result.first_chunk is not None:
+            meta["time_to_first_token"] = result.first_chunk - self.started
         if incomplete is not None:
             meta["stream_incomplete"] = incomplete
-        usage = None
-        prompt, completion = _as_int(result.prompt_tokens), _as_int(result.completion_tokens)
-        if prompt is not None or completion is not None:
-            usage = LlmUsage(
-                model=result.model or self.request_model or "unknown",
-                provider=self.provider,
-                prompt_tokens=prompt or 0,
-                completion_tokens=completion or 0,
-                api_calls_count=1,
-            )
-        elif error is None:
+        usage = _usage(result, self.request_model, self.provider)
+        if usage is None and error is None:
             meta["usage_missing"] = True
-        output = snapshot(result.output) if self.capture and result.output is not None else None
-        if error is not None:
-            meta["error.type"] = type(error).__name__
-            span.end(output=output, llm_usage=usage, error=f"{type(error).__name__}: {error}")
-            if self.own_trace:
-                self.trace.status = "error"
-                self.trace.error = span.error
-        else:
+        output = output_snapshot(result.output) if self.capture else None
+        if error is None:
             span.end(output=output, llm_usage=usage)
+            return
+        meta["error.type"] = type(error).__name__
+        span.end(output=output, llm_usage=usage, error=f"{type(error).__name__}: {error}")
+        if self.own_trace:
+            self.trace.status = "error"
+            self.trace.error = span.error
+
+
+def _usage(result: Result, request_model: str | None, provider: str) -> LlmUsage | None:
+    prompt, completion = result.prompt_tokens, result.completion_tokens
+    if type(prompt) is not int or prompt < 0:
+        prompt = None
+    if type(completion) is not int or completion < 0:
+        completion = None
+    if prompt is None and completion is None:
+        return None
+    return LlmUsage(
+        model=result.model or request_model or "unknown",
+        provider=provider,
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
+        api_calls_count=1,
+    )

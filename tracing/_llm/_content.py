@@ -13,7 +13,7 @@ from typing import Any
 
 from .._capture import MAX_CAPTURE_BYTES, capture
 
-__all__ = ["snapshot", "strip_base64"]
+__all__ = ["input_snapshot", "output_snapshot", "snapshot", "strip_base64"]
 
 _MAX_DEPTH = 12
 
@@ -83,7 +83,7 @@ def _is_base64_source(value: dict[Any, Any]) -> bool:
     return value.get("type") == "base64" or "format" in value
 
 
-_SCALARS = (str, int, float, bool, type(None))
+_NUMBERS = (int, float, bool, type(None))
 _ESCAPED = 6  # JSON escapes take at most 6 bytes a character
 
 
@@ -92,17 +92,58 @@ def _flat_size(record: dict[Any, Any]) -> int:
     size = 0
     for key, value in record.items():
         kind = type(value)
-        if type(key) is not str or kind not in _SCALARS:
+        if type(key) is not str or (kind is not str and kind not in _NUMBERS):
             return -1
         size += len(key) + (len(value) if kind is str else 24) + 4
     return size * _ESCAPED
 
 
+def input_snapshot(value: Any) -> Any:
+    """What a span records of a request's messages (or prompt, or input): a snapshot
+    with base64 payloads replaced by markers, within the capture cap.
+
+    Most requests carry a short list of messages whose values are all strings: those
+    are copied in one pass (so later changes do not show). Anything else goes through
+    ``strip_base64`` and ``snapshot``."""
+    if type(value) is list and len(value) <= 64:
+        size = 0
+        for message in value:
+            if type(message) is not dict or type(message.get("content")) is not str:
+                break
+            for key, item in message.items():
+                kind = type(item)
+                if type(key) is not str or (kind is not str and kind not in _NUMBERS):
+                    break
+                size += len(key) + (len(item) if kind is str else 24) + 4
+            else:
+                continue
+            break
+        else:
+            if size * _ESCAPED <= MAX_CAPTURE_BYTES:
+                return list(map(dict, value))
+    return snapshot(strip_base64(value))
+
+
+def output_snapshot(output: Any) -> Any:
+    """What a span records of the output the endpoint built: as it is when it is one
+    message of short text (a dict made here that nothing else holds), else through
+    ``snapshot`` (tool-call arguments are the SDK's objects; the cap applies)."""
+    if output is None:
+        return None
+    if type(output) is dict and len(output) == 2:  # role and content: no tool calls
+        content = output.get("content")
+        if content is None or (
+            type(content) is str and (len(content) + 32) * _ESCAPED <= MAX_CAPTURE_BYTES
+        ):
+            return output
+    return snapshot(output)
+
+
 def snapshot(value: Any) -> Any:
-    """``capture(value)``, without its JSON round trip for what most calls carry: a
-    message dict, or a list of them, holding only scalars and small enough to need no
-    cut. Those are copied (so later changes do not show); anything else goes through
-    ``capture`` (JSON snapshot and the 16 KiB cap)."""
+    """``capture(value)``, without its JSON round trip for a message dict, or a list of
+    them, holding only scalars and small enough to need no cut. Those are copied (so
+    later changes do not show); anything else goes through ``capture`` (JSON snapshot
+    and the 16 KiB cap)."""
     if type(value) is dict:
         size = _flat_size(value)
         if 0 <= size <= MAX_CAPTURE_BYTES:
@@ -115,5 +156,5 @@ def snapshot(value: Any) -> Any:
                 return capture(value)
             total += size
         if total <= MAX_CAPTURE_BYTES:
-            return [dict(item) for item in value]
+            return list(map(dict, value))
     return capture(value)

@@ -18,7 +18,6 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ._call import LlmCall
-from ._shapes import request_metadata
 from ._soft import failed
 from ._streams import watch_stream
 
@@ -55,30 +54,24 @@ class Instrumentation:
     def __repr__(self) -> str:
         return f"<tracing instrumentation provider={self.provider!r} tracer={self.tracer!r}>"
 
-    def begin(self, options: Any, stream: bool) -> tuple[LlmCall, Any] | None:
-        """The call and endpoint for this request, or None to leave it alone."""
+    def begin(self, options: Any, stream: bool) -> LlmCall | None:
+        """The call for this request, or None to leave it alone."""
         if _in_call.get() or not self.tracer._enabled:
             return None
         try:
-            if str(options.method).lower() != "post":
+            method = options.method
+            if method != "post" and str(method).lower() != "post":
                 return None
-            path = str(options.url).partition("?")[0]
+            path = options.url
+            if type(path) is not str or "?" in path:
+                path = str(path).partition("?")[0]
             endpoint = self.endpoints.get(path)
             if endpoint is None:
                 return None
             body = _given(options.json_data)
-            model = body.get("model")
-            call = LlmCall(
-                self.tracer,
-                operation=endpoint.operation,
-                provider=self.provider,
-                request_model=model if isinstance(model, str) else None,
-                stream=bool(stream),
-                capture_content=self.capture_content,
-                input=endpoint.input(body) if self.capture_content else None,
+            return LlmCall(
+                self.tracer, endpoint, self.provider, body, bool(stream), self.capture_content
             )
-            call.span.metadata.update(request_metadata(body))
-            return call, endpoint
         except Exception:
             failed("start an LLM span; the call is not traced")
             return None
@@ -87,28 +80,40 @@ class Instrumentation:
 _SENTINELS = frozenset({"Omit", "NotGiven"})
 
 
-def _given(body: Any) -> dict[str, Any]:
+def _given(json_data: Any) -> dict[str, Any]:
     """The request body without the SDKs' ``Omit``/``NotGiven`` defaults (Anthropic's
-    transform leaves them in ``json_data``)."""
-    if not isinstance(body, Mapping):
+    transform leaves them in ``json_data``); the body itself when it has none."""
+    body: dict[str, Any]
+    if type(json_data) is dict:
+        body = json_data
+    elif isinstance(json_data, Mapping):
+        body = dict(json_data)
+    else:
         return {}
-    return {key: value for key, value in body.items() if type(value).__name__ not in _SENTINELS}
+    for value in body.values():
+        if type(value).__name__ in _SENTINELS:
+            return {
+                key: item for key, item in body.items() if type(item).__name__ not in _SENTINELS
+            }
+    return body
 
 
 def _raw_mode(options: Any) -> str | None:
     headers = getattr(options, "headers", None)
-    if isinstance(headers, Mapping):
-        mode = headers.get(_RAW_HEADER)
-        return mode if isinstance(mode, str) else None
-    return None
+    if type(headers) is not dict and (
+        type(headers).__name__ in _SENTINELS or not isinstance(headers, Mapping)
+    ):
+        return None  # NotGiven: no ABC check (a cold one costs microseconds)
+    mode = headers.get(_RAW_HEADER)
+    return mode if type(mode) is str else None
 
 
-def _observe(call: LlmCall, endpoint: Any, value: Any, is_async: bool) -> None:
+def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
     """Record a returned value: a complete response now, a stream when it ends."""
+    endpoint = call.endpoint
     try:
         if call.stream:
-            accumulator = endpoint.stream(call.result)
-            watch_stream(value, call, accumulator, is_async)
+            watch_stream(value, call, endpoint.stream(call.result), is_async)
             return
         endpoint.read(value, call.result)
     except Exception:
@@ -116,19 +121,45 @@ def _observe(call: LlmCall, endpoint: Any, value: Any, is_async: bool) -> None:
     call.finish()
 
 
-def _unread(call: LlmCall) -> None:
-    # with_streaming_response: the body is the caller's to read; reading it here
-    # would change what the client does.
-    call.result.extra = {"response_body_unread": True}
-    call.finish()
+def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
+    """Record what ``request()`` returned; for an async client's raw response, the
+    awaitable its ``parse()`` gave (the caller awaits it and calls ``_parsed``)."""
+    mode = _raw_mode(options)
+    if mode is None:
+        _observe(call, value, is_async)
+    elif mode == "stream":
+        # with_streaming_response: the body is the caller's to read; reading it here
+        # would change what the client does.
+        call.result.extra = {"response_body_unread": True}
+        call.finish()
+    elif not callable(getattr(value, "parse", None)):
+        _observe(call, value, is_async)
+    else:
+        try:
+            parsed = value.parse()  # cached: the caller's parse() gets the same object
+        except Exception as exc:
+            call.finish(error=exc)
+            return None
+        if is_async and inspect.isawaitable(parsed):
+            return parsed
+        _observe(call, parsed, is_async)
+    return None
+
+
+async def _parsed(call: LlmCall, pending: Any) -> None:
+    try:
+        parsed = await pending
+    except Exception as exc:
+        call.finish(error=exc)
+        return
+    _observe(call, parsed, True)
 
 
 def _sync_request(inst: Instrumentation, original: Callable[..., Any]) -> Callable[..., Any]:
     def request(cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
-        started = inst.begin(options, kwargs.get("stream", False))
-        if started is None:
+        call = inst.begin(options, kwargs.get("stream", False))
+        if call is None:
             return original(cast_to, options, *args, **kwargs)
-        call, endpoint = started
         token = _in_call.set(True)
         try:
             value = original(cast_to, options, *args, **kwargs)
@@ -137,18 +168,7 @@ def _sync_request(inst: Instrumentation, original: Callable[..., Any]) -> Callab
             raise
         finally:
             _in_call.reset(token)
-        mode = _raw_mode(options)
-        if mode == "stream":
-            _unread(call)
-        elif mode is not None and callable(getattr(value, "parse", None)):
-            try:
-                parsed = value.parse()  # cached: the caller's parse() gets the same object
-            except Exception as exc:
-                call.finish(error=exc)
-                return value
-            _observe(call, endpoint, parsed, False)
-        else:
-            _observe(call, endpoint, value, False)
+        _returned(call, options, value, False)
         return value
 
     request.__tracing_wrapped__ = original  # type: ignore[attr-defined]
@@ -157,10 +177,9 @@ def _sync_request(inst: Instrumentation, original: Callable[..., Any]) -> Callab
 
 def _async_request(inst: Instrumentation, original: Callable[..., Any]) -> Callable[..., Any]:
     async def request(cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
-        started = inst.begin(options, kwargs.get("stream", False))
-        if started is None:
+        call = inst.begin(options, kwargs.get("stream", False))
+        if call is None:
             return await original(cast_to, options, *args, **kwargs)
-        call, endpoint = started
         token = _in_call.set(True)
         try:
             value = await original(cast_to, options, *args, **kwargs)
@@ -169,20 +188,9 @@ def _async_request(inst: Instrumentation, original: Callable[..., Any]) -> Calla
             raise
         finally:
             _in_call.reset(token)
-        mode = _raw_mode(options)
-        if mode == "stream":
-            _unread(call)
-        elif mode is not None and callable(getattr(value, "parse", None)):
-            try:
-                parsed = value.parse()  # cached: the caller's parse() gets the same object
-                if inspect.isawaitable(parsed):
-                    parsed = await parsed
-            except Exception as exc:
-                call.finish(error=exc)
-                return value
-            _observe(call, endpoint, parsed, True)
-        else:
-            _observe(call, endpoint, value, True)
+        pending = _returned(call, options, value, True)
+        if pending is not None:
+            await _parsed(call, pending)
         return value
 
     request.__tracing_wrapped__ = original  # type: ignore[attr-defined]

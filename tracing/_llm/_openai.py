@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._call import Result
-from ._content import strip_base64
+from ._call import Result, unreadable_chunk
+from ._call import perf as _perf
+from ._content import input_snapshot, snapshot, strip_base64
 from ._shapes import message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -25,15 +26,31 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _chat_usage(usage: Any, result: Result) -> None:
+# Field names of the usage object: chat and legacy completions, then the Responses API.
+_CHAT_USAGE = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
+_RESPONSES_USAGE = (
+    "input_tokens",
+    "output_tokens",
+    "input_tokens_details",
+    "output_tokens_details",
+)
+
+
+def _usage(usage: Any, result: Result, names: tuple[str, str, str, str] = _CHAT_USAGE) -> None:
     if usage is None:
         return
-    result.prompt_tokens = getattr(usage, "prompt_tokens", None)
-    result.completion_tokens = getattr(usage, "completion_tokens", None)
-    details = getattr(usage, "prompt_tokens_details", None)
+    prompt, completion, prompt_details, completion_details = names
+    result.prompt_tokens = getattr(usage, prompt, None)
+    result.completion_tokens = getattr(usage, completion, None)
+    details = getattr(usage, prompt_details, None)
     if details is not None:
         result.cache_read = _field(details, "cached_tokens")
-    details = getattr(usage, "completion_tokens_details", None)
+    details = getattr(usage, completion_details, None)
     if details is not None:
         result.reasoning = _field(details, "reasoning_tokens")
 
@@ -55,13 +72,8 @@ def _message_tool_calls(message: Any) -> list[dict[str, Any]] | None:
     return out
 
 
-class Chat:
-    """``POST /chat/completions``."""
-
-    operation = "chat"
-
-    def input(self, body: Mapping[str, Any]) -> Any:
-        return strip_base64(body.get("messages"))
+class _Choices:
+    """A complete response made of ``choices`` (chat and legacy completions)."""
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -71,15 +83,38 @@ class Chat:
             reason = getattr(choice, "finish_reason", None)
             if reason:
                 result.finish_reasons.append(reason)
-            message = getattr(choice, "message", None)
-            outputs.append(
-                message_output(getattr(message, "content", None), _message_tool_calls(message))
-            )
-        result.output = one_or_many(outputs)
-        _chat_usage(getattr(obj, "usage", None), result)
+            outputs.append(self.output(choice))
+        result.output = outputs[0] if len(outputs) == 1 else (outputs or None)
+        _usage(getattr(obj, "usage", None), result)
+
+    def output(self, choice: Any) -> Any:  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+
+class Chat(_Choices):
+    """``POST /chat/completions``."""
+
+    operation = "chat"
+
+    def input(self, body: Mapping[str, Any]) -> Any:
+        return input_snapshot(body.get("messages"))
+
+    def output(self, choice: Any) -> Any:
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        if getattr(message, "tool_calls", None):
+            return message_output(content, _message_tool_calls(message))
+        return {"role": "assistant", "content": content}
 
     def stream(self, result: Result) -> ChatStream:
         return ChatStream(result)
+
+
+def _first_chunk(chunk: Any, result: Result) -> None:
+    """A chunk stream's first item: the time, and the model and id it names."""
+    result.first_chunk = _perf()
+    result.model = getattr(chunk, "model", None)
+    result.response_id = getattr(chunk, "id", None)
 
 
 class ChatStream:
@@ -98,28 +133,31 @@ class ChatStream:
         self.texts: dict[int, list[str]] = {}
         self.tools: dict[int, dict[int, dict[str, Any]]] = {}
 
-    def add(self, chunk: Any) -> None:
+    def add(self, chunk: Any) -> Any:
         result = self.result
-        if result.model is None:
-            result.model = chunk.model
-            result.response_id = chunk.id
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta is not None:
-                content = delta.content
-                if content:
-                    index = choice.index
-                    if index == 0:
-                        self.first.append(content)
-                    else:
-                        self.texts.setdefault(index, []).append(content)
-                if delta.tool_calls:
-                    self._add_tool_calls(choice.index, delta.tool_calls)
-            if choice.finish_reason:
-                result.finish_reasons.append(choice.finish_reason)
-        usage = chunk.usage
-        if usage is not None:
-            _chat_usage(usage, result)
+        if result.first_chunk is None:
+            _first_chunk(chunk, result)
+        try:
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta is not None:
+                    content = delta.content
+                    if content:
+                        index = choice.index
+                        if index == 0:
+                            self.first.append(content)
+                        else:
+                            self.texts.setdefault(index, []).append(content)
+                    if delta.tool_calls:
+                        self._add_tool_calls(choice.index, delta.tool_calls)
+                if choice.finish_reason:
+                    result.finish_reasons.append(choice.finish_reason)
+            usage = chunk.usage
+            if usage is not None:
+                _usage(usage, result)
+        except Exception:
+            self.result = unreadable_chunk()
+        return chunk
 
     def _add_tool_calls(self, choice: int, calls: Any) -> None:
         slots = self.tools.setdefault(choice, {})
@@ -150,25 +188,16 @@ class ChatStream:
         self.result.output = one_or_many(outputs)
 
 
-class Completions:
+class Completions(_Choices):
     """``POST /completions`` (legacy text completions)."""
 
     operation = "text_completion"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return body.get("prompt")
+        return snapshot(body.get("prompt"))
 
-    def read(self, obj: Any, result: Result) -> None:
-        result.model = getattr(obj, "model", None)
-        result.response_id = getattr(obj, "id", None)
-        texts = []
-        for choice in getattr(obj, "choices", None) or ():
-            reason = getattr(choice, "finish_reason", None)
-            if reason:
-                result.finish_reasons.append(reason)
-            texts.append(getattr(choice, "text", None))
-        result.output = texts[0] if len(texts) == 1 else (texts or None)
-        _chat_usage(getattr(obj, "usage", None), result)
+    def output(self, choice: Any) -> Any:
+        return getattr(choice, "text", None)
 
     def stream(self, result: Result) -> CompletionsStream:
         return CompletionsStream(result)
@@ -181,21 +210,24 @@ class CompletionsStream:
         self.result = result
         self.texts: dict[int, list[str]] = {}
 
-    def add(self, chunk: Any) -> None:
+    def add(self, chunk: Any) -> Any:
         result = self.result
-        if result.model is None:
-            result.model = getattr(chunk, "model", None)
-            result.response_id = getattr(chunk, "id", None)
-        for choice in getattr(chunk, "choices", None) or ():
-            text = getattr(choice, "text", None)
-            if text:
-                self.texts.setdefault(choice.index, []).append(text)
-            reason = getattr(choice, "finish_reason", None)
-            if reason:
-                result.finish_reasons.append(reason)
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            _chat_usage(usage, result)
+        if result.first_chunk is None:
+            _first_chunk(chunk, result)
+        try:
+            for choice in getattr(chunk, "choices", None) or ():
+                text = getattr(choice, "text", None)
+                if text:
+                    self.texts.setdefault(choice.index, []).append(text)
+                reason = getattr(choice, "finish_reason", None)
+                if reason:
+                    result.finish_reasons.append(reason)
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                _usage(usage, result)
+        except Exception:
+            self.result = unreadable_chunk()
+        return chunk
 
     def close(self) -> None:
         texts = ["".join(self.texts[index]) for index in sorted(self.texts)]
@@ -208,7 +240,7 @@ class Embeddings:
     operation = "embeddings"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return body.get("input")
+        return snapshot(body.get("input"))
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -227,30 +259,16 @@ class Embeddings:
         return None
 
 
-def _responses_usage(usage: Any, result: Result) -> None:
-    if usage is None:
-        return
-    result.prompt_tokens = getattr(usage, "input_tokens", None)
-    result.completion_tokens = getattr(usage, "output_tokens", None)
-    details = getattr(usage, "input_tokens_details", None)
-    if details is not None:
-        result.cache_read = _field(details, "cached_tokens")
-    details = getattr(usage, "output_tokens_details", None)
-    if details is not None:
-        result.reasoning = _field(details, "reasoning_tokens")
-
-
 class Responses:
     """``POST /responses`` (the Responses API)."""
 
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        value = strip_base64(body.get("input"))
         instructions = body.get("instructions")
         if instructions is None:
-            return value
-        return {"instructions": instructions, "input": value}
+            return input_snapshot(body.get("input"))
+        return snapshot({"instructions": instructions, "input": strip_base64(body.get("input"))})
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -277,7 +295,7 @@ class Responses:
                     )
                 )
         result.output = message_output("".join(texts) if texts else None, calls)
-        _responses_usage(getattr(obj, "usage", None), result)
+        _usage(getattr(obj, "usage", None), result, _RESPONSES_USAGE)
 
     def stream(self, result: Result) -> ResponsesStream:
         return ResponsesStream(result, self)
@@ -297,19 +315,26 @@ class ResponsesStream:
         self.texts: list[str] = []
         self.final = False
 
-    def add(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind == "response.output_text.delta":
-            self.texts.append(event.delta)
-        elif kind in _FINAL_EVENTS:
-            response = getattr(event, "response", None)
-            if response is not None:
-                self.endpoint.read(response, self.result)
-                self.final = True
-        elif kind == "response.created":
-            response = getattr(event, "response", None)
-            self.result.model = getattr(response, "model", None)
-            self.result.response_id = getattr(response, "id", None)
+    def add(self, event: Any) -> Any:
+        result = self.result
+        if result.first_chunk is None:
+            result.first_chunk = _perf()
+        try:
+            kind = getattr(event, "type", None)
+            if kind == "response.output_text.delta":
+                self.texts.append(event.delta)
+            elif kind in _FINAL_EVENTS:
+                response = getattr(event, "response", None)
+                if response is not None:
+                    self.endpoint.read(response, result)
+                    self.final = True
+            elif kind == "response.created":
+                response = getattr(event, "response", None)
+                result.model = getattr(response, "model", None)
+                result.response_id = getattr(response, "id", None)
+        except Exception:
+            self.result = unreadable_chunk()
+        return event
 
     def close(self) -> None:
         if not self.final:

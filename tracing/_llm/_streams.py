@@ -14,7 +14,6 @@ comes first ends the span; the others do nothing.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -24,17 +23,25 @@ from ._soft import failed
 
 __all__ = ["watch_stream"]
 
-_perf = time.perf_counter
-
 
 class _Watch:
-    __slots__ = ("accumulator", "call", "finalizer", "reader")
+    __slots__ = ("accumulator", "add", "call", "finalizer", "reader")
 
     def __init__(self, call: LlmCall, accumulator: Any) -> None:
         self.call = call
         self.accumulator = accumulator
+        # The accumulator's add() times the first item, never raises, and returns the
+        # item: the one call per item on top of the SDK's own work.
+        self.add: Callable[[Any], Any] = _same if accumulator is None else accumulator.add
         self.reader: Callable[[], Any] = _nothing
         self.finalizer: weakref.finalize[Any, Any] | None = None
+
+    def stopped(self, exc: BaseException) -> None:
+        """The reading generator stops on ``exc``: closed early, or the stream failed."""
+        if isinstance(exc, GeneratorExit):
+            self.end(incomplete="closed")
+        else:
+            self.end(error=exc)
 
     def end(self, error: BaseException | None = None, incomplete: str | None = None) -> None:
         call = self.call
@@ -61,63 +68,35 @@ class _Watch:
             return
         self.end(incomplete="closed")
 
-    def failed_to_read(self) -> None:
-        failed("read an LLM stream chunk; the rest of that stream is not recorded")
-        self.accumulator = None
-
 
 def _iterate(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
-    call = watch.call
-    add = watch.accumulator.add
-    first = True
+    add = watch.add
     try:
         for item in inner:
-            if first:
-                call.first_chunk = _perf()
-                first = False
-            if add is not None:
-                try:
-                    add(item)
-                except Exception:
-                    watch.failed_to_read()
-                    add = None
-            yield item
-    except GeneratorExit:
-        watch.end(incomplete="closed")
-        raise
+            yield add(item)
     except BaseException as exc:
-        watch.end(error=exc)
+        watch.stopped(exc)
         raise
     watch.end()
 
 
 async def _aiterate(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[Any]:
-    call = watch.call
-    add = watch.accumulator.add
-    first = True
+    add = watch.add
     try:
         async for item in inner:
-            if first:
-                call.first_chunk = _perf()
-                first = False
-            if add is not None:
-                try:
-                    add(item)
-                except Exception:
-                    watch.failed_to_read()
-                    add = None
-            yield item
-    except GeneratorExit:
-        watch.end(incomplete="closed")
-        raise
+            yield add(item)
     except BaseException as exc:
-        watch.end(error=exc)
+        watch.stopped(exc)
         raise
     watch.end()
 
 
 def _nothing() -> None:
     return None
+
+
+def _same(item: Any) -> Any:
+    return item
 
 
 def _abandoned(watch: _Watch) -> None:

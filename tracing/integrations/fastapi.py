@@ -57,12 +57,16 @@ class TracingMiddleware:
         return f"<TracingMiddleware tracer={self.tracer!r}>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.tracer._enabled:
+        tracer = self.tracer
+        if scope["type"] != "http" or not tracer._enabled:
             await self.app(scope, receive, send)
             return
-        request = _Request(scope, scope.get("app", self.app))
-        trace = self.tracer.trace(f"{request.method} {request.path}")
-        trace.metadata["http.request.method"] = request.method
+        method: str = scope.get("method", "GET")
+        path: str = scope.get("path", "") or "/"
+        root_path: str = scope.get("root_path", "")
+        app = scope.get("app", self.app)  # before routing: a mounted app replaces it
+        trace = tracer.trace(f"{method} {path}")
+        trace.metadata["http.request.method"] = method
         status: int | None = None
 
         async def send_and_watch(message: Message) -> None:
@@ -82,21 +86,27 @@ class TracingMiddleware:
         finally:
             restore(_span_var, span_token)
             restore(_trace_var, trace_token)
-            self._finish(trace, request, status, error)
+            if not trace._ended:  # else the handler ended the request's trace itself
+                route = _route_template(scope, app, path, root_path)
+                self._finish(trace, method, route or path, route, status, error)
 
     def _finish(
-        self, trace: Trace, request: _Request, status: int | None, error: BaseException | None
+        self,
+        trace: Trace,
+        method: str,
+        name: str,
+        route: str | None,
+        status: int | None,
+        error: BaseException | None,
     ) -> None:
-        if trace._ended:  # the handler ended the request's trace itself
-            return
         if status is None and isinstance(error, Exception):
             status = 500  # what ServerErrorMiddleware, outside us, is about to send
-        route = request.route_template()
-        trace.name = f"{request.method} {route or request.path}"
+        trace.name = f"{method} {name}"
+        metadata = trace.metadata
         if route is not None:
-            trace.metadata["http.route"] = route
+            metadata["http.route"] = route
         if status is not None:
-            trace.metadata["http.response.status_code"] = status
+            metadata["http.response.status_code"] = status
         if error is not None:
             trace.error = _error_text(error)
             trace.status = "error"
@@ -105,61 +115,56 @@ class TracingMiddleware:
         self.tracer.enqueue(trace)
 
 
-class _Request:
-    """What the middleware saw before routing, and the route template after it.
+def _route_template(scope: Scope, app: Any, path: str, root_path: str) -> str | None:
+    """The matched route's template with mount prefixes, or None if none matched.
 
     Starlette's routers write into the request's scope as they route: ``route`` (the
-    innermost endpoint route) and ``root_path`` (grown by each ``Mount``). FastAPI
-    >= 0.137 leaves ``include_router()`` prefixes out of ``scope["route"].path_format``
-    and keeps the full template in ``scope["fastapi"]["effective_route_context"]``.
+    innermost endpoint route) and ``root_path`` (grown by each ``Mount``); ``path`` and
+    ``root_path`` are what the middleware saw before routing. FastAPI >= 0.137 leaves
+    ``include_router()`` prefixes out of ``scope["route"].path_format`` and keeps the
+    full template in ``scope["fastapi"]["effective_route_context"]``.
     """
+    mounted = scope.get("root_path", "")[len(root_path) :]
+    if mounted:
+        prefix, last_mount = _mount_template(scope, app, path, root_path, mounted)
+    else:
+        prefix, last_mount = "", None
+    route = scope.get("route")
+    if route is not None and not isinstance(route, Mount):
+        template = _path_format(scope, route)
+        return None if template is None else prefix + template
+    if last_mount is not None and not getattr(last_mount, "routes", None):
+        return prefix + "/{path}"  # a mounted plain ASGI app (static files, say)
+    return None
 
-    __slots__ = ("app", "method", "path", "root_path", "scope")
 
-    def __init__(self, scope: Scope, app: Any) -> None:
-        self.scope = scope
-        self.app = app  # its routes are read only for a request that went through a Mount
-        self.method: str = scope.get("method", "GET")
-        self.path: str = scope.get("path", "") or "/"
-        self.root_path: str = scope.get("root_path", "")
+def _mount_template(
+    scope: Scope, app: Any, path: str, root_path: str, mounted: str
+) -> tuple[str, Mount | None]:
+    """Replay the request through the app's mounts to name them by their templates.
 
-    def route_template(self) -> str | None:
-        """The matched route's template with mount prefixes, or None if none matched."""
-        scope = self.scope
-        mounted = scope.get("root_path", "")[len(self.root_path) :]
-        prefix, last_mount = self._mount_template(mounted) if mounted else ("", None)
-        route = scope.get("route")
-        if route is not None and not isinstance(route, Mount):
-            path = _path_format(scope, route)
-            return None if path is None else prefix + path
-        if last_mount is not None and not getattr(last_mount, "routes", None):
-            return prefix + "/{path}"  # a mounted plain ASGI app (static files, say)
-        return None
-
-    def _mount_template(self, mounted: str) -> tuple[str, Mount | None]:
-        """Replay the request through the app's mounts to name them by their templates.
-
-        Falls back to the concrete prefix if the replay does not land where routing did.
-        """
-        probe: dict[str, Any] = {
-            "type": "http",
-            "path": self.path,
-            "root_path": self.root_path,
-            "method": self.method,
-        }
-        routes: Iterable[BaseRoute] = getattr(self.app, "routes", None) or ()
-        template, last = "", None
-        while True:
-            mount = _first_mount(routes, probe)
-            if mount is None:
-                break
-            _, child = mount.matches(probe)
-            probe.update(child)
-            template += mount.path_format.removesuffix("/{path}")
-            last, routes = mount, mount.routes
-        if probe["root_path"] != self.scope.get("root_path", ""):
-            return mounted, None
-        return template, last
+    ``app``'s routes are read only for a request that went through a ``Mount``. Falls
+    back to the concrete prefix if the replay does not land where routing did.
+    """
+    probe: dict[str, Any] = {
+        "type": "http",
+        "path": path,
+        "root_path": root_path,
+        "method": scope.get("method", "GET"),
+    }
+    routes: Iterable[BaseRoute] = getattr(app, "routes", None) or ()
+    template, last = "", None
+    while True:
+        mount = _first_mount(routes, probe)
+        if mount is None:
+            break
+        _, child = mount.matches(probe)
+        probe.update(child)
+        template += mount.path_format.removesuffix("/{path}")
+        last, routes = mount, mount.routes
+    if probe["root_path"] != scope.get("root_path", ""):
+        return mounted, None
+    return template, last
 
 
 def _first_mount(routes: Iterable[BaseRoute], probe: dict[str, Any]) -> Mount | None:
