@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy tests examples
 
 # JUnit XML and the slowest tests go to .ci-out/, so a failed run can be read afterwards.
-pytest: $(STAMP) chromium postgresql
+pytest: $(STAMP) chromium postgresql strace
 	$(BIN)/pytest --junitxml=.ci-out/junit.xml --durations=25
 
 test: lint typecheck pytest
@@ -56,6 +56,15 @@ postgresql:
 	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 \
 	    install -y -qq --no-install-recommends postgresql; }
+
+# The spool's fsync tests trace a child's writev/fsync calls with Debian's strace.
+.PHONY: strace
+strace:
+	@command -v strace >/dev/null 2>&1 || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y -qq --no-install-recommends strace; }
 
 # `make demo`: collector + agent workload + summary; `make serve`: browse the result.
 DEMO_DB    := .demo/collector.db

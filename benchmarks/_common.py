@@ -16,24 +16,33 @@ import gc
 import json
 import os
 import resource
+import socket
+import subprocess
 import sys
 import time
 import urllib.request
 from array import array
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "INPUT",
     "METADATA",
     "OUTPUT",
+    "ROOT",
     "YIELD_EVERY",
     "LagTicker",
     "Recorder",
+    "append_section",
+    "free_port",
     "main",
     "record_dict",
     "rss_now_mb",
+    "start_sink",
 ]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Same content for every driver: ~600 chars in, ~300 out, four metadata keys, tokens.
 INPUT = ("Summarise the following customer ticket in two sentences. " * 11)[:600]
@@ -122,6 +131,43 @@ def sink_stats(sink: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{sink}/_stats", timeout=5) as response:
         data: dict[str, Any] = json.loads(response.read())
         return data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_sink(port: int, lifetime: float) -> subprocess.Popen[bytes]:
+    """The loopback sink in its own process on ``port``, once it answers (the caller
+    kills it by its PID)."""
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "benchmarks._sink"),
+            *("--port", str(port), "--lifetime", str(lifetime)),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            sink_stats(f"http://127.0.0.1:{port}")
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the sink did not start")
+
+
+def append_section(path: str | os.PathLike[str] | None, text: str) -> None:
+    """Print a report section, and append it to ``path`` (a markdown file) if given."""
+    print(text)
+    if path is not None:
+        with open(path, "a") as f:
+            f.write("\n" + text)
 
 
 def sink_reset(sink: str) -> None:

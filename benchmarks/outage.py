@@ -16,51 +16,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from tracing import AsyncTracing, LlmUsage
 
-from ._common import INPUT, METADATA, MODEL, NAME, OUTPUT, PROVIDER, sink_stats
+from ._common import (
+    INPUT,
+    METADATA,
+    MODEL,
+    NAME,
+    OUTPUT,
+    PROVIDER,
+    append_section,
+    free_port,
+    rss_now_mb,
+    sink_stats,
+    start_sink,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
+LIFETIME = 120  # seconds the sink lives
 RATE, SECONDS, DOWN_AT, UP_AT = 5_000, 24.0, 4.0, 12.0
 TICK = 0.01  # enqueue RATE * TICK traces every TICK seconds
 USAGE = LlmUsage(MODEL, PROVIDER, prompt_tokens=152, completion_tokens=61)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start_sink(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._sink", "--port", str(port), "--lifetime", "120"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            sink_stats(f"http://127.0.0.1:{port}")
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the sink did not start")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 async def drive(port: int, sink: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
@@ -83,10 +62,10 @@ async def drive(port: int, sink: list[subprocess.Popen[bytes]]) -> dict[str, Any
             sink[0].wait(10)
             state = "down"
         elif state == "down" and now >= UP_AT:
-            sink[0] = await asyncio.to_thread(start_sink, port)
+            sink[0] = await asyncio.to_thread(start_sink, port, LIFETIME)
             state = "up again"
         if now >= next_sample:
-            samples.append((now, rss_mb(), tracer.stats(), 0))
+            samples.append((now, rss_now_mb(), tracer.stats(), 0))
             next_sample += 0.5
         await asyncio.sleep(TICK)
     stats = await tracer.shutdown(timeout=30)
@@ -140,17 +119,13 @@ def main() -> None:
     parser.add_argument("--append", help="append the section to this markdown file")
     args = parser.parse_args()
     port = free_port()
-    sink = [start_sink(port)]
+    sink = [start_sink(port, LIFETIME)]
     try:
         result = asyncio.run(drive(port, sink))
     finally:
         sink[0].kill()  # by PID: the process this script started
         sink[0].wait(10)
-    text = report(result)
-    print(text)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + text)
+    append_section(args.append, report(result))
 
 
 if __name__ == "__main__":

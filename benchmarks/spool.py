@@ -30,29 +30,10 @@ import orjson
 
 from tracing._spool_format import encode_record
 
-from ._common import INPUT, OUTPUT, sink_stats
-from .outage import ROOT, free_port
+from ._common import INPUT, OUTPUT, ROOT, append_section, free_port, start_sink
 
 MODES = ["off", "interval", "always", "never"]
 SEGMENT = 16 * 2**20
-
-
-def start_sink(port: int) -> subprocess.Popen[bytes]:
-    """The loopback sink, living long enough for a 1 M-trace replay."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._sink", "--port", str(port), "--lifetime", "3600"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            sink_stats(f"http://127.0.0.1:{port}")
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the sink did not start")
 
 
 def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
@@ -180,7 +161,7 @@ def main() -> None:
     if args.quick:
         args.rounds, args.n, args.backlog = 1, 5_000, 20_000
     port = free_port()
-    sink = start_sink(port)
+    sink = start_sink(port, 3600)  # long enough for a 1 M-trace replay
     work = Path(tempfile.mkdtemp(prefix="spool-bench-"))
     try:
         data = measure(args, f"http://127.0.0.1:{port}", work)
@@ -188,11 +169,7 @@ def main() -> None:
         sink.kill()
         sink.wait()
         shutil.rmtree(work, ignore_errors=True)
-    text = report(data, args)
-    print(text)
-    if args.append is not None:
-        with args.append.open("a") as file:
-            file.write(text)
+    append_section(args.append, report(data, args))
     os.makedirs(ROOT / "benchmarks" / "_out", exist_ok=True)
     (ROOT / "benchmarks" / "_out" / "spool.json").write_text(json.dumps(data, indent=1))
 

@@ -4,14 +4,24 @@ A segment file (``<n>.seg``) is a run of records, appended and never rewritten::
 
     magic b"\\xf7\\x1e" | body length u32 | crc32 u32 | seq u64 | id length u16 | id | json
 
-(little-endian). The CRC covers everything after itself. ``seq`` numbers the records of a
-part, in write order. The JSON is the trace exactly as it is posted. The magic's first byte
-never occurs in UTF-8, so it never occurs in a payload: after a damaged record, the reader
-finds the next one by scanning for the magic and checking that record's CRC.
+(little-endian). The CRC covers everything after itself, the JSON first: it is
+``crc32(seq | id length | id, crc32(json))``, so the JSON's part can be computed when the
+trace is encoded, while its bytes are still in the CPU's caches, before its ``seq`` is
+known. ``seq`` numbers the records of a part, in write order. The JSON is the trace
+exactly as it is posted. The magic's first byte never occurs in UTF-8, so it never occurs
+in a payload: after a damaged record, the reader finds the next one by scanning for the
+magic and checking that record's CRC.
 
-An acknowledgement file (``<n>.ack``) holds 12-byte entries, ``seq u64 | crc32 u32``, one
-per record of segment ``n`` the server answered for. A damaged or missing entry only means
-that record is sent again (the collector stores a trace id once), never that one is lost.
+An acknowledgement file (``<n>.ack``) holds 16-byte entries, ``first seq u64 | count u32 |
+crc32 u32`` (the CRC covers the first 12 bytes), each a run of consecutive records of
+segment ``n`` the server answered for (a batch is usually one run). A damaged or missing
+entry only means those records are sent again (the collector stores a trace id once),
+never that one is lost.
+
+The writer frames a whole group in one pass (``frame_group``): per record two small
+``pack`` calls and a ``crc32`` of the few header bytes (of the JSON too, when it was not
+computed before), and the payload bytes are not copied (the header and the payload are
+separate pieces for ``os.writev``).
 """
 
 from __future__ import annotations
@@ -29,15 +39,17 @@ __all__ = [
     "SegmentReader",
     "encode_acks",
     "encode_record",
+    "frame_group",
     "read_acks",
 ]
 
 MAGIC = b"\xf7\x1e"
 HEADER = struct.Struct("<2sIIQH")  # magic, body length, crc32, seq, id length
 _TAIL = struct.Struct("<QH")  # seq, id length: the header's part under the CRC
-_HEAD = struct.Struct("<2sII")  # magic, body length, crc32
-_ACK = struct.Struct("<QI")
+_ACK = struct.Struct("<QII")  # first seq, count, crc32 of the first 12 bytes
+_RUN = struct.Struct("<QI")
 MAX_BODY = 256 * 2**20  # a length field beyond this is damage, not a record
+MAX_RUN = 2**24  # an ack run longer than this is damage (a segment holds far fewer)
 _CHUNK = 1 << 20
 
 
@@ -52,15 +64,67 @@ class Record:
 
 def encode_record(seq: int, trace_id: str, payload: bytes) -> bytes:
     """One framed record."""
-    ident = trace_id.encode("utf-8", "replace")[:65535]
-    lead = _TAIL.pack(seq, len(ident)) + ident
-    crc = zlib.crc32(payload, zlib.crc32(lead))
-    return _HEAD.pack(MAGIC, len(ident) + len(payload), crc) + lead + payload
+    pieces, _ = frame_group(seq, [trace_id], [payload], [None], len(payload) + 2**17)
+    return b"".join(pieces)
+
+
+def frame_group(
+    seq: int,
+    ids: Iterable[str],
+    payloads: Iterable[bytes],
+    crcs: Iterable[int | None],
+    budget: int,
+) -> tuple[list[bytes], list[int]]:
+    """Frame consecutive records numbered from ``seq``, stopping before the first that
+    would take the total past ``budget`` bytes. ``crcs``: each payload's ``crc32``, or
+    None where it is still to be computed.
+
+    Returns the pieces to write in order (per record: its header with the id, then the
+    payload itself, uncopied) and each record's size in bytes.
+    """
+    header, tail, crc32 = HEADER.pack, _TAIL.pack, zlib.crc32
+    pieces: list[bytes] = []
+    sizes: list[int] = []
+    add, add_size = pieces.append, sizes.append
+    for trace_id, payload, crc in zip(ids, payloads, crcs, strict=True):
+        ident = trace_id.encode("utf-8", "replace")
+        if len(ident) > 65535:
+            ident = ident[:65535]
+        count = len(ident)
+        body = count + len(payload)
+        if body + HEADER.size > budget:
+            break
+        budget -= body + HEADER.size
+        if crc is None:
+            crc = crc32(payload)
+        # crc32(seq | id length | id, crc) in two calls, without joining those bytes.
+        crc = crc32(ident, crc32(tail(seq, count), crc))
+        add(header(MAGIC, body, crc, seq, count) + ident)
+        add(payload)
+        add_size(body + HEADER.size)
+        seq += 1
+    return pieces, sizes
 
 
 def encode_acks(seqs: Iterable[int]) -> bytes:
-    pack = _ACK.pack
-    return b"".join(pack(seq, zlib.crc32(seq.to_bytes(8, "little"))) for seq in seqs)
+    """Ack entries for ``seqs`` (in any order): one per run of consecutive seqs."""
+    entries: list[bytes] = []
+    first = last = -2
+    for seq in sorted(seqs):
+        if seq == last + 1:
+            last = seq
+            continue
+        if first >= 0:
+            entries.append(_ack(first, last - first + 1))
+        first = last = seq
+    if first >= 0:
+        entries.append(_ack(first, last - first + 1))
+    return b"".join(entries)
+
+
+def _ack(first: int, count: int) -> bytes:
+    run = _RUN.pack(first, count)
+    return run + zlib.crc32(run).to_bytes(4, "little")
 
 
 def read_acks(data: bytes) -> tuple[set[int], int]:
@@ -68,9 +132,10 @@ def read_acks(data: bytes) -> tuple[set[int], int]:
     acked: set[int] = set()
     damaged = 0
     whole = len(data) - len(data) % _ACK.size
-    for seq, crc in _ACK.iter_unpack(data[:whole]):
-        if zlib.crc32(seq.to_bytes(8, "little")) == crc:
-            acked.add(seq)
+    for offset in range(0, whole, _ACK.size):
+        first, count, crc = _ACK.unpack_from(data, offset)
+        if count <= MAX_RUN and zlib.crc32(data[offset : offset + _RUN.size]) == crc:
+            acked.update(range(first, first + count))
         else:
             damaged += 1
     return acked, damaged + (whole != len(data))
@@ -136,12 +201,12 @@ class SegmentReader:
         if not self._fill(end):
             return False
         at = pos - self._base  # the fill may have dropped consumed bytes
-        body = self._buf[at + HEADER.size : at + HEADER.size + length]
-        tail = self._buf[at + 10 : at + HEADER.size]
-        if zlib.crc32(body, zlib.crc32(tail)) != crc:
+        lead = self._buf[at + 10 : at + HEADER.size + id_len]  # seq | id length | id
+        payload = self._buf[at + HEADER.size + id_len : at + HEADER.size + length]
+        if zlib.crc32(lead, zlib.crc32(payload)) != crc:
             return None
-        trace_id = body[:id_len].decode("utf-8", "replace")
-        return Record(seq, trace_id, body[id_len:], pos, end)
+        trace_id = lead[10:].decode("utf-8", "replace")
+        return Record(seq, trace_id, payload, pos, end)
 
     def _resync(self, pos: int) -> int | None:
         """The offset of the next valid record after damage at ``pos``, or None."""

@@ -22,6 +22,7 @@ Every method here may raise ``OSError``; the writer (``_spool_writer``) catches 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -31,10 +32,11 @@ import attrs
 
 from ._spool_format import SegmentReader, encode_acks, read_acks
 
-__all__ = ["Part", "Segment", "adoptable", "create_part"]
+__all__ = ["Part", "Segment", "adoptable", "create_part", "sync_dir"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FILE_MODE = 0o600
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16, 1024)
 
 
 @attrs.define(eq=False)
@@ -132,12 +134,23 @@ class Part:
             if segment.outstanding <= 0:
                 self.delete_segment(segment)
 
-    def append(self, segment: Segment, data: bytes) -> None:
-        """Write ``data`` at the segment's end; on failure cut it back to where it was."""
+    def append(self, segment: Segment, pieces: list[bytes]) -> None:
+        """Write ``pieces`` at the segment's end with ``writev`` (no joined copy); on
+        failure cut the file back to where it was."""
         written = 0
         try:
-            while written < len(data):
-                written += os.write(segment.fd, memoryview(data)[written:])
+            for first in range(0, len(pieces), _IOV_MAX):
+                chunk = pieces[first : first + _IOV_MAX]
+                size = sum(map(len, chunk))
+                done = os.writev(segment.fd, chunk)
+                if done < size:  # a short write (a full disk, a signal): the rest by hand
+                    rest = memoryview(b"".join(chunk))[done:]
+                    while rest:
+                        step = os.write(segment.fd, rest)
+                        if not step:
+                            raise OSError(errno.ENOSPC, "no progress writing", self.path)
+                        rest = rest[step:]
+                written += size
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(segment.fd, segment.size)
@@ -248,8 +261,11 @@ class Part:
                 os.close(fd)
 
 
-def create_part(spool_dir: str) -> Part:
-    """Make this tracer's own part, locked before anyone can see it."""
+def create_part(spool_dir: str, *, sync: bool = False) -> Part:
+    """Make this tracer's own part, locked before anyone can see it. With ``sync``, the
+    directory entries are synced too (the part's in ``spool_dir``, and ``spool_dir``'s
+    own when it was just made), so a power loss cannot take the whole part away."""
+    made = not os.path.isdir(spool_dir)
     os.makedirs(spool_dir, mode=0o700, exist_ok=True)
     name = f"{time.time_ns():016x}-{secrets.token_hex(6)}"
     staging = os.path.join(spool_dir, f"t-{name}")
@@ -265,10 +281,23 @@ def create_part(spool_dir: str) -> Part:
     final = os.path.join(spool_dir, f"p-{name}")
     try:
         os.rename(staging, final)
+        if sync:
+            sync_dir(spool_dir)
+            if made:
+                sync_dir(os.path.dirname(os.path.abspath(spool_dir)))
     except BaseException:
         os.close(fd)
         raise
     return Part(final, fd, own=True)
+
+
+def sync_dir(path: str) -> None:
+    """fsync a directory: the names in it (a new or renamed file) survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def adoptable(spool_dir: str, skip: set[str]) -> list[Part]:

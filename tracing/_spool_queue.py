@@ -9,18 +9,29 @@ written (or its write failed), so the disk is a true write-ahead log; and its JS
 encoded once by the writer, are the bytes the POST sends.
 
 Each trace's ``_spool`` slot says where it is: ``_OVERFLOW`` while it waits in the inbox
-counted as spooled (memory was full when it came), a ``Ref`` once written, None otherwise.
+counted as spooled (memory was full when it came), a ``Ref`` once written, None otherwise;
+an int while it waits in the inbox already encoded: the CRC-32 of its JSON.
+
+The inbox's newest traces are encoded on the event loop, a call soon after each 128 (the
+``put()`` that reaches them schedules it): that is where the traces were just made and
+are still in the CPU's caches, as the flusher encodes its batches without a spool. The
+writer thread, which gets the GIL only every few milliseconds while the loop is busy,
+would meet a large group of cold traces: measured, about twice the CPU per trace. The
+writer encodes whatever is left (no loop, or taken first).
 All counters change under one lock, so ``snapshot()`` always satisfies
 ``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+from zlib import crc32
 
 from ._models import ApiResponse, Trace
 from ._queue import TraceQueue
+from ._spool_encode import encode_group
 
 if TYPE_CHECKING:
     from ._spool_part import Part
@@ -30,6 +41,7 @@ __all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
 Ref = tuple["Part", int, int]  # part, segment number, record seq
 OVERFLOW = object()
 BURST = 4096
+ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
 
 
 class SpoolQueue(TraceQueue):
@@ -46,6 +58,9 @@ class SpoolQueue(TraceQueue):
         super()._reset()
         self._inbox: list[Trace] = []
         self._inbox_spooled = 0  # inbox traces counted as spooled (memory was full)
+        self._encoded = 0  # inbox traces handed to the loop's pre-encoding
+        self._encoding = False  # a pre-encoding call is scheduled
+        self._generation = 0  # inboxes taken by the writer
         self._acks: list[Ref] = []
         # Set by the writer: whether a trace may be accepted onto disk only.
         self.disk_room = True
@@ -75,9 +90,37 @@ class SpoolQueue(TraceQueue):
             else:
                 self.dropped += 1
                 return False
+            unencoded = len(self._inbox) - self._encoded
         if self.on_put is not None:
             self.on_put()
+        if unencoded >= ENCODE_AT and not self._encoding:
+            self._schedule_encoding()
         return True
+
+    def _schedule_encoding(self) -> None:
+        """Encode the inbox's newest traces soon on this event loop, while they are still
+        in the CPU's caches (the writer thread, waiting for the GIL, would meet them
+        cold): ~2x less CPU per trace. No loop (a thread, exit): the writer encodes."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._encoding = True
+        loop.call_soon(self._encode_inbox)
+
+    def _encode_inbox(self) -> None:
+        with self._lock:
+            self._encoding = False
+            generation, todo = self._generation, self._inbox[self._encoded :]
+            self._encoded = len(self._inbox)
+        encode_group(todo)
+        crcs = [None if trace._wire is None else crc32(trace._wire) for trace in todo]
+        with self._lock:
+            if generation != self._generation:
+                return  # the writer took them meanwhile: it computes the CRCs itself
+            for trace, crc in zip(todo, crcs, strict=True):
+                if trace._spool is None and crc is not None:
+                    trace._spool = crc  # until place(): see the module docstring
 
     # The flusher's side ---------------------------------------------------------------
 
@@ -109,6 +152,9 @@ class SpoolQueue(TraceQueue):
     def take_inbox(self) -> list[Trace]:
         with self._lock:
             inbox, self._inbox = self._inbox, []
+            self._encoded = 0
+            self._encoding = False  # a call lost with a closed loop must not stop the next
+            self._generation += 1
             return inbox
 
     def take_acks(self) -> list[Ref]:
@@ -137,6 +183,18 @@ class SpoolQueue(TraceQueue):
         dropped: list[Trace] = []
         with self._lock:
             items = self._items
+            if (
+                not disk_only
+                and not self._inbox_spooled
+                and len(items) + self.in_flight + self._held <= self.max_size
+            ):
+                # The usual case: every trace was accepted into memory (none counted as
+                # spooled) and memory still holds them all: no per-trace decisions.
+                for trace, ref in zip(group, refs, strict=True):
+                    trace._spool = ref
+                items.extend(group)
+                self._held -= len(group)
+                return first, dropped
             for index, (trace, ref) in enumerate(zip(group, refs, strict=True)):
                 if trace._spool is OVERFLOW:
                     self._inbox_spooled -= 1

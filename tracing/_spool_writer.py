@@ -1,12 +1,13 @@
 """The spool writer: one daemon thread that does every disk operation of a spool.
 
 Every ``PERIOD`` seconds (or when asked: ``flush()``, ``shutdown()``) it takes the queue's
-inbox, encodes each trace once (the bytes the POST reuses), appends the group to its part
-with one ``write()``, syncs it when ``spool_fsync="always"``, and places the traces (see
-``_spool_queue``). Then it writes the acknowledgements the flusher collected, deletes
-segments whose every record was answered for, reads disk-only and adopted records back
-while memory has room, syncs about once a second with ``"interval"``, and looks for
-orphaned parts every few seconds.
+inbox, encodes the traces the event loop did not encode yet (``_spool_encode``: the bytes
+the POST reuses), frames the group in one pass (``frame_group``), appends it to its part
+with ``writev()`` (one call per 512 records), syncs it when ``spool_fsync="always"``, and
+places the traces (see ``_spool_queue``). Then it writes the acknowledgements the
+flusher collected, deletes segments whose every record was answered for, reads disk-only
+and adopted records back while memory has room, syncs about once a second with
+``"interval"``, and looks for orphaned parts every few seconds.
 
 An ``OSError`` (full disk, EIO, a read-only or vanished directory) never leaves this
 thread: the group goes to memory, one warning is logged, and writing is tried again after
@@ -20,16 +21,19 @@ import contextlib
 import os
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from itertools import accumulate, groupby
+from operator import attrgetter, itemgetter
 
 from ._config import Config
 from ._log import logger
 from ._models import Trace
 from ._spool_backlog import Backlog
-from ._spool_format import encode_record
-from ._spool_part import Part, create_part
+from ._spool_encode import encode_group
+from ._spool_format import frame_group
+from ._spool_part import Part, create_part, sync_dir
 from ._spool_queue import Ref, SpoolQueue
-from ._wire import WireError, encode_trace
 
 __all__ = ["SpoolWriter"]
 
@@ -39,6 +43,8 @@ SCAN_INTERVAL = 2.0  # looking for orphaned parts
 RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
 
 Dropped = Callable[[Sequence[Trace]], None]
+_SEGMENT, _SEQ = itemgetter(0, 1), itemgetter(2)  # of a Ref: (part, number), seq
+_SPOOL = attrgetter("_spool")
 
 
 class SpoolWriter:
@@ -200,7 +206,7 @@ class SpoolWriter:
 
     def _open(self) -> None:
         try:
-            self._own = create_part(self._dir)
+            self._own = create_part(self._dir, sync=self._fsync != "never")
         except OSError as exc:
             self._failed("create its directory", exc)
             return
@@ -234,78 +240,85 @@ class SpoolWriter:
         """Append the group's records; fill ``refs``/``offsets`` for those written."""
         part = self._own
         assert part is not None
-        budget = self._max_bytes - part.bytes
-        pending: list[tuple[int, int]] = []  # (index, seq) in the buffer
-        buffer: list[bytes] = []
-        size = 0
-        segment = part.current
-        wrote = False
+        payloads = encode_group(group)
+        # The JSON's CRC, when the loop's pre-encoding left it in the trace's _spool slot.
+        crcs = [c if type(c) is int else None for c in map(_SPOOL, group)]
+        if None in payloads:  # unencodable: nothing to keep on disk (the exporter reports it)
+            index: Sequence[int] = [i for i, p in enumerate(payloads) if p is not None]
+            payloads, crcs = [payloads[i] for i in index], [crcs[i] for i in index]
+        else:
+            index = range(len(group))
+        pieces, sizes = frame_group(
+            part.next_seq,
+            [group[i].id for i in index],
+            payloads,  # type: ignore[arg-type]  # no None left
+            crcs,
+            self._max_bytes - part.bytes,  # spool_max_bytes: the rest goes to memory
+        )
+        ends = list(accumulate(sizes))
+        done = 0
         try:
-            for index, trace in enumerate(group):
-                try:
-                    payload = encode_trace(trace)
-                except WireError:
-                    continue  # the exporter reports it; nothing to keep on disk
-                record = encode_record(part.next_seq, trace.id, payload)
-                if len(record) > budget:
-                    break  # spool_max_bytes: the rest goes to memory (or is dropped)
-                if segment is None or (
-                    segment.size + size + len(record) > self._segment_max and segment.size + size
-                ):
-                    if segment is not None:
-                        if buffer:
-                            self._flush(buffer, pending, refs)
-                            wrote = True
-                        part.seal_current()
-                    buffer, pending, size = [], [], 0
-                    segment = part.open_segment()
-                offsets[index] = segment.size + size
-                buffer.append(record)
-                pending.append((index, part.next_seq))
-                part.next_seq += 1
-                size += len(record)
-                budget -= len(record)
-            if segment is not None and buffer:
-                self._flush(buffer, pending, refs)
-                wrote = True
+            while done < len(sizes):
+                done = self._write_run(part, pieces, sizes, ends, done, index, refs, offsets)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 part.seal_current()
             self._failed("write", exc)
             return
-        if wrote:
+        if done:
             self._recovered()
 
-    def _flush(
-        self, buffer: list[bytes], pending: list[tuple[int, int]], refs: list[Ref | None]
-    ) -> None:
-        """Write one buffered run of records to the current segment (synced with
-        "always" before any of them counts as written)."""
-        part = self._own
-        assert part is not None
-        current = part.current
-        assert current is not None
-        data = b"".join(buffer)
-        new_file = current.size == 0
-        part.append(current, data)
+    def _write_run(
+        self,
+        part: Part,
+        pieces: list[bytes],
+        sizes: list[int],
+        ends: list[int],
+        done: int,
+        index: Sequence[int],
+        refs: list[Ref | None],
+        offsets: list[int],
+    ) -> int:
+        """Write the framed records from ``done`` on that fit the current segment (a new
+        one when it is full), synced with "always" before any of them counts as written.
+        Returns how many records are written now."""
+        segment = part.current
+        if segment is None or (segment.size and segment.size + sizes[done] > self._segment_max):
+            if segment is not None:
+                part.seal_current()
+            segment = part.open_segment()
+        before = ends[done - 1] if done else 0
+        # A record larger than a whole segment goes alone into a fresh one.
+        stop = max(bisect_right(ends, before + self._segment_max - segment.size, done), done + 1)
+        start, new_file = segment.size, segment.size == 0
+        part.append(segment, pieces[2 * done : 2 * stop])
         if self._fsync == "always":
-            os.fsync(current.fd)
+            os.fsync(segment.fd)
             if new_file:
-                _sync_dir(part.path)
+                sync_dir(part.path)
         elif self._fsync == "interval":
-            self._dirty.add(part.seg_path(current.number))
-        current.outstanding += len(pending)
-        for index, seq in pending:
-            refs[index] = (part, current.number, seq)
+            self._dirty.add(part.seg_path(segment.number))
+        count, seq, number = stop - done, part.next_seq, segment.number
+        part.next_seq += count
+        segment.outstanding += count
+        run = [(part, number, s) for s in range(seq, seq + count)]
+        places = list(accumulate(sizes[done : stop - 1], initial=start))  # record offsets
+        if isinstance(index, range):
+            refs[done:stop] = run
+            offsets[done:stop] = places
+        else:
+            for j, ref, place in zip(index[done:stop], run, places, strict=True):
+                refs[j], offsets[j] = ref, place
+        return stop
 
     def _write_acks(self) -> None:
         acks = self._queue.take_acks()
         if not acks:
             return
         by_segment: dict[tuple[int, int], tuple[Part, list[int]]] = {}
-        for part, number, seq in acks:
+        for (part, number), run in groupby(acks, _SEGMENT):  # a batch is mostly one run
             entry = by_segment.setdefault((id(part), number), (part, []))
-            entry[1].append(seq)
+            entry[1].extend(map(_SEQ, run))
         for (_, number), (part, seqs) in by_segment.items():
             if part.closed:
                 continue
@@ -371,11 +384,3 @@ def _sync_paths(paths: set[str]) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -103,12 +103,13 @@ async def test_lost_or_damaged_acks_only_resend(
     server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path, damage: str
 ) -> None:
     """The ack file removed, with a flipped bit, or cut mid-entry: nothing is lost; answered
-    traces may be sent again (the collector stores a trace id once)."""
+    traces may be sent again (the collector stores a trace id once). Three flushes make
+    three ack entries (one run of 10 records each): damage to one resends only its run."""
     tracer = make_spooled(flush_interval=0)
-    delivered = [Trace("acked", id=f"a-{i}") for i in range(30)]
-    for trace in delivered:
-        tracer.enqueue(trace)
-    await tracer.flush()
+    for chunk in range(3):
+        for i in range(10):
+            tracer.enqueue(Trace("acked", id=f"a-{chunk}-{i}"))
+        await tracer.flush()  # its sync also writes the acks of the chunk before
     server.default = Reply(503)
     left = [Trace("left", id=f"l-{i}") for i in range(30)]
     for trace in left:
@@ -116,21 +117,21 @@ async def test_lost_or_damaged_acks_only_resend(
     stats = await tracer.shutdown(timeout=5)
     assert (stats.sent, stats.spooled) == (30, 30)
     (ack,) = spool_files(spool_dir, ".ack")
-    assert ack.stat().st_size == 30 * 12
+    assert ack.stat().st_size == 3 * 16
     if damage == "missing":
         ack.unlink()
     elif damage == "flipped":
         data = bytearray(ack.read_bytes())
-        data[5 * 12 + 3] ^= 0x01
+        data[16 + 3] ^= 0x01
         ack.write_bytes(bytes(data))
     else:
         with ack.open("r+b") as file:
-            file.truncate(30 * 12 - 5)
+            file.truncate(3 * 16 - 5)
     server.default = Reply(200)
     before = len(server.requests)
     again = make_spooled()
     await again.start()
-    resent = {"missing": 30, "flipped": 1, "torn": 1}[damage]
+    resent = {"missing": 30, "flipped": 10, "torn": 10}[damage]
     await wait_stats(again, lambda s: s.sent >= 30 + resent)
     replayed = [i for r in server.requests[before:] for i in r.accepted]
     assert {t.id for t in left} <= set(replayed)

@@ -58,8 +58,11 @@ def test_a_huge_length_is_damage_not_a_torn_tail(tmp_path: Path) -> None:
 
 
 def test_ack_entries_check_their_crc() -> None:
-    """Acks read back; a damaged entry and a torn last entry are counted, never trusted."""
-    data = bytearray(encode_acks([1, 2, 3, 4]))
-    assert read_acks(bytes(data)) == ({1, 2, 3, 4}, 0)
-    data[12] ^= 0x01
-    assert read_acks(bytes(data) + b"\x01\x02") == ({1, 3, 4}, 2)
+    """Acks are runs of consecutive seqs, in any order; a damaged entry and a torn last
+    entry are counted, never trusted."""
+    data = bytearray(encode_acks([8, 1, 2, 3, 5, 7]))
+    assert len(data) == 3 * 16  # runs 1-3, 5, 7-8
+    assert read_acks(bytes(data)) == ({1, 2, 3, 5, 7, 8}, 0)
+    data[16 + 4] ^= 0x01  # the count of the run "5"
+    assert read_acks(bytes(data) + b"\x01\x02") == ({1, 2, 3, 7, 8}, 2)
+    assert encode_acks([]) == b""

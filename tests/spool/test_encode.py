@@ -1,0 +1,139 @@
+"""The writer group's encoding: one orjson call cut into each trace's bytes, the CRCs
+computed on the event loop, and a large group written in several ``writev`` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests._server import FaultServer, Reply
+from tests.spool.conftest import MakeSpooled
+from tests.spool.test_spool import read_records
+from tracing import Trace
+from tracing._spool_encode import CHUNK, encode_group
+from tracing._spool_format import SegmentReader, frame_group
+from tracing._spool_queue import ENCODE_AT, SpoolQueue
+from tracing._wire import encode_trace
+
+
+def fresh(count: int, **fields: Any) -> list[Trace]:
+    return [Trace("enc", id=f"e-{i}", input=f'in {i} \u00e9\n"q"', **fields) for i in range(count)]
+
+
+def test_group_bytes_equal_each_traces_own_encoding() -> None:
+    """More than one chunk: each part is byte for byte what encode_trace makes alone."""
+    group = fresh(CHUNK * 2 + 7, metadata={"k": [1, {"id": "x"}], "s": "\x00,"})
+    parts = encode_group(group)
+    assert [t._wire for t in group] == parts
+    for trace in group:
+        trace._wire = None
+    assert parts == [encode_trace(trace) for trace in group]
+    assert all(orjson.loads(p or b"")["id"] == t.id for p, t in zip(parts, group, strict=True))
+
+
+def test_a_mark_in_user_data_falls_back_to_one_by_one() -> None:
+    """A user's Fragment holding the cut mark splits the group once too often: each trace
+    is then encoded alone, and every part is still that trace's whole JSON."""
+    group = fresh(5)
+    group[1].metadata = {"f": orjson.Fragment(b'"a",' + b"\x00" * 30 + b',"b"')}
+    parts = encode_group(group)
+    assert b"\x00" * 30 in (parts[1] or b"")  # the user's own raw JSON, kept whole
+    for trace in group:
+        trace._wire = None
+    assert parts == [encode_trace(trace) for trace in group]
+    assert [orjson.loads(p or b"")["id"] for i, p in enumerate(parts) if i != 1] == [
+        "e-0",
+        "e-2",
+        "e-3",
+        "e-4",
+    ]
+
+
+def test_a_trace_orjson_refuses_or_no_encoder_takes() -> None:
+    """An int orjson refuses (the stdlib writes it) and a circular value (nobody can): the
+    others are encoded, only the circular one has no bytes (it is not written)."""
+    looped: dict[str, object] = {}
+    looped["me"] = looped
+    group = fresh(5)
+    group[2].metadata = {"big": 2**70}
+    group[3].metadata = {"loop": looped}
+    parts = encode_group(group)
+    assert parts[3] is None
+    assert orjson.loads(parts[2] or b"")["metadata"] == {"big": 2**70}
+    assert [orjson.loads(p)["id"] for i, p in enumerate(parts) if p is not None] == [
+        "e-0",
+        "e-1",
+        "e-2",
+        "e-4",
+    ]
+
+
+def test_a_precomputed_crc_is_the_one_checked(tmp_path: Path) -> None:
+    """frame_group uses the CRC it is given: a wrong one makes the record fail its check."""
+    payloads = [b'{"id":"a"}', b'{"id":"b"}', b'{"id":"c"}']
+    crcs = [zlib.crc32(payloads[0]), zlib.crc32(b"something else"), None]
+    pieces, sizes = frame_group(7, ["a", "b", "c"], payloads, crcs, 10**6)
+    path = tmp_path / "x.seg"
+    path.write_bytes(b"".join(pieces))
+    reader = SegmentReader(str(path))
+    records = reader.read(10)
+    assert [(r.seq, r.trace_id, r.payload) for r in records] == [
+        (7, "a", payloads[0]),
+        (9, "c", payloads[2]),
+    ]
+    assert reader.corrupt == 1
+    assert sum(sizes) == path.stat().st_size
+
+
+async def test_the_loop_encodes_the_inbox_and_leaves_the_crc() -> None:
+    """A put() that reaches ENCODE_AT unencoded traces schedules the encoding on this loop:
+    after one turn of the loop each trace has its bytes and its JSON's CRC; place()
+    replaces the CRC with the record's place."""
+    queue = SpoolQueue(10_000)
+    group = fresh(ENCODE_AT + 3)
+    for trace in group:
+        assert queue.put(trace)
+    assert all(t._wire is None for t in group)
+    await asyncio.sleep(0)
+    # One call (the last 3 put()s found it scheduled), for all that was queued by then.
+    assert all(t._wire is not None for t in group)
+    assert all(t._spool == zlib.crc32(t._wire or b"") for t in group)
+    taken = queue.take_inbox()
+    assert taken == group
+    first, dropped = queue.place(taken, [None] * len(taken), False)
+    assert (first, dropped) == (len(group), [])
+    assert all(t._spool is None for t in group)
+
+
+async def test_an_inbox_taken_before_the_loop_encodes_keeps_no_crc() -> None:
+    """The writer took the inbox first: the loop's late call finds nothing to encode and
+    sets nothing on traces that are the writer's now (it encodes them itself)."""
+    queue = SpoolQueue(10_000)
+    group = fresh(ENCODE_AT)
+    for trace in group:
+        assert queue.put(trace)
+    assert queue.take_inbox() == group
+    await asyncio.sleep(0)
+    assert all(t._wire is None and t._spool is None for t in group)
+    assert encode_group(group) == [t._wire for t in group]
+
+
+async def test_a_large_group_is_written_whole_and_in_order(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """3,000 traces queued without yielding make groups of more than IOV_MAX pieces:
+    every record is on disk once, in order, with a good CRC, and holds the posted JSON."""
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=5000, flush_interval=0)
+    group = fresh(3000)
+    for trace in group:
+        assert tracer.enqueue(trace)
+    stats = await tracer.shutdown(timeout=5)
+    assert stats.spooled == 3000
+    records = read_records(spool_dir)
+    assert list(records) == [t.id for t in group]
+    assert all(orjson.loads(records[t.id])["input"] == t.input for t in group)
