@@ -13,6 +13,8 @@ import pytest
 
 from tests.llm.conftest import FakeLLM, anthropic_client, openai_client
 from tracing import AsyncTracing
+from tracing._llm import _soft
+from tracing._log import RateLimitedWarning
 
 MESSAGES = [{"role": "user", "content": "tell me a story"}]
 
@@ -172,10 +174,18 @@ async def test_fails_mid_stream(
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_unreadable_chunk_leaves_the_stream_alone(
-    fake: FakeLLM, tracer: AsyncTracing, is_async: bool, caplog: pytest.LogCaptureFixture
+    fake: FakeLLM,
+    tracer: AsyncTracing,
+    is_async: bool,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A chunk the accumulator cannot read (``choices: null``) is logged; the caller
     still gets every chunk, and the span ends ok without the rest of the stream."""
+    # Failures are logged once per process, repeats once per 5 s: fresh state, so what
+    # ran before (the other parameter, a rerun in the same process) cannot hide the line.
+    monkeypatch.setattr(_soft, "_seen", set())
+    monkeypatch.setattr(_soft, "_repeats", RateLimitedWarning(_soft._repeats.message))
     client = tracer.instrument(openai_client(fake, is_async=is_async))
     plain = openai_client(fake, is_async=is_async)
 
