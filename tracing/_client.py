@@ -114,7 +114,7 @@ class AsyncTracing(_DirectSending, _ClientEvents):
                 config, spooled, self._flusher, self._dropped_by_spool, self._report
             )
         else:
-            self._queue = TraceQueue(config.max_queue_size, pack=config.protocol == "tracing")
+            self._queue = TraceQueue(config.max_queue_size)
             self._flusher = Flusher(config, self._queue, self._report)
         self._state = _State.NEW
         self._stopped: asyncio.Future[Stats] | None = None

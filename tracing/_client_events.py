@@ -16,7 +16,7 @@ from ._exceptions import TracingError
 from ._flusher import Flusher
 from ._log import RateLimitedWarning, ids, logger
 from ._models import Stats, Trace
-from ._queue import TraceQueue, rebuilt
+from ._queue import TraceQueue
 from ._spool import Spool
 
 __all__ = ["_ClientEvents", "_State"]
@@ -69,7 +69,7 @@ class _ClientEvents:
         if callback is None:
             return
         try:
-            callback(exc, rebuilt(traces))
+            callback(exc, traces)
         except Exception:
             logger.exception("tracing on_error callback raised")
 

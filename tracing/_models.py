@@ -161,9 +161,6 @@ class Trace(_Record):
     # With a spool: where its record is on disk (for the acknowledgement), or how it was
     # counted while it waits for the spool writer (see _spool_queue).
     _spool: Any = attrs.field(default=None, init=False, repr=False)
-    # Made by the queue from a trace it held as JSON (_queue.unpack): id, name and _wire
-    # only; on_error gets the trace rebuilt from _wire in full (_queue.rebuilt).
-    _packed: bool = attrs.field(default=False, init=False, repr=False)
     _token: Token[Trace | None] | None = attrs.field(default=None, init=False, repr=False)
 
     def span(
@@ -326,15 +323,13 @@ def start_trace(
     trace._masked = False
     trace._wire = None
     trace._spool = None
-    trace._packed = False
     trace._token = None
     return trace
 
 
 _START_FIELDS = (
     "name id start_time end_time status error input output metadata llm_usage description "
-    "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _spool _packed "
-    "_token"
+    "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _spool _token"
 )
 if [field.name for field in attrs.fields(Trace)] != _START_FIELDS.split():  # pragma: no cover
     raise RuntimeError("start_trace() must set every field of Trace: update it")

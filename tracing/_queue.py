@@ -13,60 +13,9 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from ._models import ApiResponse, Stats, Trace, start_trace
-from ._wire import WireError, encode_trace
+from ._models import ApiResponse, Stats, Trace
 
-__all__ = ["PACK_DEPTH", "TraceQueue", "rebuilt"]
-
-# Beyond this many queued traces, a queue made with pack=True holds each new trace as its
-# wire JSON: a (id, name, bytes) tuple, which the cyclic GC stops tracking at its first
-# pass, instead of a Trace, which it tracks (and walks in every full collection) for as
-# long as it waits. A burst that outruns delivery then leaves no deep backlog of tracked
-# objects behind it: each full collection over 100,000 queued Traces paused the loop
-# ~26 ms (benchmarks/README.md). A queue that stays shallow (a service's batches of
-# flush_at) never packs, so it pays nothing.
-PACK_DEPTH = 1000
-
-_Packed = tuple[str, str, bytes]
-
-
-def pack(trace: Trace) -> Trace | _Packed:
-    """The trace as the queue holds it beyond ``PACK_DEPTH``; itself if it cannot be
-    encoded (it then fails alone when its batch is sent, as before)."""
-    try:
-        return (trace.id, trace.name, encode_trace(trace))
-    except WireError:
-        return trace
-
-
-def unpack(item: _Packed) -> Trace:
-    """A sendable trace from a packed one: its id, name and wire bytes (what the JSON
-    protocol posts, and what logs and results name it by)."""
-    trace_id, name, wire = item
-    trace = start_trace(name, trace_id, None, None, None, None, None)
-    trace._wire = wire
-    trace._ended = trace._queued = trace._packed = True
-    return trace
-
-
-def rebuilt(traces: Sequence[Trace]) -> Sequence[Trace]:
-    """``traces`` with every unpacked one rebuilt in full from its JSON (for on_error)."""
-    if not any(trace._packed for trace in traces):
-        return traces
-    return [_rebuild(trace) if trace._packed else trace for trace in traces]
-
-
-def _rebuild(trace: Trace) -> Trace:
-    from ._spool_decode import trace_from_wire  # the spool's decoder, loaded on first use
-
-    wire = trace._wire
-    try:
-        full = trace_from_wire(wire) if wire is not None else trace
-    except Exception:  # it came from encode_trace; never expected
-        return trace
-    full._wire = wire
-    full._ended = full._queued = True
-    return full
+__all__ = ["TraceQueue"]
 
 
 class TraceQueue:
@@ -76,16 +25,13 @@ class TraceQueue:
     back at the front.
     """
 
-    def __init__(self, max_size: int, *, pack: bool = False) -> None:
+    def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        # Only for the JSON protocol: it posts a trace's bytes as they are (OTLP encodes
-        # from the fields). A spool (_spool_queue) keeps its own per-trace bytes.
-        self._pack = pack
         self._reset()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._items: deque[Trace | _Packed] = deque()
+        self._items: deque[Trace] = deque()
         self.enqueued = self.sent = self.failed = self.dropped = 0
         self.retries = self.batches = self.in_flight = 0
         self.spooled = self.replayed = 0
@@ -106,15 +52,12 @@ class TraceQueue:
 
     def put(self, trace: Trace) -> bool:
         """Append a trace; False (and counted as dropped) when the queue is full."""
-        item: Trace | _Packed = trace
-        if self._pack and len(self._items) >= PACK_DEPTH:  # read unlocked: a heuristic
-            item = pack(trace)
         with self._lock:
             self.enqueued += 1
             if len(self._items) + self.in_flight >= self.max_size:
                 self.dropped += 1
                 return False
-            self._items.append(item)
+            self._items.append(trace)
             return True
 
     def count_dropped(self) -> None:
@@ -130,7 +73,7 @@ class TraceQueue:
             count = min(limit, len(items))
             batch = [items.popleft() for _ in range(count)]
             self.in_flight += count
-        return [unpack(item) if isinstance(item, tuple) else item for item in batch]
+            return batch
 
     def requeue(self, traces: Sequence[Trace]) -> None:
         """Put in-flight traces back at the front, in their order."""
