@@ -7,10 +7,16 @@ A test whose fault needs a short timeout (a server that never answers) sets its 
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracing import AsyncTracing, Trace
+import pytest
+
+from tracing import AsyncTracing, DeliveryError, Trace
+
+if TYPE_CHECKING:
+    from tests._server import FaultServer
 
 __all__ = ["FAST", "PATIENCE", "enqueue_all", "traces"]
 
@@ -37,3 +43,21 @@ def enqueue_all(tracer: AsyncTracing, items: list[Trace]) -> None:
     """Queue every trace, asserting that none was refused."""
     for item in items:
         assert tracer.enqueue(item), item.id
+
+
+async def flush_behind_a_batch_in_flight(
+    tracer: AsyncTracing, server: FaultServer
+) -> DeliveryError:
+    """The flusher sends a-0, a-1 (``flush_at=2``) and the server holds them; then b-0 is
+    queued and ``flush()`` called, which sends b-0 and waits for a-*; the server then
+    answers both. Returns the ``DeliveryError`` that flush() raised."""
+    server.gate = asyncio.Event()
+    enqueue_all(tracer, traces(2, "a"))  # flush_at: the flusher sends a-0, a-1
+    await server.wait_for_requests(1)
+    enqueue_all(tracer, traces(1, "b"))
+    flushing = asyncio.create_task(tracer.flush())  # sends b-0, then waits for a-*
+    await server.wait_for_requests(2)
+    server.gate.set()
+    with pytest.raises(DeliveryError) as info:
+        await flushing
+    return info.value

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests._helpers import enqueue_all, traces
+from tests._helpers import enqueue_all, flush_behind_a_batch_in_flight, traces
 from tests._server import FaultServer, Reply, check_invariant
 from tests.conftest import MakeTracer
 from tracing import DeliveryError, Trace, TracingError
@@ -314,17 +314,9 @@ async def test_flush_counts_its_own_failed_batch_and_the_one_in_flight(
     counts both, and the message says how many went back to the queue."""
     tracer = make_tracer(flush_at=2, max_batch_size=2, max_retries=0, retry_backoff_max=5)
     server.default = Reply(503)
-    server.gate = asyncio.Event()
-    enqueue_all(tracer, traces(2, "a"))  # flush_at: the flusher sends a-0, a-1
-    await server.wait_for_requests(1)
-    enqueue_all(tracer, traces(1, "b"))
-    flushing = asyncio.create_task(tracer.flush())  # sends b-0, then waits for a-*
-    await server.wait_for_requests(2)
-    server.gate.set()
-    with pytest.raises(DeliveryError) as info:
-        await flushing
-    assert info.value.requeued == 3
-    assert str(info.value) == "3 trace(s) could not be delivered and went back to the queue"
+    error = await flush_behind_a_batch_in_flight(tracer, server)
+    assert error.requeued == 3
+    assert str(error) == "3 trace(s) could not be delivered and went back to the queue"
     assert tracer.stats().queue_size + tracer.stats().in_flight == 3
 
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 import tracing._log
-from tests._helpers import FAST, enqueue_all, traces
+from tests._helpers import FAST, enqueue_all, flush_behind_a_batch_in_flight, traces
 from tests._server import FaultServer, Recorded, Reply, check_invariant
 from tests.conftest import MakeTracer
 from tracing import AsyncTracing, BatchError, DeliveryError, Trace, TracingError
@@ -40,16 +40,8 @@ async def test_flush_raises_when_a_batch_in_flight_at_the_call_fails(
     raises, and ``requeued`` counts that batch alone, not the one flush() sent itself."""
     tracer = make_tracer(flush_at=2, max_batch_size=2, max_retries=0, retry_backoff_max=5)
     server.reply_for = failing_once("a-0", Reply(503))
-    server.gate = asyncio.Event()
-    enqueue_all(tracer, traces(2, "a"))  # flush_at: the flusher sends a-0, a-1
-    await server.wait_for_requests(1)
-    enqueue_all(tracer, traces(1, "b"))
-    flushing = asyncio.create_task(tracer.flush())  # sends b-0, then waits for a-*
-    await server.wait_for_requests(2)
-    server.gate.set()
-    with pytest.raises(DeliveryError) as info:
-        await flushing
-    assert info.value.requeued == 2
+    error = await flush_behind_a_batch_in_flight(tracer, server)
+    assert error.requeued == 2
     assert server.accepted_ids() == ["b-0"]
     stats = tracer.stats()
     assert (stats.sent, stats.queue_size + stats.in_flight) == (1, 2)
