@@ -13,30 +13,20 @@ import anthropic
 import openai
 import pytest
 
-from tests.integrations.conftest import Recorder
+from tests.integrations.conftest import Recorder, recorder
 from tracing import AsyncTracing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 from _fake_llm import FakeLLM
 
-__all__ = ["FakeLLM", "Recorder"]
+__all__ = ["FakeLLM", "Recorder", "recorder"]  # recorder: the fixture, one definition
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeLLM]:
     with FakeLLM.threaded() as server:
         yield server
-
-
-@pytest.fixture
-async def recorder() -> AsyncIterator[Recorder]:
-    rec = Recorder()
-    await rec.start()
-    try:
-        yield rec
-    finally:
-        await rec.close()
 
 
 @pytest.fixture
