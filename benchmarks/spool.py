@@ -73,7 +73,7 @@ def write_backlog(spool_dir: Path, count: int) -> int:
                 "output": OUTPUT,
             }
         )
-        record = encode_record(seq, trace_id, payload)
+        record = encode_record(seq, payload)
         chunk.append(record)
         size += len(record)
         if size >= SEGMENT or seq == count:

@@ -8,6 +8,7 @@ on the trace when the batch is split or requeued, so user values are serialised 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from ._models import Trace, utcnow
 from ._outcome import Outcome
@@ -16,6 +17,8 @@ from ._retry import RETRYABLE
 from ._wire import BATCH_PATH, cache_parts, encode_batch, encode_body, encode_trace, parse_results
 
 __all__ = ["JsonProtocol"]
+
+_WIRE = attrgetter("_wire")
 
 
 class JsonProtocol:
@@ -29,6 +32,9 @@ class JsonProtocol:
         return "<JsonProtocol>"
 
     def encode_batch(self, traces: Sequence[Trace]) -> tuple[bytes, list[bytes] | None] | None:
+        cached = list(map(_WIRE, traces))
+        if None not in cached:  # every trace's bytes made already (a spool): joined as they are
+            return encode_body(cached, utcnow()), cached
         body = encode_batch(traces, utcnow())
         return None if body is None else (body, None)
 

@@ -1,4 +1,4 @@
-"""A writer group's JSON: one orjson call for the whole group, cut into each trace's bytes.
+"""A writer group's JSON: one orjson call per ``CHUNK`` traces, cut into each trace's bytes.
 
 The spool writer needs each trace's own bytes (one record per trace, and the POST joins
 them), but one ``orjson.dumps`` per trace costs about 1.5 µs more per 1 KB trace than one
@@ -12,6 +12,12 @@ JSON; the length lets ``bytes.split`` skip through the JSON 32 bytes at a time. 
 split still not give one part per trace (a ``Fragment`` in the user's own data), or
 orjson refuse the group (a value only the stdlib encoder takes, or one no encoder takes),
 each trace is encoded alone, so one bad trace fails alone.
+
+``CHUNK`` is 32 traces per call: ``bytes.split`` runs one search per mark, and CPython
+searches a haystack over 30,000 bytes with its two-way algorithm, which preprocesses the
+32-byte mark on every search; a 32-trace chunk of ~1 KB traces stays near that size, where
+the plain search skips 33 bytes at a time. Measured against 128 per call: ~0.3 us less per
+trace, and the same as 16 or 64 within noise.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from typing import Any
 import orjson
 
 from ._models import Trace
-from ._wire import _OPTIONS, WireError, _fallback, _native_time, encode_trace, trace_to_wire
+from ._wire import WireError, _dumps, _native_time, encode_trace, trace_to_wire
 
 __all__ = ["encode_group"]
 
-CHUNK = 128  # traces per orjson call: ~140 KB, where larger buffers measured slower
+CHUNK = 32  # traces per orjson call (see below)
 _MARK = orjson.Fragment(b"\x00" * 30)
 _CUT = b"," + b"\x00" * 30 + b","
 
@@ -50,7 +56,7 @@ def _encode_chunk(chunk: Sequence[Trace]) -> None:
         add(_MARK)
     items.pop()
     try:
-        body = orjson.dumps(items, default=_fallback, option=_OPTIONS)
+        body = _dumps(items)  # string keys only first, as the flusher's batches
     except (orjson.JSONEncodeError, TypeError):
         _one_by_one(chunk)
         return

@@ -2,15 +2,15 @@
 
 A segment file (``<n>.seg``) is a run of records, appended and never rewritten::
 
-    magic b"\\xf7\\x1e" | body length u32 | crc32 u32 | seq u64 | id length u16 | id | json
+    magic b"\\xf7\\x1e" | json length u32 | crc32 u32 | seq u64 | json
 
 (little-endian). The CRC covers everything after itself, the JSON first: it is
-``crc32(seq | id length | id, crc32(json))``, so the JSON's part can be computed when the
-trace is encoded, while its bytes are still in the CPU's caches, before its ``seq`` is
-known. ``seq`` numbers the records of a part, in write order. The JSON is the trace
-exactly as it is posted. The magic's first byte never occurs in UTF-8, so it never occurs
-in a payload: after a damaged record, the reader finds the next one by scanning for the
-magic and checking that record's CRC.
+``crc32(seq, crc32(json))``, so the JSON's part can be computed when the trace is
+encoded, while its bytes are still in the CPU's caches, before its ``seq`` is known.
+``seq`` numbers the records of a part, in write order. The JSON is the trace exactly as
+it is posted; the trace's id is read from it (its first key, ``"id"``). The magic's first
+byte never occurs in UTF-8, so it never occurs in a payload: after a damaged record, the
+reader finds the next one by scanning for the magic and checking that record's CRC.
 
 An acknowledgement file (``<n>.ack``) holds 16-byte entries, ``first seq u64 | count u32 |
 crc32 u32`` (the CRC covers the first 12 bytes), each a run of consecutive records of
@@ -18,10 +18,11 @@ segment ``n`` the server answered for (a batch is usually one run). A damaged or
 entry only means those records are sent again (the collector stores a trace id once),
 never that one is lost.
 
-The writer frames a whole group in one pass (``frame_group``): per record two small
-``pack`` calls and a ``crc32`` of the few header bytes (of the JSON too, when it was not
-computed before), and the payload bytes are not copied (the header and the payload are
-separate pieces for ``os.writev``).
+The writer frames a whole group at once (``frame_group``): per record one ``pack`` of the
+seq, one ``crc32`` of those 8 bytes and one ``pack`` of the header, each a ``map`` over the
+group (a loop in C), and the payload bytes are not copied (the header and the payload are
+separate pieces for ``os.writev``). The format of 0.2's first drafts, with the id repeated
+in the header, was never released; its files are not read.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from bisect import bisect_right
 from collections.abc import Iterable
+from itertools import accumulate, repeat
+from operator import add
+from zlib import crc32
 
 import attrs
+import orjson
 
 __all__ = [
     "HEADER",
@@ -41,11 +47,12 @@ __all__ = [
     "encode_record",
     "frame_group",
     "read_acks",
+    "trace_id_of",
 ]
 
 MAGIC = b"\xf7\x1e"
-HEADER = struct.Struct("<2sIIQH")  # magic, body length, crc32, seq, id length
-_TAIL = struct.Struct("<QH")  # seq, id length: the header's part under the CRC
+HEADER = struct.Struct("<2sIIQ")  # magic, json length, crc32, seq
+_SEQ = struct.Struct("<Q")  # the header's part under the CRC
 _ACK = struct.Struct("<QII")  # first seq, count, crc32 of the first 12 bytes
 _RUN = struct.Struct("<QI")
 MAX_BODY = 256 * 2**20  # a length field beyond this is damage, not a record
@@ -62,55 +69,68 @@ class Record:
     end: int
 
 
-def encode_record(seq: int, trace_id: str, payload: bytes) -> bytes:
+def encode_record(seq: int, payload: bytes) -> bytes:
     """One framed record."""
-    pieces, _ = frame_group(seq, [trace_id], [payload], [None], len(payload) + 2**17)
+    pieces, _ = frame_group(seq, [payload], [None], len(payload) + HEADER.size)
     return b"".join(pieces)
 
 
 def frame_group(
-    seq: int,
-    ids: Iterable[str],
-    payloads: Iterable[bytes],
-    crcs: Iterable[int | None],
-    budget: int,
+    seq: int, payloads: Iterable[bytes], crcs: Iterable[int | None], budget: int
 ) -> tuple[list[bytes], list[int]]:
     """Frame consecutive records numbered from ``seq``, stopping before the first that
     would take the total past ``budget`` bytes. ``crcs``: each payload's ``crc32``, or
     None where it is still to be computed.
 
-    Returns the pieces to write in order (per record: its header with the id, then the
-    payload itself, uncopied) and each record's size in bytes.
+    Returns the pieces to write in order (per record: its header, then the payload
+    itself, uncopied) and each record's size in bytes.
     """
-    header, tail, crc32 = HEADER.pack, _TAIL.pack, zlib.crc32
-    pieces: list[bytes] = []
-    sizes: list[int] = []
-    add, add_size = pieces.append, sizes.append
-    for trace_id, payload, crc in zip(ids, payloads, crcs, strict=True):
-        ident = trace_id.encode("utf-8", "replace")
-        if len(ident) > 65535:
-            ident = ident[:65535]
-        count = len(ident)
-        body = count + len(payload)
-        if body + HEADER.size > budget:
-            break
-        budget -= body + HEADER.size
-        if crc is None:
-            crc = crc32(payload)
-        # crc32(seq | id length | id, crc) in two calls, without joining those bytes.
-        crc = crc32(ident, crc32(tail(seq, count), crc))
-        add(header(MAGIC, body, crc, seq, count) + ident)
-        add(payload)
-        add_size(body + HEADER.size)
-        seq += 1
+    payloads = list(payloads)
+    given = list(crcs)
+    if len(given) != len(payloads):
+        raise ValueError("frame_group: one crc (or None) per payload")
+    known: list[int] = (
+        [crc32(p) if c is None else c for p, c in zip(payloads, given, strict=True)]
+        if None in given
+        else given  # type: ignore[assignment]  # no None in it
+    )
+    lengths = list(map(len, payloads))
+    sizes = list(map(add, lengths, repeat(HEADER.size)))
+    keep = bisect_right(list(accumulate(sizes)), budget)
+    if keep < len(sizes):
+        del payloads[keep:], known[keep:], lengths[keep:], sizes[keep:]
+    seqs = range(seq, seq + keep)
+    whole = map(crc32, map(_SEQ.pack, seqs), known)  # crc32(seq, crc32(json))
+    pieces: list[bytes] = [b""] * (2 * keep)
+    pieces[0::2] = map(HEADER.pack, repeat(MAGIC), lengths, whole, seqs)
+    pieces[1::2] = payloads
     return pieces, sizes
+
+
+def trace_id_of(payload: bytes) -> str:
+    """The ``"id"`` a record's JSON starts with (orjson writes it first, unescaped for the
+    ids this SDK makes); any other JSON is parsed. "" when it has none."""
+    if payload.startswith(b'{"id":"'):
+        end = payload.find(b'"', 7)
+        if end > 0 and b"\\" not in payload[7:end]:
+            return payload[7:end].decode("utf-8", "replace")
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return ""
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def encode_acks(seqs: Iterable[int]) -> bytes:
     """Ack entries for ``seqs`` (in any order): one per run of consecutive seqs."""
+    ordered = sorted(seqs)
+    count = len(ordered)
+    if count and ordered[-1] - ordered[0] == count - 1 and len(set(ordered)) == count:
+        return _ack(ordered[0], count)  # one run (a whole batch): the usual case
     entries: list[bytes] = []
     first = last = -2
-    for seq in sorted(seqs):
+    for seq in ordered:
         if seq == last + 1:
             last = seq
             continue
@@ -194,19 +214,17 @@ class SegmentReader:
         if not self._fill(pos + HEADER.size):
             return False
         at = pos - self._base
-        magic, length, crc, seq, id_len = HEADER.unpack_from(self._buf, at)
-        if magic != MAGIC or length > MAX_BODY or id_len > length:
+        magic, length, crc, seq = HEADER.unpack_from(self._buf, at)
+        if magic != MAGIC or length > MAX_BODY:
             return None
         end = pos + HEADER.size + length
         if not self._fill(end):
             return False
         at = pos - self._base  # the fill may have dropped consumed bytes
-        lead = self._buf[at + 10 : at + HEADER.size + id_len]  # seq | id length | id
-        payload = self._buf[at + HEADER.size + id_len : at + HEADER.size + length]
-        if zlib.crc32(lead, zlib.crc32(payload)) != crc:
+        payload = self._buf[at + HEADER.size : at + HEADER.size + length]
+        if crc32(self._buf[at + 10 : at + HEADER.size], crc32(payload)) != crc:
             return None
-        trace_id = lead[10:].decode("utf-8", "replace")
-        return Record(seq, trace_id, payload, pos, end)
+        return Record(seq, trace_id_of(payload), payload, pos, end)
 
     def _resync(self, pos: int) -> int | None:
         """The offset of the next valid record after damage at ``pos``, or None."""

@@ -27,15 +27,35 @@ import fcntl
 import os
 import secrets
 import time
+from itertools import count, groupby, repeat
+from operator import and_, itemgetter, rshift
 
 import attrs
 
 from ._spool_format import SegmentReader, encode_acks, read_acks
 
-__all__ = ["Part", "Segment", "adoptable", "create_part", "sync_dir"]
+__all__ = [
+    "NUMBER_SHIFT",
+    "SEQ_MASK",
+    "Part",
+    "Segment",
+    "acks_by_segment",
+    "adoptable",
+    "create_part",
+    "ref_base",
+    "split_ref",
+    "sync_dir",
+]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FILE_MODE = 0o600
+# A record's place, as a trace's ``_spool`` holds it (``_spool_queue.Ref``): one int,
+# ``part slot << 96 | segment number << 64 | seq``. An int, not a tuple with the Part in
+# it: the garbage collector never tracks it, and the writer makes a group's refs in C.
+_SLOT_SHIFT, NUMBER_SHIFT, SEQ_MASK = 96, 64, (1 << 64) - 1
+_PARTS: dict[int, Part] = {}  # slot -> open part of this process
+_SLOTS = count(1)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16, 1024)
 
 
@@ -99,6 +119,8 @@ class Part:
         self.next_number = 1
         self.current: Segment | None = None
         self.closed = False
+        self.slot = next(_SLOTS)
+        _PARTS[self.slot] = self
 
     def __repr__(self) -> str:
         return f"<Part {self.name} own={self.own} segments={len(self.segments)} bytes={self.bytes}>"
@@ -214,7 +236,7 @@ class Part:
         """List the segments an earlier owner left (sorted, oldest first)."""
         for entry in os.scandir(self.path):
             stem, _, ext = entry.name.partition(".")
-            if ext == "seg" and stem.isdigit():
+            if ext == "seg" and stem.isdigit() and int(stem) < 2**32:  # fits in a ref
                 size = entry.stat().st_size
                 self.segments[int(stem)] = Segment(int(stem), size=size, sealed=False)
                 self.bytes += size
@@ -240,6 +262,7 @@ class Part:
         if self.closed:
             return
         self.closed = True
+        _PARTS.pop(self.slot, None)
         self.current = None
         for fd in self.fds():
             with contextlib.suppress(OSError):
@@ -256,9 +279,36 @@ class Part:
     def forget_after_fork(self) -> None:
         """In a forked child: close the inherited descriptors, never unlocking them."""
         self.closed = True
+        _PARTS.pop(self.slot, None)
         for fd in [*self.fds(), self.lock_fd]:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def ref_base(part: Part, number: int) -> int:
+    """The ref of record 0 of segment ``number``: a record's ref is this | its seq."""
+    return (part.slot << _SLOT_SHIFT) | (number << NUMBER_SHIFT)
+
+
+def split_ref(ref: int) -> tuple[Part | None, int, int]:
+    """The part (None once released), segment number and seq of a ref."""
+    number = (ref >> NUMBER_SHIFT) & 0xFFFFFFFF
+    return _PARTS.get(ref >> _SLOT_SHIFT), number, ref & SEQ_MASK
+
+
+def acks_by_segment(refs: list[int]) -> list[tuple[Part, int, list[int]]]:
+    """Refs grouped by part and segment: (part, number, seqs); parts released since are
+    left out. A batch is mostly one run of one segment, so this is a few C loops."""
+    by_segment: dict[int, list[int]] = {}
+    keys = map(rshift, refs, repeat(NUMBER_SHIFT))  # part slot and segment number
+    for key, run in groupby(zip(keys, refs, strict=True), _FIRST):
+        by_segment.setdefault(key, []).extend(map(and_, map(_SECOND, run), repeat(SEQ_MASK)))
+    found = []
+    for key, seqs in by_segment.items():
+        part = _PARTS.get(key >> (_SLOT_SHIFT - NUMBER_SHIFT))
+        if part is not None:
+            found.append((part, key & 0xFFFFFFFF, seqs))
+    return found
 
 
 def create_part(spool_dir: str, *, sync: bool = False) -> Part:

@@ -9,15 +9,16 @@ written (or its write failed), so the disk is a true write-ahead log; and its JS
 encoded once by the writer, are the bytes the POST sends.
 
 Each trace's ``_spool`` slot says where it is: ``_OVERFLOW`` while it waits in the inbox
-counted as spooled (memory was full when it came), a ``Ref`` once written, None otherwise;
-an int while it waits in the inbox already encoded: the CRC-32 of its JSON.
+counted as spooled (memory was full when it came), a ``Ref`` once written, None otherwise.
 
 The inbox's newest traces are encoded on the event loop, a call soon after each 128 (the
 ``put()`` that reaches them schedules it): that is where the traces were just made and
 are still in the CPU's caches, as the flusher encodes its batches without a spool. The
 writer thread, which gets the GIL only every few milliseconds while the loop is busy,
 would meet a large group of cold traces: measured, about twice the CPU per trace. The
-writer encodes whatever is left (no loop, or taken first).
+writer encodes whatever is left (no loop, or taken first). The JSON's CRC-32 is computed
+there too, and kept in a list beside the inbox (its first ``len(_crcs)`` traces), so the
+writer never reads it back from each trace.
 All counters change under one lock, so ``snapshot()`` always satisfies
 ``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
 """
@@ -25,21 +26,21 @@ All counters change under one lock, so ``snapshot()`` always satisfies
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from itertools import repeat
+from operator import attrgetter
 from zlib import crc32
 
 from ._models import ApiResponse, Trace
 from ._queue import TraceQueue
 from ._spool_encode import encode_group
 
-if TYPE_CHECKING:
-    from ._spool_part import Part
-
 __all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
 
-Ref = tuple["Part", int, int]  # part, segment number, record seq
+Ref = int  # part slot, segment number and record seq in one int: see _spool_part
 OVERFLOW = object()
+_SPOOL = attrgetter("_spool")
 BURST = 4096
 ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
 
@@ -59,9 +60,10 @@ class SpoolQueue(TraceQueue):
         self._inbox: list[Trace] = []
         self._inbox_spooled = 0  # inbox traces counted as spooled (memory was full)
         self._encoded = 0  # inbox traces handed to the loop's pre-encoding
+        self._crcs: list[int | None] = []  # their JSON's CRCs, in order, once encoded
         self._encoding = False  # a pre-encoding call is scheduled
         self._generation = 0  # inboxes taken by the writer
-        self._acks: list[Ref] = []
+        self._acks: list[Ref | None] = []
         # Set by the writer: whether a trace may be accepted onto disk only.
         self.disk_room = True
         self.refilling = True  # False once shutdown() begins: the backlog stays on disk
@@ -111,16 +113,18 @@ class SpoolQueue(TraceQueue):
     def _encode_inbox(self) -> None:
         with self._lock:
             self._encoding = False
-            generation, todo = self._generation, self._inbox[self._encoded :]
+            generation, start = self._generation, self._encoded
+            todo = self._inbox[start:]
             self._encoded = len(self._inbox)
-        encode_group(todo)
-        crcs = [None if trace._wire is None else crc32(trace._wire) for trace in todo]
+        parts = encode_group(todo)
+        if None in parts:
+            crcs: list[int | None] = [None if p is None else crc32(p) for p in parts]
+        else:
+            crcs = list(map(crc32, parts))  # type: ignore[arg-type]  # no None in it
         with self._lock:
-            if generation != self._generation:
-                return  # the writer took them meanwhile: it computes the CRCs itself
-            for trace, crc in zip(todo, crcs, strict=True):
-                if trace._spool is None and crc is not None:
-                    trace._spool = crc  # until place(): see the module docstring
+            # Taken by the writer meanwhile: it computes the CRCs itself.
+            if generation == self._generation and len(self._crcs) == start:
+                self._crcs += crcs
 
     # The flusher's side ---------------------------------------------------------------
 
@@ -131,13 +135,10 @@ class SpoolQueue(TraceQueue):
             self.in_flight -= len(delivered) + len(rejected)
             self.sent += len(delivered)
             self.failed += len(rejected)
-            acks = self._acks
-            for trace in delivered:
-                if trace._spool is not None:
-                    acks.append(trace._spool)
-            for trace, _ in rejected:
-                if trace._spool is not None:
-                    acks.append(trace._spool)
+            # Refs (and None for a trace without a record): the writer drops the Nones.
+            self._acks.extend(map(_SPOOL, delivered))
+            if rejected:
+                self._acks.extend(trace._spool for trace, _ in rejected)
 
     def give_up(self, traces: Sequence[Trace]) -> list[Trace]:
         lost = [trace for trace in traces if trace._spool is None]
@@ -150,17 +151,22 @@ class SpoolQueue(TraceQueue):
     # The writer's side ----------------------------------------------------------------
 
     def take_inbox(self) -> list[Trace]:
+        return self.take_group()[0]
+
+    def take_group(self) -> tuple[list[Trace], list[int | None]]:
+        """The inbox, and the CRCs of its first traces (those the loop encoded)."""
         with self._lock:
             inbox, self._inbox = self._inbox, []
+            crcs, self._crcs = self._crcs, []
             self._encoded = 0
             self._encoding = False  # a call lost with a closed loop must not stop the next
             self._generation += 1
-            return inbox
+            return inbox, crcs
 
     def take_acks(self) -> list[Ref]:
         with self._lock:
             acks, self._acks = self._acks, []
-            return acks
+        return list(filter(None, acks))  # a ref is never 0
 
     def room(self) -> int:
         """How many more traces memory holds now."""
@@ -190,8 +196,7 @@ class SpoolQueue(TraceQueue):
             ):
                 # The usual case: every trace was accepted into memory (none counted as
                 # spooled) and memory still holds them all: no per-trace decisions.
-                for trace, ref in zip(group, refs, strict=True):
-                    trace._spool = ref
+                deque(map(setattr, group, repeat("_spool"), refs), maxlen=0)  # a loop in C
                 items.extend(group)
                 self._held -= len(group)
                 return first, dropped

@@ -16,7 +16,7 @@ from ._log import logger
 from ._models import Trace, start_trace
 from ._spool_decode import trace_from_wire
 from ._spool_format import Record, SegmentReader
-from ._spool_part import Part, Segment
+from ._spool_part import Part, Segment, ref_base
 from ._spool_queue import Ref
 
 __all__ = ["PIECE", "AdoptedReader", "OwnReader", "stub_trace"]
@@ -102,11 +102,12 @@ class AdoptedReader:
                 reader.done = True
                 records = []
             part = self.part
+            base = ref_base(part, segment.number)
             for record in records:
                 if record.seq in self._acked:
                     continue
                 segment.outstanding += 1
-                traces.append(stub_trace(record, (part, segment.number, record.seq), self.full))
+                traces.append(stub_trace(record, base | record.seq, self.full))
             if reader.done:
                 self.corrupt += reader.corrupt
                 reader.close()
@@ -162,10 +163,8 @@ class OwnReader:
             if lost:
                 self.corrupt += lost
                 segment.outstanding -= lost
-            traces.extend(
-                stub_trace(record, (part, segment.number, record.seq), self.full)
-                for record in records
-            )
+            base = ref_base(part, segment.number)
+            traces.extend(stub_trace(record, base | record.seq, self.full) for record in records)
             self.offset = reader.offset
             if reader.done and not live:
                 self._advance()

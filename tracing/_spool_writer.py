@@ -23,8 +23,8 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from itertools import accumulate, groupby
-from operator import attrgetter, itemgetter
+from itertools import accumulate, repeat
+from operator import or_
 
 from ._config import Config
 from ._log import logger
@@ -32,7 +32,7 @@ from ._models import Trace
 from ._spool_backlog import Backlog
 from ._spool_encode import encode_group
 from ._spool_format import frame_group
-from ._spool_part import Part, create_part, sync_dir
+from ._spool_part import Part, acks_by_segment, create_part, ref_base, split_ref, sync_dir
 from ._spool_queue import Ref, SpoolQueue
 
 __all__ = ["SpoolWriter"]
@@ -43,8 +43,6 @@ SCAN_INTERVAL = 2.0  # looking for orphaned parts
 RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
 
 Dropped = Callable[[Sequence[Trace]], None]
-_SEGMENT, _SEQ = itemgetter(0, 1), itemgetter(2)  # of a Ref: (part, number), seq
-_SPOOL = attrgetter("_spool")
 
 
 class SpoolWriter:
@@ -159,9 +157,9 @@ class SpoolWriter:
         now = time.monotonic()
         if self._own is None and self._healthy_at(now):
             self._open()
-        group = self._queue.take_inbox()
+        group, crcs = self._queue.take_group()
         if group:
-            self._place(group, closing)
+            self._place(group, crcs, closing)
         self._write_acks()
         if not closing and self._queue.refilling:
             self._backlog.refill()
@@ -216,12 +214,12 @@ class SpoolWriter:
 
     # Writing ----------------------------------------------------------------------------
 
-    def _place(self, group: list[Trace], closing: bool = False) -> None:
+    def _place(self, group: list[Trace], crcs: list[int | None], closing: bool) -> None:
         refs: list[Ref | None] = [None] * len(group)
         offsets: list[int] = [0] * len(group)
         if self._writable(time.monotonic()):
             try:
-                self._write(group, refs, offsets)
+                self._write(group, crcs, refs, offsets)
             except Exception:
                 logger.exception("tracing spool writer failed to write a group")
         overflowing = self._backlog.overflowing
@@ -230,19 +228,27 @@ class SpoolWriter:
         if not overflowing and first < len(group):
             ref = refs[first]
             assert ref is not None
-            self._backlog.overflow_from(ref[0], ref[1], offsets[first])
+            part, number, _ = split_ref(ref)
+            assert part is not None
+            self._backlog.overflow_from(part, number, offsets[first])
         if dropped:
             self._dropped(dropped)
         if len(self._queue) >= self._flush_at:
             self._poke()
 
-    def _write(self, group: list[Trace], refs: list[Ref | None], offsets: list[int]) -> None:
-        """Append the group's records; fill ``refs``/``offsets`` for those written."""
+    def _write(
+        self,
+        group: list[Trace],
+        crcs: list[int | None],
+        refs: list[Ref | None],
+        offsets: list[int],
+    ) -> None:
+        """Append the group's records; fill ``refs``/``offsets`` for those written.
+        ``crcs``: the JSON's CRCs the loop computed, for the group's first traces."""
         part = self._own
         assert part is not None
         payloads = encode_group(group)
-        # The JSON's CRC, when the loop's pre-encoding left it in the trace's _spool slot.
-        crcs = [c if type(c) is int else None for c in map(_SPOOL, group)]
+        crcs = crcs + [None] * (len(group) - len(crcs))
         if None in payloads:  # unencodable: nothing to keep on disk (the exporter reports it)
             index: Sequence[int] = [i for i, p in enumerate(payloads) if p is not None]
             payloads, crcs = [payloads[i] for i in index], [crcs[i] for i in index]
@@ -250,7 +256,6 @@ class SpoolWriter:
             index = range(len(group))
         pieces, sizes = frame_group(
             part.next_seq,
-            [group[i].id for i in index],
             payloads,  # type: ignore[arg-type]  # no None left
             crcs,
             self._max_bytes - part.bytes,  # spool_max_bytes: the rest goes to memory
@@ -301,7 +306,7 @@ class SpoolWriter:
         count, seq, number = stop - done, part.next_seq, segment.number
         part.next_seq += count
         segment.outstanding += count
-        run = [(part, number, s) for s in range(seq, seq + count)]
+        run = list(map(or_, repeat(ref_base(part, number)), range(seq, seq + count)))
         places = list(accumulate(sizes[done : stop - 1], initial=start))  # record offsets
         if isinstance(index, range):
             refs[done:stop] = run
@@ -315,11 +320,7 @@ class SpoolWriter:
         acks = self._queue.take_acks()
         if not acks:
             return
-        by_segment: dict[tuple[int, int], tuple[Part, list[int]]] = {}
-        for (part, number), run in groupby(acks, _SEGMENT):  # a batch is mostly one run
-            entry = by_segment.setdefault((id(part), number), (part, []))
-            entry[1].extend(map(_SEQ, run))
-        for (_, number), (part, seqs) in by_segment.items():
+        for part, number, seqs in acks_by_segment(acks):
             if part.closed:
                 continue
             try:

@@ -227,7 +227,10 @@ def cache_parts(traces: Sequence[Trace], body: bytes) -> list[bytes]:
 def encode_body(parts: Sequence[bytes], sent_at: datetime) -> bytes:
     """The batch envelope around already-encoded traces."""
     head = b'{"sentAt":"' + format_time(sent_at).encode() + b'","traces":['
-    return head + b",".join(parts) + b"]}"
+    if len(parts) < 2:
+        return head + b"".join(parts) + b"]}"
+    # One copy of the whole body: the envelope joined to the first and last parts.
+    return b",".join([head + parts[0], *parts[1:-1], parts[-1] + b"]}"])
 
 
 def gzip_body(body: bytes) -> bytes:

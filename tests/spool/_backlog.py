@@ -32,7 +32,7 @@ def write_backlog(spool_dir: Path, count: int, size: int = 1000, prefix: str = "
                 "input": body,
             }
         )
-        record = encode_record(seq, trace_id, payload)
+        record = encode_record(seq, payload)
         chunk.append(record)
         chunk_size += len(record)
         if chunk_size >= SEGMENT or seq == count:

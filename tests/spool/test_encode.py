@@ -76,7 +76,7 @@ def test_a_precomputed_crc_is_the_one_checked(tmp_path: Path) -> None:
     """frame_group uses the CRC it is given: a wrong one makes the record fail its check."""
     payloads = [b'{"id":"a"}', b'{"id":"b"}', b'{"id":"c"}']
     crcs = [zlib.crc32(payloads[0]), zlib.crc32(b"something else"), None]
-    pieces, sizes = frame_group(7, ["a", "b", "c"], payloads, crcs, 10**6)
+    pieces, sizes = frame_group(7, payloads, crcs, 10**6)
     path = tmp_path / "x.seg"
     path.write_bytes(b"".join(pieces))
     reader = SegmentReader(str(path))
@@ -91,8 +91,8 @@ def test_a_precomputed_crc_is_the_one_checked(tmp_path: Path) -> None:
 
 async def test_the_loop_encodes_the_inbox_and_leaves_the_crc() -> None:
     """A put() that reaches ENCODE_AT unencoded traces schedules the encoding on this loop:
-    after one turn of the loop each trace has its bytes and its JSON's CRC; place()
-    replaces the CRC with the record's place."""
+    after one turn of the loop each trace has its bytes, and the writer takes their JSON's
+    CRCs with the inbox; place() sets each trace's record place."""
     queue = SpoolQueue(10_000)
     group = fresh(ENCODE_AT + 3)
     for trace in group:
@@ -101,9 +101,10 @@ async def test_the_loop_encodes_the_inbox_and_leaves_the_crc() -> None:
     await asyncio.sleep(0)
     # One call (the last 3 put()s found it scheduled), for all that was queued by then.
     assert all(t._wire is not None for t in group)
-    assert all(t._spool == zlib.crc32(t._wire or b"") for t in group)
-    taken = queue.take_inbox()
+    assert all(t._spool is None for t in group)
+    taken, crcs = queue.take_group()
     assert taken == group
+    assert crcs == [zlib.crc32(t._wire or b"") for t in group]
     first, dropped = queue.place(taken, [None] * len(taken), False)
     assert (first, dropped) == (len(group), [])
     assert all(t._spool is None for t in group)
@@ -116,10 +117,32 @@ async def test_an_inbox_taken_before_the_loop_encodes_keeps_no_crc() -> None:
     group = fresh(ENCODE_AT)
     for trace in group:
         assert queue.put(trace)
-    assert queue.take_inbox() == group
+    assert queue.take_group() == (group, [])
     await asyncio.sleep(0)
     assert all(t._wire is None and t._spool is None for t in group)
+    assert queue.take_group() == ([], [])  # the late call left no CRCs for the next inbox
     assert encode_group(group) == [t._wire for t in group]
+
+
+async def test_crcs_of_several_loop_encodings_line_up_with_the_inbox() -> None:
+    """Two encodings on the loop, then a tail it never reached: the CRCs the writer takes
+    are those of the inbox's first traces, in order, and the tail has none."""
+    queue = SpoolQueue(10_000)
+    group = fresh(2 * ENCODE_AT + 5)
+    for trace in group[:ENCODE_AT]:
+        assert queue.put(trace)
+    await asyncio.sleep(0)
+    for trace in group[ENCODE_AT:]:
+        assert queue.put(trace)
+    await asyncio.sleep(0)  # encodes ENCODE_AT + 5 more: all of them
+    for trace in fresh(3):
+        group.append(trace)
+        assert queue.put(trace)  # not encoded: under ENCODE_AT new ones
+    taken, crcs = queue.take_group()
+    assert taken == group
+    assert len(crcs) == len(group) - 3
+    assert crcs == [zlib.crc32(t._wire or b"") for t in group[: len(crcs)]]
+    assert all(t._wire is None for t in group[len(crcs) :])
 
 
 async def test_a_large_group_is_written_whole_and_in_order(
