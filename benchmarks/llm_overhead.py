@@ -44,6 +44,7 @@ import anthropic
 import httpx2
 import openai
 
+import tracing
 from benchmarks._llm_direct import per_call_us, per_chunk_us, recorded
 from tracing import AsyncTracing
 from tracing._context import _trace_var
@@ -299,7 +300,8 @@ def report(
         "## LLM client instrumentation (`benchmarks/llm_overhead.py`)",
         "",
         f"openai {openai.__version__}, anthropic {anthropic.__version__}, sync clients, "
-        f"CPU time; load average before {before}, after {after} (2 cores, shared).",
+        f"CPU time; load average before {before}, after {after} (2 cores, shared); "
+        f"`tracing` imported from `{Path(tracing.__file__).parent}`.",
         "",
         "Whole calls through the SDKs: pairs of calls (uninstrumented, instrumented; the "
         f"order alternating), about {seconds:g} s of CPU per row; the added cost is the "
