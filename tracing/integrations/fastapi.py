@@ -14,7 +14,7 @@ imports this module.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, overload
 
@@ -67,28 +67,26 @@ class TracingMiddleware:
         app = scope.get("app", self.app)  # before routing: a mounted app replaces it
         trace = tracer.trace(f"{method} {path}")
         trace.metadata["http.request.method"] = method
-        status: int | None = None
-
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        watch = _StatusWatch(send)
         trace_token = _trace_var.set(trace)
-        span_token = _span_var.set(None)
+        # A server runs each request in a fresh context: the current span is already None
+        # there, and setting it again (then resetting it) would be work for nothing.
+        span_token = None if _span_var.get() is None else _span_var.set(None)
         error: BaseException | None = None
         try:
-            await self.app(scope, receive, send_and_watch)
+            await self.app(scope, receive, watch)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            restore(_span_var, span_token)
+            if span_token is not None:
+                restore(_span_var, span_token)
+            elif _span_var.get() is not None:  # a span the app left open: not past us
+                _span_var.set(None)
             restore(_trace_var, trace_token)
             if not trace._ended:  # else the handler ended the request's trace itself
                 route = _route_template(scope, app, path, root_path)
-                self._finish(trace, method, route or path, route, status, error)
+                self._finish(trace, method, route or path, route, watch.status, error)
 
     def _finish(
         self,
@@ -113,6 +111,25 @@ class TracingMiddleware:
         elif status is not None and status >= 500:
             trace.status = "error"
         self.tracer.enqueue(trace)
+
+
+class _StatusWatch:
+    """The ``send`` the app gets: records the response status, then hands the message on.
+
+    Not an ``async def``: it returns the server's own awaitable, so each message costs one
+    call, not one more coroutine to create and await.
+    """
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        return self.send(message)
 
 
 def _route_template(scope: Scope, app: Any, path: str, root_path: str) -> str | None:
