@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import backoff
+import yarl
 from aiohttp.abc import ResolveResult
 from aiolimiter import AsyncLimiter
 
@@ -80,6 +81,10 @@ class Exporter:
         self._config = config
         self._protocol = protocol = make_protocol(config)
         self._url = config.endpoint + protocol.path
+        # Made once, not per request: aiohttp would parse the URL string and build a
+        # ClientTimeout on every POST.
+        self._yarl_url = yarl.URL(self._url)
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._base_headers = self._make_headers(config, protocol.content_type)
         self._session = config.session
         self._owns_session = config.session is None
@@ -168,14 +173,15 @@ class Exporter:
                 await self._limiter.acquire()
             # Checked last, right before the request: a send that was already waiting for
             # the semaphore or the limiter when a Retry-After arrived must honour it too.
-            await self._wait_if_paused()
+            if self._paused_until:
+                await self._wait_if_paused()
             try:
                 async with self._get_session().post(
-                    self._url,
+                    self._yarl_url,
                     # Over 1 MiB aiohttp wants a stream (it warns about raw bytes).
                     data=body if len(body) <= _LARGE_BODY else io.BytesIO(body),
                     headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=config.timeout),
+                    timeout=self._timeout,
                     allow_redirects=False,
                 ) as response:
                     payload = await response.read()
