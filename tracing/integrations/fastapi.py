@@ -67,14 +67,24 @@ class TracingMiddleware:
         app = scope.get("app", self.app)  # before routing: a mounted app replaces it
         trace = tracer.trace(f"{method} {path}")
         trace.metadata["http.request.method"] = method
-        watch = _StatusWatch(send)
+        status: int | None = None
+
+        # Not an ``async def``: it hands back the server's own awaitable, so a message
+        # costs one call, not a coroutine more to make and await (callgrind: ~1,500
+        # instructions less per request than the async wrapper, benchmarks/README.md).
+        def send_and_watch(message: Message) -> Awaitable[None]:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            return send(message)
+
         trace_token = _trace_var.set(trace)
         # A server runs each request in a fresh context: the current span is already None
         # there, and setting it again (then resetting it) would be work for nothing.
         span_token = None if _span_var.get() is None else _span_var.set(None)
         error: BaseException | None = None
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, receive, send_and_watch)
         except BaseException as exc:
             error = exc
             raise
@@ -86,7 +96,7 @@ class TracingMiddleware:
             restore(_trace_var, trace_token)
             if not trace._ended:  # else the handler ended the request's trace itself
                 route = _route_template(scope, app, path, root_path)
-                self._finish(trace, method, route or path, route, watch.status, error)
+                self._finish(trace, method, route or path, route, status, error)
 
     def _finish(
         self,
@@ -111,25 +121,6 @@ class TracingMiddleware:
         elif status is not None and status >= 500:
             trace.status = "error"
         self.tracer.enqueue(trace)
-
-
-class _StatusWatch:
-    """The ``send`` the app gets: records the response status, then hands the message on.
-
-    Not an ``async def``: it returns the server's own awaitable, so each message costs one
-    call, not one more coroutine to create and await.
-    """
-
-    __slots__ = ("send", "status")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status: int | None = None
-
-    def __call__(self, message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.start":
-            self.status = int(message["status"])
-        return self.send(message)
 
 
 def _route_template(scope: Scope, app: Any, path: str, root_path: str) -> str | None:
