@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import attrs
-import orjson
 
 from ._args import check_end_time, metadata_arg, tags_arg, tags_or_none
 from ._context import _span_var, _trace_var, restore
@@ -277,31 +276,6 @@ def _lazy_list(slot: Any) -> tuple[property, Callable[[Trace], Any], Callable[[T
     return property(read, put), get, put
 
 
-def _lazy_snapshot(slot: Any) -> tuple[property, Callable[[_Record], Any]]:
-    """A property over an attrs slot that may hold a snapshot still as JSON.
-
-    ``observe()`` stores its captured values as ``orjson.Fragment`` (``_capture.snapshot``):
-    the JSON encoder writes them as they are, and reading the field decodes the fragment
-    once and stores the result, so users, ``mask`` and the OTLP encoder see the same
-    values as before. The wire encoder reads the raw slot (``_get_input``/``_get_output``).
-    """
-    get, put = slot.__get__, slot.__set__
-
-    def read(self: _Record) -> Any:
-        value = get(self)
-        if type(value) is _Fragment:
-            value = _loads(_dumps(value))  # a fragment's bytes are not readable otherwise
-            put(self, value)
-        return value
-
-    return property(read, put), get
-
-
-_Fragment, _loads, _dumps = orjson.Fragment, orjson.loads, orjson.dumps
-_input_property, _get_input = _lazy_snapshot(_Record.__dict__["input"])
-_output_property, _get_output = _lazy_snapshot(_Record.__dict__["output"])
-setattr(_Record, "input", _input_property)  # noqa: B010
-setattr(_Record, "output", _output_property)  # noqa: B010
 _tags_property, _get_tags, _set_tags = _lazy_list(Trace.__dict__["tags"])
 _spans_property, _get_spans, _set_spans = _lazy_list(Trace.__dict__["spans"])
 setattr(Trace, "tags", _tags_property)  # noqa: B010  (mypy: a list attribute to users)

@@ -15,7 +15,7 @@ from contextvars import Token
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from ._capture import snapshot, snapshot_arguments
+from ._capture import capture
 from ._context import _span_var, _trace_var, restore
 from ._fields import _now
 from ._filters import sampled_in
@@ -146,21 +146,21 @@ class _Observed:
         elif not params and self.signature is not None:
             self.names = ()
 
-    def arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        """Bound arguments with defaults applied, ``self``/``cls`` left out, snapshotted
-        (``_capture.snapshot_arguments``: as JSON, decoded when first read)."""
+    def arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Bound arguments with defaults applied, ``self``/``cls`` left out, each captured."""
         names = self.names
         if names is not None and not kwargs and len(args) == len(names) == self.positional:
             # Every parameter given positionally (the common call): no binding to do.
             if self.skip_first:
-                return snapshot_arguments(dict(zip(names[1:], args[1:], strict=True)))
-            return snapshot_arguments(dict(zip(names, args, strict=True)))
+                return {key: capture(value) for key, value in zip(names[1:], args[1:], strict=True)}
+            return {key: capture(value) for key, value in zip(names, args, strict=True)}
         bound = self._bind(args, kwargs)
         if bound is None:
             return None
+        items = iter(bound.items())
         if self.skip_first:
-            bound.pop(next(iter(bound)), None)
-        return snapshot_arguments(bound)
+            next(items, None)
+        return {key: capture(value) for key, value in items}
 
     def _bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """``Signature.bind(...)`` + ``apply_defaults()`` as a dict, in parameter order.
@@ -222,7 +222,7 @@ class _Observed:
         restore(_span_var, span_token)
         if trace_token is not None:
             restore(_trace_var, trace_token)
-        output = snapshot(result) if keep and self.capture_output and error is None else None
+        output = capture(result) if keep and self.capture_output and error is None else None
         if span is not None:
             if span.end_time is None:  # span.end(output=output, error=error), inlined
                 span.end_time = _now(UTC)

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import orjson
 
-from ._models import LlmUsage, Span, Trace, _get_input, _get_output, _get_spans, _get_tags
+from ._models import LlmUsage, Span, Trace, _get_spans, _get_tags
 
 __all__ = [
     "BATCH_PATH",
@@ -107,9 +107,8 @@ def _span(span: Span, time: TimeFormat = format_time) -> dict[str, Any]:
         "duration": None if end is None else (end - start).total_seconds(),
         "status": span.status,
         "error": span.error,
-        # The raw slots: a snapshot still held as JSON (observe()) is written as it is.
-        "input": _get_input(span),
-        "output": _get_output(span),
+        "input": span.input,
+        "output": span.output,
         "metadata": span.metadata,
         "llmUsage": None if usage is None else _usage(usage),
     }
@@ -132,8 +131,8 @@ def trace_to_wire(trace: Trace, time: TimeFormat = format_time) -> dict[str, Any
         "duration": None if end is None else (end - start).total_seconds(),
         "status": trace.status,
         "error": trace.error,
-        "input": _get_input(trace),
-        "output": _get_output(trace),
+        "input": trace.input,
+        "output": trace.output,
         "inputSummary": trace.input_summary,
         "outputSummary": trace.output_summary,
         "metadata": trace.metadata,
@@ -147,8 +146,6 @@ def _fallback(value: Any) -> Any:
     """Turn what orjson cannot encode into something it can, never failing."""
     if isinstance(value, datetime):  # the stdlib fallback below meets _native_time's
         return format_time(value)
-    if isinstance(value, orjson.Fragment):  # the stdlib fallback meets observe()'s snapshots
-        return orjson.loads(orjson.dumps(value))
     if isinstance(value, set | frozenset):
         return list(value)
     if isinstance(value, bytes | bytearray | memoryview):
