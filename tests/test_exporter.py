@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -130,6 +131,22 @@ async def test_idempotency_key_stable_across_retries_new_per_batch(
     assert keys[0] == keys[1] == keys[2]
     assert keys[3] != keys[0]
     assert tracer.stats().retries == 2
+
+
+async def test_idempotency_keys_are_distinct_version_4_uuids(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Without a spool each batch's key is a random RFC 4122 version-4 UUID, in its
+    canonical text, never repeated."""
+    tracer = make_tracer(max_batch_size=1, max_concurrency=1)
+    enqueue_all(tracer, traces(40))
+    await tracer.flush()
+    keys = [r.headers["Idempotency-Key"] for r in server.requests]
+    assert len(keys) == 40
+    assert len(set(keys)) == 40
+    for key in keys:
+        parsed = uuid.UUID(key)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, key)
 
 
 RETRYABLE_FAULTS: list[Reply] = [

@@ -285,3 +285,40 @@ async def test_websockets_pass_through_untraced(tracer: AsyncTracing, recorder: 
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert seen == [None]
     assert recorder.received == []
+
+
+async def test_the_request_context_does_not_leak_past_the_middleware(
+    tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """Called in a context with a current span, the handler sees no span (the request's
+    trace starts clean); a span the handler leaves open stays inside the request; and the
+    caller's trace and span are back afterwards."""
+    from tracing import current_span
+
+    app = FastAPI()
+    app.add_middleware(TracingMiddleware, tracer=tracer)
+    seen: list[object] = []
+
+    @app.get("/leaky")
+    async def leaky() -> str:
+        seen.append(current_span())
+        trace = current_trace()
+        assert trace is not None
+        trace.span("left open").__enter__()  # never exited
+        return "ok"
+
+    async def call() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/leaky")).status_code == 200
+
+    await call()  # no current span outside: the open one must not stay behind
+    assert current_span() is None
+    async with tracer.trace("outer") as outer, outer.span("outer span") as span:
+        await call()
+        assert current_trace() is outer
+        assert current_span() is span
+    assert seen == [None, None]
+    await tracer.flush()
+    names = sorted(t["name"] for t in recorder.received)
+    assert names == ["GET /leaky", "GET /leaky", "outer"]

@@ -14,7 +14,7 @@ imports this module.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, overload
 
@@ -69,14 +69,19 @@ class TracingMiddleware:
         trace.metadata["http.request.method"] = method
         status: int | None = None
 
-        async def send_and_watch(message: Message) -> None:
+        # Not an ``async def``: it hands back the server's own awaitable, so a message
+        # costs one call, not a coroutine more to make and await (callgrind: ~1,500
+        # instructions less per request than the async wrapper, benchmarks/README.md).
+        def send_and_watch(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-            await send(message)
+            return send(message)
 
         trace_token = _trace_var.set(trace)
-        span_token = _span_var.set(None)
+        # A server runs each request in a fresh context: the current span is already None
+        # there, and setting it again (then resetting it) would be work for nothing.
+        span_token = None if _span_var.get() is None else _span_var.set(None)
         error: BaseException | None = None
         try:
             await self.app(scope, receive, send_and_watch)
@@ -84,7 +89,10 @@ class TracingMiddleware:
             error = exc
             raise
         finally:
-            restore(_span_var, span_token)
+            if span_token is not None:
+                restore(_span_var, span_token)
+            elif _span_var.get() is not None:  # a span the app left open: not past us
+                _span_var.set(None)
             restore(_trace_var, trace_token)
             if not trace._ended:  # else the handler ended the request's trace itself
                 route = _route_template(scope, app, path, root_path)
