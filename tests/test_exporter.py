@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -130,6 +131,21 @@ async def test_idempotency_key_stable_across_retries_new_per_batch(
     assert keys[0] == keys[1] == keys[2]
     assert keys[3] != keys[0]
     assert tracer.stats().retries == 2
+
+
+async def test_retries_and_giving_up_log_only_on_the_tracing_logger(
+    server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch retried and then given up logs on the ``tracing`` logger alone: the retry
+    library's own "Backing off" and "Giving up" lines (the latter at ERROR) stay off."""
+    tracer = make_tracer(max_retries=2)
+    server.respond_with(503, times=3)
+    enqueue_all(tracer, traces(1))
+    with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryError):
+        await tracer.flush()
+    assert len(server.requests) == 3  # the state: two retries, then given up
+    assert any(r.name == "tracing" for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("backoff")] == []
 
 
 RETRYABLE_FAULTS: list[Reply] = [
