@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
 import logging
 import re
@@ -262,6 +263,24 @@ async def test_200_without_results_accepts_everything(
     enqueue_all(tracer, traces(4))
     await tracer.flush()
     assert tracer.stats().sent == 4
+
+
+async def test_retries_wait_at_least_half_their_exponential_delay(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Retries back off with "equal jitter": the k-th waits at least half of
+    ``retry_backoff * 2**k`` (capped), never a random share of it that may be near zero.
+    Lower bounds only: a loaded machine makes the waits longer, never shorter."""
+    tracer = make_tracer(max_retries=4, retry_backoff=0.1, retry_backoff_max=1.0)
+    server.respond_with(503, times=5)
+    enqueue_all(tracer, traces(1))
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+    times = [r.time for r in server.requests]
+    assert len(times) == 5  # the state: four retries
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    for k, gap in enumerate(gaps):
+        assert gap >= min(1.0, 0.1 * 2**k) / 2 - 0.005, (k, gaps)
 
 
 async def test_retry_after_seconds_is_honoured(
