@@ -8,6 +8,7 @@ import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -229,7 +230,8 @@ def test_utc_times_orjson_writes_have_the_same_form() -> None:
 def test_nan_and_infinity_are_written_as_null() -> None:
     """NaN and infinity are not JSON: they are written as null, also in a trace with a
     non-string key, so the body stays JSON that a strict parser (the collector's) reads."""
-    trace = Trace("t", metadata={"nan": math.nan, "inf": -math.inf, 1: "int key"})
+    metadata: dict[Any, Any] = {"nan": math.nan, "inf": -math.inf, 1: "int key"}
+    trace = Trace("t", metadata=metadata)
     assert orjson.loads(encode_trace(trace))["metadata"] == {
         "nan": None,
         "inf": None,
