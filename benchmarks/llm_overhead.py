@@ -44,7 +44,8 @@ import anthropic
 import httpx2
 import openai
 
-from benchmarks._llm_direct import per_call_us, per_chunk_us, recorded
+import tracing
+from benchmarks._llm_direct import per_call_cold_us, per_call_us, per_chunk_us, recorded
 from tracing import AsyncTracing
 from tracing._context import _trace_var
 
@@ -266,6 +267,8 @@ def measure_direct(tracer: AsyncTracing, fake: FakeLLM) -> dict[str, float]:
                 out[f"{sdk}: per stream chunk"] = per_chunk_us(tracer, client, options, chunks)
             else:
                 out[f"{sdk}: per call"] = per_call_us(tracer, client, options, value)
+                cold = per_call_cold_us(tracer, client, options, value)
+                out[f"{sdk}: per call, each after a 2 MiB memory copy (caches cold)"] = cold
             client.close()
     return out
 
@@ -299,7 +302,8 @@ def report(
         "## LLM client instrumentation (`benchmarks/llm_overhead.py`)",
         "",
         f"openai {openai.__version__}, anthropic {anthropic.__version__}, sync clients, "
-        f"CPU time; load average before {before}, after {after} (2 cores, shared).",
+        f"CPU time; load average before {before}, after {after} (2 cores, shared); "
+        f"`tracing` imported from `{Path(tracing.__file__).parent}`.",
         "",
         "Whole calls through the SDKs: pairs of calls (uninstrumented, instrumented; the "
         f"order alternating), about {seconds:g} s of CPU per row; the added cost is the "
@@ -335,7 +339,9 @@ def report(
         "",
         "The instrumentation's own code in a tight loop, caches warm (best of 9 runs; "
         "recorded requests, responses and stream chunks of the real clients; each call "
-        "queues a trace of its own); a lower bound of the figures above:",
+        "queues a trace of its own); a lower bound of the figures above. The cold rows "
+        "time the same calls one by one, each after a 2 MiB `bytearray` copy (no Python "
+        "work, no SDK), median of 2,000:",
         "",
         "| what | us |",
         "| --- | ---: |",

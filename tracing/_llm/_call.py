@@ -16,10 +16,13 @@ the span's metadata is written in place and the usual record built in few steps.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .._context import _trace_var
-from .._models import LlmUsage, Span, Trace
+from .._models import LlmUsage, open_span, start_trace
 from ._content import output_snapshot
 from ._soft import failed
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["LlmCall", "Result", "perf", "unreadable_chunk"]
 
 perf = _perf = time.perf_counter
+_now = datetime.now
 
 
 class Result:
@@ -116,21 +120,24 @@ class LlmCall:
         request_model = model if type(model) is str else None
         operation = endpoint.operation
         name = f"{operation} {request_model}" if request_model else operation
-        parent = _trace_var.get()
-        self.own_trace = parent is None
-        trace: Trace = tracer.trace(name) if parent is None else parent
-        span: Span = trace.span(name, input=endpoint.input(body) if capture_content else None)
-        self.trace = trace
-        self.span = span
-        meta = span.metadata  # a new dict of this span's own
-        meta["gen_ai.operation.name"] = operation
-        meta["gen_ai.provider.name"] = provider
-        meta["gen_ai.request.model"] = request_model
-        meta["stream"] = stream
+        meta = {  # one dict display: sized once, not grown key by key
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": request_model,
+            "stream": stream,
+        }
         for key, value in body.items():
             param = _REQUEST_PARAMS.get(key)
             if param is not None and value is not None:
                 meta[param] = value
+        content = endpoint.input(body) if capture_content else None
+        trace = _trace_var.get()
+        self.own_trace = trace is None
+        if trace is None:  # tracer.trace(name) and trace.span(name): a valid name
+            trace = start_trace(name, None, None, None, None, None, None)
+            trace._tracer = tracer
+        self.trace = trace
+        self.span = open_span(trace, name, content, meta)
         self.tracer = tracer
         self.endpoint = endpoint
         self.provider = provider
@@ -139,15 +146,16 @@ class LlmCall:
         self.capture = capture_content
         self.result = Result()
         self.done = False
-        self.started = _perf()
+        self.started = _perf() if stream else 0.0  # time to first token: streams only
 
     def finish(self, *, error: BaseException | None = None, incomplete: str | None = None) -> None:
         """End the span (and its own trace) once; later calls do nothing."""
         if self.done:
             return
         self.done = True
+        trace = self.trace
         try:
-            if self.own_trace or not self.trace._queued:
+            if self.own_trace or not trace._queued:
                 self._record(error, incomplete)
             # else: its trace was sent before the call ended (a stream read after the
             # trace ended): the span already has an end time there; nothing more goes in.
@@ -155,7 +163,11 @@ class LlmCall:
             failed("record an LLM call")
             self.span.end()
         if self.own_trace:
-            self.tracer.enqueue(self.trace)
+            # The trace of its own ends with its one span (what enqueue() would stamp).
+            if trace.end_time is None:
+                trace.end_time = self.span.end_time or _now(UTC)
+            trace._ended = True
+            self.tracer.enqueue(trace)
 
     def _record(self, error: BaseException | None, incomplete: str | None) -> None:
         span, result = self.span, self.result
@@ -180,13 +192,18 @@ class LlmCall:
         usage = _usage(result, self.request_model, self.provider)
         if usage is None and error is None:
             meta["usage_missing"] = True
-        output = output_snapshot(result.output) if self.capture else None
-        if error is None:
-            span.end(output=output, llm_usage=usage)
-            return
-        meta["error.type"] = type(error).__name__
-        span.end(output=output, llm_usage=usage, error=f"{type(error).__name__}: {error}")
-        if self.own_trace:
+        if error is not None:
+            meta["error.type"] = type(error).__name__
+        if span.end_time is None:  # Span.end(output=, llm_usage=, error=), inlined
+            if usage is not None:
+                span.llm_usage = usage
+            if self.capture and result.output is not None:
+                span.output = output_snapshot(result.output)
+            if error is not None:
+                span.error = f"{type(error).__name__}: {error}"
+                span.status = "error"
+            span.end_time = _now(UTC)
+        if error is not None and self.own_trace:
             self.trace.status = "error"
             self.trace.error = span.error
 
@@ -199,10 +216,19 @@ def _usage(result: Result, request_model: str | None, provider: str) -> LlmUsage
         completion = None
     if prompt is None and completion is None:
         return None
-    return LlmUsage(
-        model=result.model or request_model or "unknown",
-        provider=provider,
-        prompt_tokens=prompt or 0,
-        completion_tokens=completion or 0,
-        api_calls_count=1,
-    )
+    # LlmUsage(model=, provider=, prompt_tokens=, completion_tokens=, api_calls_count=1)
+    # without attrs' __init__ and its validators: the counts were checked just above.
+    usage: LlmUsage = _new_object(LlmUsage)
+    _set_field(usage, "model", result.model or request_model or "unknown")
+    _set_field(usage, "provider", provider)
+    _set_field(usage, "prompt_tokens", prompt or 0)
+    _set_field(usage, "completion_tokens", completion or 0)
+    _set_field(usage, "api_calls_count", 1)
+    return usage
+
+
+_new_object = object.__new__
+_set_field = object.__setattr__  # LlmUsage is frozen: its own __setattr__ refuses
+_USAGE_FIELDS = ["model", "provider", "prompt_tokens", "completion_tokens", "api_calls_count"]
+if [field.name for field in attrs.fields(LlmUsage)] != _USAGE_FIELDS:  # pragma: no cover
+    raise RuntimeError("_usage() must set every field of LlmUsage: update it")

@@ -124,10 +124,26 @@ def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
 def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
     """Record what ``request()`` returned; for an async client's raw response, the
     awaitable its ``parse()`` gave (the caller awaits it and calls ``_parsed``)."""
-    mode = _raw_mode(options)
-    if mode is None:
-        _observe(call, value, is_async)
-    elif mode == "stream":
+    headers = getattr(options, "headers", None)
+    if type(headers) is not dict or _RAW_HEADER in headers:
+        mode = _raw_mode(options)
+        if mode is not None:
+            return _raw_returned(call, mode, value, is_async)
+    # The usual call: a complete response or a stream (``_observe``, inlined).
+    try:
+        if call.stream:
+            watch_stream(value, call, call.endpoint.stream(call.result), is_async)
+            return None
+        call.endpoint.read(value, call.result)
+    except Exception:
+        failed("read an LLM response")
+    call.finish()
+    return None
+
+
+def _raw_returned(call: LlmCall, mode: str, value: Any, is_async: bool) -> Any:
+    """``_returned`` for ``with_raw_response`` / ``with_streaming_response`` calls."""
+    if mode == "stream":
         # with_streaming_response: the body is the caller's to read; reading it here
         # would change what the client does.
         call.result.extra = {"response_body_unread": True}
