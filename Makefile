@@ -141,6 +141,7 @@ $(MUT_STAMP): pyproject.toml
 	touch $(MUT_STAMP)
 
 mutate: $(MUT_STAMP)
+	rm -rf mutants/tests mutants/examples  # mutmut copies tests over, never removes a stale one
 	nice -n 10 $(MUT_VENV)/bin/mutmut run $(MUTATE_ARGS)
 	$(MUT_VENV)/bin/python -m tests._mutation_table
 

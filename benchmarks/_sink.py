@@ -4,7 +4,8 @@ format and counts requests, bytes and records.
 Records are counted by decoding each body, not trusted from headers:
 
 - ``/api/traces/batch`` (this SDK and the floors): JSON, ``len(body["traces"])``. The
-  answer is ``{}``, which API.md defines as "every trace accepted".
+  answer is ``{}``, which the SDK reads as "every trace accepted" (a 2xx without
+  ``results``: ``tracing._wire.parse_results``).
 - ``/v1/traces`` (OpenTelemetry OTLP/HTTP): protobuf ``ExportTraceServiceRequest``
   parsed with ``opentelemetry-proto``, counting spans.
 - ``/batch/`` (PostHog) and ``/v1/batch`` (Segment): JSON, ``len(body["batch"])``.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
+import logging
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -149,6 +151,21 @@ async def test_idempotency_keys_are_distinct_version_4_uuids(
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, key)
 
 
+async def test_retries_and_giving_up_log_only_on_the_tracing_logger(
+    server: FaultServer, make_tracer: MakeTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch retried and then given up logs on the ``tracing`` logger alone: the retry
+    library's own "Backing off" and "Giving up" lines (the latter at ERROR) stay off."""
+    tracer = make_tracer(max_retries=2)
+    server.respond_with(503, times=3)
+    enqueue_all(tracer, traces(1))
+    with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryError):
+        await tracer.flush()
+    assert len(server.requests) == 3  # the state: two retries, then given up
+    assert any(r.name == "tracing" for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("backoff")] == []
+
+
 RETRYABLE_FAULTS: list[Reply] = [
     Reply(408),
     Reply(429),
@@ -263,6 +280,24 @@ async def test_200_without_results_accepts_everything(
     enqueue_all(tracer, traces(4))
     await tracer.flush()
     assert tracer.stats().sent == 4
+
+
+async def test_retries_wait_at_least_half_their_exponential_delay(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Retries back off with "equal jitter": the k-th waits at least half of
+    ``retry_backoff * 2**k`` (capped), never a random share of it that may be near zero.
+    Lower bounds only: a loaded machine makes the waits longer, never shorter."""
+    tracer = make_tracer(max_retries=4, retry_backoff=0.1, retry_backoff_max=1.0)
+    server.respond_with(503, times=5)
+    enqueue_all(tracer, traces(1))
+    with pytest.raises(DeliveryError):
+        await tracer.flush()
+    times = [r.time for r in server.requests]
+    assert len(times) == 5  # the state: four retries
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    for k, gap in enumerate(gaps):
+        assert gap >= min(1.0, 0.1 * 2**k) / 2 - 0.005, (k, gaps)
 
 
 async def test_retry_after_seconds_is_honoured(

@@ -150,7 +150,11 @@ async def test_flush_raises_only_for_retryable_failures(
     enqueue_all(tracer, traces(1, "retry"))
     with pytest.raises(DeliveryError):
         await tracer.flush()
-    assert "tracing could not deliver 1 trace(s), requeued them: HTTP 503" in caplog.text
+    (requeued,) = [r for r in caplog.records if "requeued them" in r.getMessage()]
+    assert requeued.getMessage().startswith(
+        "tracing could not deliver 1 trace(s), requeued them: HTTP 503"
+    )
+    assert requeued.levelno == logging.WARNING
 
 
 async def test_outage_backs_off_and_recovers(server: FaultServer, make_tracer: MakeTracer) -> None:
@@ -330,6 +334,24 @@ async def test_a_flush_waiting_when_shutdown_times_out_is_not_cancelled(
     enqueue_all(tracer, traces(2))
     flushing = asyncio.create_task(tracer.flush())
     await server.wait_until(lambda: server.in_flight > 0)
+    stats = await tracer.shutdown(timeout=0.2)
+    assert (stats.failed, stats.in_flight) == (2, 0)
+    await flushing  # neither raises CancelledError nor hangs
+    assert not flushing.cancelled()
+
+
+async def test_a_flush_waiting_for_an_earlier_batch_that_shutdown_cancels_returns(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """The same when the batch flush() waits for was sent before the call (by the
+    flusher, at ``flush_at``): flush() returns once shutdown(timeout) cancels it."""
+    tracer = make_tracer(flush_at=2, timeout=30)
+    server.default = Reply(delay=60)
+    enqueue_all(tracer, traces(2))  # flush_at: the flusher sends them
+    await server.wait_until(lambda: server.in_flight > 0)
+    flushing = asyncio.create_task(tracer.flush())
+    await asyncio.sleep(0)  # one step: flush() has nothing to send and waits at once
+    assert not flushing.done()  # waiting for the flusher's batch
     stats = await tracer.shutdown(timeout=0.2)
     assert (stats.failed, stats.in_flight) == (2, 0)
     await flushing  # neither raises CancelledError nor hangs

@@ -29,6 +29,10 @@ async def test_child_starts_clean(server: FaultServer, parent_flushes: str) -> N
     assert report["child_start"]["queue_size"] == 0
     assert report["child_repr"] == f"<AsyncTracing {server.url} state=new queued=0 in_flight=0>"
     assert "Exception ignored" not in err
+    # A trace handed to the child's tracer after its shutdown is dropped, and the child's
+    # own drop warning says so (the parent drops nothing).
+    assert report["child_late_enqueued"] is False
+    assert "tracing dropped 1 trace(s): 1 because the tracer is shut down" in err
     parent = report["parent_stats"]
     assert parent["sent"] == parent["enqueued"] == len(report["parent_ids"]) == 6
     for record in server.requests:

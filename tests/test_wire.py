@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from tracing import LlmUsage, Span, Trace
 from tracing._wire import (
     WireError,
+    encode_batch,
     encode_body,
     encode_trace,
     format_time,
@@ -211,6 +214,39 @@ def test_times_keep_their_microseconds_in_utc() -> None:
         "2026-01-02T03:04:05.123457Z",
     )
     assert wire["duration"] == 2.0
+
+
+def test_utc_times_orjson_writes_have_the_same_form() -> None:
+    """UTC times with microseconds, which orjson writes itself, have the same RFC 3339 form
+    as the others (six digits and ``Z``), in a trace's bytes and in a whole batch body."""
+    when = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    expected = b'"2026-01-02T03:04:05.123456Z"'
+    assert encode_trace(Trace("t", start_time=when, end_time=when)).count(expected) == 2
+    body = encode_batch([Trace("u", start_time=when, metadata={"at": when})], START)
+    assert body is not None
+    assert body.count(expected) == 2
+
+
+def test_nan_and_infinity_are_written_as_null() -> None:
+    """NaN and infinity are not JSON: they are written as null, also in a trace with a
+    non-string key, so the body stays JSON that a strict parser (the collector's) reads."""
+    metadata: dict[Any, Any] = {"nan": math.nan, "inf": -math.inf, 1: "int key"}
+    trace = Trace("t", metadata=metadata)
+    assert orjson.loads(encode_trace(trace))["metadata"] == {
+        "nan": None,
+        "inf": None,
+        "1": "int key",
+    }
+    body = encode_batch([Trace("u", metadata={"nan": math.nan})], START)
+    assert body is not None
+    assert orjson.loads(body)["traces"][0]["metadata"] == {"nan": None}
+
+
+def test_a_nan_beside_a_huge_integer_fails_the_trace_alone() -> None:
+    """A value over 64 bits sends the trace through the stdlib encoder, which cannot write
+    a NaN as JSON: the trace is a WireError (it fails alone), never a body with ``NaN``."""
+    with pytest.raises(WireError, match="trace t-nan cannot be encoded as JSON"):
+        encode_trace(Trace("a", id="t-nan", metadata={"big": 2**70, "nan": math.nan}))
 
 
 def test_an_open_trace_has_no_end_and_no_duration() -> None:

@@ -1,5 +1,5 @@
 """The ``headers``, ``protocol`` and ``service_name`` options and the ``OTEL_*``
-variables that feed them (API.md "OTLP (0.2)"); used by ``_config``.
+variables that feed them (README "Sending to OpenTelemetry backends (OTLP)"); used by ``_config``.
 
 ``OTEL_EXPORTER_OTLP_HEADERS`` is read as the OpenTelemetry specification writes it
 (``k=v,k2=v2``, names and values URL-decoded, blanks around them trimmed) and merged

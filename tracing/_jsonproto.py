@@ -1,4 +1,5 @@
-"""This SDK's own JSON protocol (API.md "Wire protocol") as a ``WireProtocol``.
+"""This SDK's own JSON protocol as a ``WireProtocol`` (README "The collector and its
+viewer": its routes and "What ingest accepts").
 
 ``POST {endpoint}/api/traces/batch``; per-trace results in the answer. The encoding is
 ``_wire``'s: a batch is one orjson call, and each trace's bytes are cut from it and cached

@@ -1,4 +1,4 @@
-"""OTLP/HTTP protobuf (API.md "OTLP (0.2)") as a ``WireProtocol``.
+"""OTLP/HTTP protobuf (README "Sending to OpenTelemetry backends (OTLP)") as a ``WireProtocol``.
 
 ``POST {endpoint}/v1/traces`` with an ``ExportTraceServiceRequest``: one resource
 (``service.name`` and ``telemetry.sdk.*``), one scope (``tracing`` and the version), each

@@ -180,8 +180,10 @@ def encode_trace(trace: Trace) -> bytes:
         encoded = bytes(memoryview(_dumps(data)))
     except (orjson.JSONEncodeError, TypeError):
         # orjson refuses integers over 64 bits and deep nesting; the stdlib does not.
+        # NaN and infinity are not JSON (orjson writes null): refused, the trace fails
+        # alone instead of making a body the collector refuses whole.
         try:
-            text = json.dumps(data, default=_fallback, ensure_ascii=False)
+            text = json.dumps(data, default=_fallback, ensure_ascii=False, allow_nan=False)
             # A lone surrogate (which orjson and UTF-8 refuse, and no store can hold)
             # becomes "?", as in OTLP mode: the trace is still delivered.
             encoded = text.encode("utf-8", "replace")

@@ -51,7 +51,13 @@ if pid == 0:
         for item in items:
             tracer.enqueue(item)
         stats = await tracer.shutdown()
-        return {"child_ids": [t.id for t in items], "child_stats": attrs.asdict(stats)}
+        # Dropped (shut down): the child's own drop warning, made anew at fork, logs it.
+        late = tracer.enqueue(Trace("late", id=f"late-{os.getpid()}"))
+        return {
+            "child_ids": [t.id for t in items],
+            "child_stats": attrs.asdict(stats),
+            "child_late_enqueued": late,
+        }
 
     report = asyncio.run(child_main())
     report["child_start"] = start

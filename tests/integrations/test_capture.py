@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import pydantic
@@ -148,6 +149,11 @@ async def test_values_json_cannot_encode_are_recorded_not_raised(
     assert await captured(make_tracer, server, {1: "int key", None: "none"}) == {
         "1": "int key",
         "null": "none",
+    }
+    # A non-string key and a value JSON lacks, together: both are written, not a repr.
+    assert await captured(make_tracer, server, {2: PurePosixPath("/tmp/x"), "s": {3}}) == {
+        "2": "/tmp/x",
+        "s": [3],
     }
     assert await captured(make_tracer, server, [2**70]) == repr([2**70])
     assert await captured(make_tracer, server, [2**70, _Unrepresentable()]) == (

@@ -27,7 +27,12 @@ def down_url() -> str:
 
 
 def spool_files(spool_dir: Path, suffix: str = ".seg") -> list[Path]:
-    return sorted(spool_dir.glob(f"p-*/*{suffix}"))
+    """The spool's files with ``suffix``, as listed while its processes may still run."""
+    while True:
+        try:
+            return sorted(spool_dir.glob(f"p-*/*{suffix}"))
+        except FileNotFoundError:  # a part removed (emptied, adopted) while listed: again
+            continue
 
 
 def check_counts(stats: dict[str, Any]) -> None:

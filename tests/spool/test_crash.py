@@ -5,6 +5,7 @@ next process, and the collector stores it once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -48,7 +49,13 @@ async def collect(child: Child, accepted: dict[str, float]) -> None:
 
 
 def sizes(spool_dir: Path, suffix: str) -> dict[Path, int]:
-    return {p: p.stat().st_size for p in spool_files(spool_dir, suffix)}
+    """Each file's size; one removed between listing and reading (its part emptied while
+    the child runs) is left out."""
+    found: dict[Path, int] = {}
+    for path in spool_files(spool_dir, suffix):
+        with contextlib.suppress(FileNotFoundError):
+            found[path] = path.stat().st_size
+    return found
 
 
 async def kill_when_grows(child: Child, spool_dir: Path, suffix: str) -> None:

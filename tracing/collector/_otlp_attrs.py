@@ -1,7 +1,8 @@
 """Span attributes to our fields: input, output, LLM usage, the root's trace fields, and
 metadata for everything else.
 
-The SDK's ``protocol="otlp"`` mapping is read back exactly (API.md "OTLP"): ``input.value``
+The SDK's ``protocol="otlp"`` mapping is read back exactly (README "Sending to
+OpenTelemetry backends (OTLP)", "The mapping"): ``input.value``
 / ``output.value`` with their ``*.mime_type``, ``gen_ai.*`` usage, ``tracing.*`` fields and
 ``metadata.<key>``. Spans from other OpenTelemetry SDKs keep their attributes in
 ``metadata`` under their own names; their usage attributes also fill ``llmUsage``. An

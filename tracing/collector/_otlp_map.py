@@ -4,7 +4,8 @@ the OTLP ids, which ``_otlp_group`` turns into the store's records.
 A root span (no parent) carries the trace's own fields; any other span carries a
 wire-form span whose ``parentId`` is resolved when the request's spans are grouped
 (its parent may be elsewhere in the request, or not in it). Each record passes the
-batch route's per-trace rules (API.md "Collector") before it is stored.
+batch route's per-trace rules (README "The collector and its viewer", "What ingest
+accepts") before it is stored.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import attrs
 
 __all__ = ["MAX_DEPTH", "BadSpan", "DecodeError", "OtlpEvent", "OtlpLink", "OtlpSpan", "TooDeep"]
 
-# The batch route's rule: no value nested more than 128 levels deep (API.md).
+# The batch route's rule: no value nested more than 128 levels deep (README "What ingest accepts").
 MAX_DEPTH = 128
 
 

@@ -121,7 +121,8 @@ def parse_rfc3339(value: Any) -> datetime | None:
 
 
 def validate_trace(raw: Any) -> ValidTrace | Rejected:
-    """Check one wire trace against the collector's rules (API.md's list, exactly)."""
+    """Check one wire trace against the collector's rules (README "What ingest accepts",
+    exactly)."""
     raw_id = raw.get("id") if isinstance(raw, dict) else None
     known_id = raw_id if isinstance(raw_id, str) and _encodable(raw_id) else None
     try:
