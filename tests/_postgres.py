@@ -5,6 +5,10 @@ binaries, ``initdb`` into a temporary directory, listening on 127.0.0.1 only.
 user the Debian package creates (or ``nobody``) and the server runs as that user via
 ``runuser``; as anyone else it runs as the caller. ``make pytest`` installs the package
 when it is missing.
+
+A watchdog (a shell loop started with the server) stops the server and removes its files
+when the process that started it is gone, so a test run that is killed (SIGKILL, a CI
+time limit) leaves no server behind: ``pg_ctl`` detaches the server from its caller.
 """
 
 from __future__ import annotations
@@ -61,14 +65,19 @@ class PostgresServer:
         self.owner = _owner()
         self.dir = Path(tempfile.mkdtemp(prefix="tracing-pg-"))
         self.data = self.dir / "data"
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{dbname}"
 
-    def _run(self, *args: str, timeout: float = 120) -> None:
+    def _command(self, *args: str) -> list[str]:
         command = [str(self.bindir / args[0]), *args[1:]]
         if self.owner is not None:
             command = ["runuser", "-u", self.owner, "--", *command]
+        return command
+
+    def _run(self, *args: str, timeout: float = 120) -> None:
+        command = self._command(*args)
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             log = self.dir / "server.log"
@@ -94,6 +103,28 @@ class PostgresServer:
             "pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"),
             "-o", options, "-w", "-t", "60", "start",
         )  # fmt: skip
+        self._watch()
+
+    def _watch(self) -> None:
+        """Start the watchdog once: it polls for this process every second (nothing waits
+        on it), then crashes the server (if still up) and removes the directory."""
+        if self._watchdog is not None:
+            return
+        stop = " ".join(shlex.quote(a) for a in self._command(
+            "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "60", "stop"
+        ))  # fmt: skip
+        script = (
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+            f"if [ -e {shlex.quote(str(self.data / 'postmaster.pid'))} ]; then {stop}; fi; "
+            f"rm -rf {shlex.quote(str(self.dir))}"
+        )
+        self._watchdog = subprocess.Popen(
+            ["sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a signal to the test run's process group spares it
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` ends sessions and shuts down cleanly; ``immediate`` is a crash."""
@@ -107,6 +138,10 @@ class PostgresServer:
             if (self.data / "postmaster.pid").exists():
                 self.stop("immediate")
         finally:
+            if self._watchdog is not None:  # its work is done here
+                self._watchdog.kill()
+                self._watchdog.wait()
+                self._watchdog = None
             # The shell exits at once; rm carries on, re-parented, and nothing waits.
             command = f"rm -rf {shlex.quote(str(self.dir))} >/dev/null 2>&1 &"
             subprocess.run(["sh", "-c", command], check=False, timeout=30)
