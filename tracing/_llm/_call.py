@@ -192,18 +192,13 @@ class LlmCall:
         usage = _usage(result, self.request_model, self.provider)
         if usage is None and error is None:
             meta["usage_missing"] = True
-        if error is not None:
-            meta["error.type"] = type(error).__name__
-        if span.end_time is None:  # Span.end(output=, llm_usage=, error=), inlined
-            if usage is not None:
-                span.llm_usage = usage
-            if self.capture and result.output is not None:
-                span.output = output_snapshot(result.output)
-            if error is not None:
-                span.error = f"{type(error).__name__}: {error}"
-                span.status = "error"
-            span.end_time = _now(UTC)
-        if error is not None and self.own_trace:
+        output = output_snapshot(result.output) if self.capture else None
+        if error is None:
+            span.end(output=output, llm_usage=usage)
+            return
+        meta["error.type"] = type(error).__name__
+        span.end(output=output, llm_usage=usage, error=f"{type(error).__name__}: {error}")
+        if self.own_trace:
             self.trace.status = "error"
             self.trace.error = span.error
 

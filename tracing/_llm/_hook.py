@@ -129,15 +129,7 @@ def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
         mode = _raw_mode(options)
         if mode is not None:
             return _raw_returned(call, mode, value, is_async)
-    # The usual call: a complete response or a stream (``_observe``, inlined).
-    try:
-        if call.stream:
-            watch_stream(value, call, call.endpoint.stream(call.result), is_async)
-            return None
-        call.endpoint.read(value, call.result)
-    except Exception:
-        failed("read an LLM response")
-    call.finish()
+    _observe(call, value, is_async)  # the usual call: a complete response or a stream
     return None
 
 

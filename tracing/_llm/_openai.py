@@ -47,21 +47,12 @@ def _usage(usage: Any, result: Result, names: tuple[str, str, str, str] = _CHAT_
     prompt, completion, prompt_details, completion_details = names
     result.prompt_tokens = getattr(usage, prompt, None)
     result.completion_tokens = getattr(usage, completion, None)
-    # _field(), inlined: older SDK types keep undeclared fields as plain dicts
     details = getattr(usage, prompt_details, None)
     if details is not None:
-        result.cache_read = (
-            details.get("cached_tokens")
-            if type(details) is dict
-            else getattr(details, "cached_tokens", None)
-        )
+        result.cache_read = _field(details, "cached_tokens")
     details = getattr(usage, completion_details, None)
     if details is not None:
-        result.reasoning = (
-            details.get("reasoning_tokens")
-            if type(details) is dict
-            else getattr(details, "reasoning_tokens", None)
-        )
+        result.reasoning = _field(details, "reasoning_tokens")
 
 
 def _message_tool_calls(message: Any) -> list[dict[str, Any]] | None:
