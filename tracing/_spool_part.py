@@ -158,8 +158,12 @@ class Part:
 
     def append(self, segment: Segment, pieces: list[bytes]) -> None:
         """Write ``pieces`` at the segment's end with ``writev`` (no joined copy); on
-        failure cut the file back to where it was."""
+        failure cut the file back to where it was. More pieces than one call takes are
+        joined first: one system call, so one wait for the GIL after it (up to the
+        interpreter's switch interval while the event loop is busy), not one per call."""
         written = 0
+        if len(pieces) > _IOV_MAX:
+            pieces = [b"".join(pieces)]
         try:
             for first in range(0, len(pieces), _IOV_MAX):
                 chunk = pieces[first : first + _IOV_MAX]

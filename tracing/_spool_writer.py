@@ -40,6 +40,7 @@ __all__ = ["SpoolWriter"]
 PERIOD = 0.02  # seconds between groups: well inside the 50 ms the contract allows
 SYNC_INTERVAL = 1.0  # spool_fsync="interval"
 SCAN_INTERVAL = 2.0  # looking for orphaned parts
+ACK_INTERVAL = 0.1  # writing acknowledgements, unless asked (a late one only means a resend)
 RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
 
 Dropped = Callable[[Sequence[Trace]], None]
@@ -76,6 +77,7 @@ class SpoolWriter:
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
         self._next_scan = 0.0
+        self._next_acks = 0.0
         self._last_sync = time.monotonic()
         self._dirty: set[str] = set()  # files written since the last sync
         self._syncer: threading.Thread | None = None
@@ -127,14 +129,20 @@ class SpoolWriter:
     # The thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        due = time.monotonic()
         while True:
-            self._wake.wait(PERIOD)
+            # Groups start every PERIOD, not PERIOD after the last one ended: each wait
+            # for the GIL after a system call (the wake-up, the write) can take the
+            # interpreter's switch interval (5 ms) while the event loop is busy.
+            due = max(due + PERIOD, time.monotonic())
+            self._wake.wait(max(due - time.monotonic(), 0.0))
             self._wake.clear()
             with self._lock:
                 waiters, self._waiters = self._waiters, []
                 closing = self._closing
             try:
-                self._cycle(closing)
+                # Asked (flush(), sync, shutdown): the whole inbox, encoded or not.
+                self._cycle(closing, whole=closing or bool(waiters))
                 if closing:
                     self._finish()
             except Exception:  # a bug: keep the thread (and the traces) going
@@ -153,14 +161,16 @@ class SpoolWriter:
             if closing:
                 return
 
-    def _cycle(self, closing: bool) -> None:
+    def _cycle(self, closing: bool, whole: bool = True) -> None:
         now = time.monotonic()
         if self._own is None and self._healthy_at(now):
             self._open()
-        group, crcs = self._queue.take_group()
+        group, crcs = self._queue.take_group(whole)
         if group:
             self._place(group, crcs, closing)
-        self._write_acks()
+        if whole or now >= self._next_acks:
+            self._next_acks = now + ACK_INTERVAL
+            self._write_acks()
         if not closing and self._queue.refilling:
             self._backlog.refill()
         if self._fsync == "interval" and self._dirty and now - self._last_sync >= SYNC_INTERVAL:
