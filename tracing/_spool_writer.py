@@ -34,6 +34,7 @@ from ._spool_encode import encode_group
 from ._spool_format import frame_group
 from ._spool_part import Part, acks_by_segment, create_part, ref_base, split_ref, sync_dir
 from ._spool_queue import Ref, SpoolQueue
+from ._spool_sync import Syncer, sync_paths
 
 __all__ = ["SpoolWriter"]
 
@@ -80,7 +81,7 @@ class SpoolWriter:
         self._next_acks = 0.0
         self._last_sync = time.monotonic()
         self._dirty: set[str] = set()  # files written since the last sync
-        self._syncer: threading.Thread | None = None
+        self._syncer = Syncer()
 
     def __repr__(self) -> str:
         return (
@@ -345,26 +346,21 @@ class SpoolWriter:
     def _sync_in_background(self) -> None:
         """fsync what was written in the last second, on a helper thread: a slow disk's
         sync must not hold up the next groups (the writer would stall the sender)."""
-        if self._syncer is not None and self._syncer.is_alive():
+        if self._syncer.busy:
             return  # the last one is still at it; these files wait for the next
         paths, self._dirty = self._dirty, set()
         if self._own is not None:
             paths.add(self._own.path)
-        self._syncer = threading.Thread(
-            target=_sync_paths, args=(paths,), name="tracing-spool-sync", daemon=True
-        )
-        self._syncer.start()
+        self._syncer.submit(paths)
         self._last_sync = time.monotonic()
 
     def _sync(self) -> None:
         """fsync everything written since the last sync, now (shutdown)."""
-        if self._syncer is not None:
-            self._syncer.join()
-            self._syncer = None
+        self._syncer.stop()
         paths, self._dirty = self._dirty, set()
         if self._own is not None:
             paths.add(self._own.path)
-        _sync_paths(paths)
+        sync_paths(paths)
         self._last_sync = time.monotonic()
 
     # Closing ----------------------------------------------------------------------------
@@ -384,14 +380,3 @@ class SpoolWriter:
                 self._mine.discard(own.name)
         self._backlog.release_all()
         self._dirty.clear()
-
-
-def _sync_paths(paths: set[str]) -> None:
-    """fsync files (and directories) by path; one already deleted needs nothing."""
-    for path in paths:
-        with contextlib.suppress(OSError):
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
