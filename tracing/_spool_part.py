@@ -27,6 +27,7 @@ import fcntl
 import os
 import secrets
 import time
+from collections.abc import Callable
 from itertools import count, groupby, repeat
 from operator import and_, itemgetter, rshift
 
@@ -119,6 +120,8 @@ class Part:
         self.next_number = 1
         self.current: Segment | None = None
         self.closed = False
+        # Deletes files in this order, off the caller's thread (the owner's writer sets it).
+        self.unlink: Callable[[list[str]], None] | None = None
         self.slot = next(_SLOTS)
         _PARTS[self.slot] = self
 
@@ -224,10 +227,13 @@ class Part:
         segment.fd = segment.ack_fd = -1
         # An ack file without its segment is harmless (ignored, then removed); the other
         # way round would replay answered records. So the segment goes first.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.seg_path(segment.number))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.path, _ack_name(segment.number)))
+        paths = [self.seg_path(segment.number), self.ack_path(segment.number)]
+        if self.unlink is not None:
+            self.unlink(paths)  # the writer's helper thread (_spool_sync)
+        else:
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
         self.bytes -= segment.size + segment.ack_size
         del self.segments[segment.number]
 

@@ -1,10 +1,16 @@
-"""The spool's background fsync for ``spool_fsync="interval"``: one long-lived helper thread.
+"""The spool writer's slow system calls, on one long-lived helper thread.
 
-The writer hands it the paths written in the last second; it syncs them while the writer
-goes on with the next groups (a slow disk's sync must not hold up the sender). One thread
-for the spool's lifetime, not one per second: starting a thread makes the writer wait for
-the GIL twice (the start, then the new thread's first step), up to the interpreter's
-switch interval (5 ms) each while the event loop is busy, which delayed a group.
+- fsync for ``spool_fsync="interval"``: the writer hands over the paths written in the
+  last second, and goes on with the next groups (a slow disk's sync must not hold up the
+  sender).
+- Deleting a segment whose every record was answered for: unlinking a 16 MB file frees
+  its page cache, measured at 10-60 ms under load, time the writer's next group waited.
+  The helper unlinks the segment, then its acknowledgements (that order: see
+  ``_spool_part``); a kill before it did only leaves records an adopter finds answered.
+
+One thread for the spool's lifetime, not one per sync: starting a thread makes the writer
+wait for the GIL twice (the start, then the new thread's first step), up to the
+interpreter's switch interval (5 ms) each while the event loop is busy.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import contextlib
 import os
 import queue
 import threading
+from collections.abc import Iterable
 
 __all__ = ["Syncer", "sync_paths"]
 
+_UNLINK, _SYNC = 0, 1
+
 
 class Syncer:
-    """Syncs sets of paths in the background, one set at a time."""
+    """Syncs sets of paths and deletes files in the background, in the order given."""
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[set[str] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[int, list[str]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.busy = False  # a set handed over is not synced yet
 
@@ -30,16 +39,23 @@ class Syncer:
 
     def submit(self, paths: set[str]) -> None:
         """Sync ``paths`` in the background (the caller checks ``busy`` first)."""
+        self.busy = True
+        self._put((_SYNC, list(paths)))
+
+    def unlink(self, paths: list[str]) -> None:
+        """Delete files in the background, in this order (one already gone is skipped)."""
+        self._put((_UNLINK, paths))
+
+    def _put(self, job: tuple[int, list[str]]) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="tracing-spool-sync", daemon=True
             )
             self._thread.start()
-        self.busy = True
-        self._jobs.put(paths)
+        self._jobs.put(job)
 
     def stop(self) -> None:
-        """Wait for the set being synced, then end the thread."""
+        """Wait for what was handed over, then end the thread."""
         thread, self._thread = self._thread, None
         if thread is not None and thread.is_alive():
             self._jobs.put(None)
@@ -48,14 +64,20 @@ class Syncer:
 
     def _run(self) -> None:
         while True:
-            paths = self._jobs.get()
-            if paths is None:
+            job = self._jobs.get()
+            if job is None:
                 return
-            sync_paths(paths)
-            self.busy = False
+            kind, paths = job
+            if kind == _SYNC:
+                sync_paths(paths)
+                self.busy = False
+                continue
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
 
-def sync_paths(paths: set[str]) -> None:
+def sync_paths(paths: Iterable[str]) -> None:
     """fsync files (and directories) by path; one already deleted needs nothing."""
     for path in paths:
         with contextlib.suppress(OSError):

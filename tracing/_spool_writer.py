@@ -219,6 +219,7 @@ class SpoolWriter:
         except OSError as exc:
             self._failed("create its directory", exc)
             return
+        self._own.unlink = self._syncer.unlink
         self._recovered()
         self._mine.add(self._own.name)
         self._next_scan = 0.0
@@ -369,9 +370,11 @@ class SpoolWriter:
         """Last cycle of a shutdown: sync, release the parts (deleting empty ones)."""
         if self._fsync != "never":
             self._sync()
+        self._syncer.stop()  # its deletions done before the part is released
         own, self._own = self._own, None
         self._backlog.close_own_reader()
         if own is not None:
+            own.unlink = None  # from here on deleted at once, by this thread
             with contextlib.suppress(OSError):
                 own.seal_current()
             empty = not own.segments
