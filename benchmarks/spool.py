@@ -1,15 +1,19 @@
 """The durable spool's cost and its replay rate, against the spool off in the same run.
 
-    python -m benchmarks.spool [--rounds 3] [--n 50000] [--backlog 1000000] [--append FILE]
+    python -m benchmarks.spool [--rounds 5] [--n 150000] [--backlog 1000000] [--append FILE]
 
 Each measurement is its own process (``drive_tracing``'s ``trace()+end()`` loop at 1 KB
 traces against the loopback sink, the same workload as ``make bench``): spool off, then
 ``spool_fsync="interval"``, ``"always"`` and ``"never"``, in alternating rounds so machine
 noise hits every mode alike. Reported: the ``trace()+end()`` median and end-to-end
 traces/s (first trace to last delivered, ``flush()`` included), with their ratios to the
-spool off of the same round. Then a backlog of ``--backlog`` orphaned traces (~1.1 KB
-each: 1 M is ~1.1 GB) is written in the spool's own format, and a fresh process with that
-``spool_dir`` replays it all to the sink: traces/s and peak RSS.
+spool off of the same round (each round's too), the intervals between the spool writer's
+groups while traces were being made, and the load average before and after. The default
+bursts are long (150,000 traces, 3-6 s each): 30,000-trace rounds lasted under half a
+second and their ratios moved by 0.1 from run to run. Then a backlog of ``--backlog``
+orphaned traces (~1.1 KB each: 1 M is ~1.1 GB) is written in the spool's own format,
+and a fresh process with that ``spool_dir`` replays it all to the sink: traces/s and peak
+RSS.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ def write_backlog(spool_dir: Path, count: int) -> int:
 
 def measure(args: argparse.Namespace, sink: str, work: Path) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    load_before = os.getloadavg()
     for index in range(args.rounds):
         for mode in MODES:
             spool_dir = work / f"{mode}-{index}"
@@ -97,7 +102,13 @@ def measure(args: argparse.Namespace, sink: str, work: Path) -> dict[str, Any]:
     written_s = time.perf_counter() - t0
     replay = run_driver(sink, args.backlog, "replay", str(backlog_dir))
     print("replay", _brief(replay), file=sys.stderr)
-    return {"rounds": rounds, "replay": replay, "backlog_bytes": size, "written_s": written_s}
+    return {
+        "rounds": rounds,
+        "replay": replay,
+        "backlog_bytes": size,
+        "written_s": written_s,
+        "load": [load_before, os.getloadavg()],
+    }
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -138,6 +149,30 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
             f"| {statistics.median(r['cpu_us_per_trace'] for r in runs):.1f} "
             f"| {statistics.median(r['peak_rss_mb'] for r in runs):.0f} |"
         )
+    lines += ["", "Per round, end-to-end traces/s against the spool off of the same round:", ""]
+    for mode in MODES[1:]:
+        ratios = [r["throughput"] / o["throughput"] for r, o in zip(rounds[mode], off, strict=True)]
+        lines.append(f"- {mode}: " + ", ".join(f"{x:.2f}" for x in ratios))
+    lines += [
+        "",
+        "Intervals between the writer's groups while traces were made (per round: median / "
+        "99th percentile / largest, ms):",
+        "",
+    ]
+    for mode in MODES[1:]:
+        gaps = [r.get("group_gap_ms") or {} for r in rounds[mode]]
+        lines.append(
+            f"- {mode}: "
+            + ", ".join(
+                f"{_ms(g.get('p50'))} / {_ms(g.get('p99'))} / {_ms(g.get('max'))}" for g in gaps
+            )
+        )
+    before, after = data["load"]
+    lines += [
+        "",
+        f"Load average (1, 5, 15 min) before: {before[0]:.2f}, {before[1]:.2f}, {before[2]:.2f}; "
+        f"after: {after[0]:.2f}, {after[1]:.2f}, {after[2]:.2f}.",
+    ]
     replay = data["replay"]
     lines += [
         "",
@@ -150,10 +185,14 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--n", type=int, default=150_000)
     parser.add_argument("--backlog", type=int, default=1_000_000)
     parser.add_argument("--append", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
