@@ -43,6 +43,7 @@ OVERFLOW = object()
 _SPOOL = attrgetter("_spool")
 BURST = 4096
 ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
+PARTIAL_AT = 4 * ENCODE_AT  # encoded inbox traces from which the writer may leave the rest
 
 
 class SpoolQueue(TraceQueue):
@@ -50,8 +51,9 @@ class SpoolQueue(TraceQueue):
 
     def __init__(self, max_size: int) -> None:
         super().__init__(max_size)
-        # Traces accepted for disk only wait in the inbox until the writer's next group
-        # (<= 20 ms); this bounds that wait's memory, and a burst beyond it is dropped.
+        # Traces accepted for disk only wait in the inbox until the writer's next group or
+        # the one after (take_group); this bounds that wait's memory, and a burst beyond
+        # it is dropped.
         self._burst = max(max_size, BURST)
         self.on_put: Callable[[], None] | None = None  # starts the writer, once
 
@@ -163,15 +165,18 @@ class SpoolQueue(TraceQueue):
     def take_group(self, whole: bool = True) -> tuple[list[Trace], list[int | None]]:
         """The inbox, and the CRCs of its first traces (those the loop encoded).
 
-        ``whole=False`` (a routine group): while an event loop encodes the inbox, only the
-        traces it has encoded are taken, with those left at the last take; the rest stays
-        for the next group (the loop's next encoding reaches it). So the writer seldom
-        meets traces cold (about twice the CPU), and none waits more than two groups.
+        ``whole=False`` (a routine group): while an event loop encodes the inbox and has
+        encoded at least ``PARTIAL_AT`` of it (traces come fast: 25,000/s or more), only
+        the traces it has encoded are taken, with those left at the last take; the rest
+        (the newest, fewer than ``ENCODE_AT`` unless the loop is behind) stays for the next
+        group, which the loop's next encoding reaches first. So the writer seldom meets
+        traces cold (about twice the CPU), and none waits more than two groups; at lower
+        rates every group takes the whole inbox, as the CPU matters less than the wait.
         """
         with self._lock:
             inbox, crcs = self._inbox, self._crcs
             take = max(len(crcs), self._stale)
-            if not whole and take < len(inbox) and self._ask_loop():
+            if not whole and PARTIAL_AT <= take < len(inbox) and self._ask_loop():
                 inbox, self._inbox = inbox[:take], inbox[take:]
             else:
                 self._inbox = []

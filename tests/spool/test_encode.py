@@ -16,7 +16,7 @@ from tests.spool.test_spool import read_records
 from tracing import Trace
 from tracing._spool_encode import CHUNK, encode_group
 from tracing._spool_format import SegmentReader, frame_group
-from tracing._spool_queue import ENCODE_AT, SpoolQueue
+from tracing._spool_queue import ENCODE_AT, PARTIAL_AT, SpoolQueue
 from tracing._wire import encode_trace
 
 
@@ -143,6 +143,54 @@ async def test_crcs_of_several_loop_encodings_line_up_with_the_inbox() -> None:
     assert len(crcs) == len(group) - 3
     assert crcs == [zlib.crc32(t._wire or b"") for t in group[: len(crcs)]]
     assert all(t._wire is None for t in group[len(crcs) :])
+
+
+async def test_a_routine_group_leaves_the_unencoded_tail_for_the_next() -> None:
+    """Traces coming fast (PARTIAL_AT encoded): a routine take gets the encoded part with
+    its CRCs and leaves the newest, unencoded traces; the next routine take gets those
+    even though the loop never reached them (no trace waits more than two groups), and
+    every trace is taken once, in order."""
+    queue = SpoolQueue(10_000)
+    group = fresh(PARTIAL_AT + 5)
+    for trace in group:
+        assert queue.put(trace)
+    await asyncio.sleep(0)  # the loop encodes all of them
+    tail = fresh(3)
+    for trace in tail:
+        assert queue.put(trace)  # under ENCODE_AT new ones: not encoded
+    taken, crcs = queue.take_group(whole=False)
+    assert taken == group
+    assert crcs == [zlib.crc32(t._wire or b"") for t in group]
+    assert len(queue._inbox) == 3  # counted as queued meanwhile: the invariant holds
+    assert queue.snapshot().queue_size == len(group) + len(tail)
+    taken, crcs = queue.take_group(whole=False)
+    assert (taken, crcs) == (tail, [])
+    assert all(t._wire is None for t in tail)  # the writer encodes them
+    assert queue.take_group(whole=False) == ([], [])
+
+
+async def test_a_small_or_asked_for_group_takes_the_whole_inbox() -> None:
+    """Under PARTIAL_AT encoded traces (a slow trickle), or when a flush/shutdown asks
+    (whole), the inbox is taken whole, encoded or not: no trace waits an extra group."""
+    queue = SpoolQueue(10_000)
+    group = fresh(ENCODE_AT)
+    for trace in group:
+        assert queue.put(trace)
+    await asyncio.sleep(0)
+    group += fresh(2)
+    for trace in group[-2:]:
+        assert queue.put(trace)
+    assert queue.take_group(whole=False)[0] == group
+    group = fresh(PARTIAL_AT)
+    for trace in group:
+        assert queue.put(trace)
+    await asyncio.sleep(0)
+    group += fresh(2)
+    for trace in group[-2:]:
+        assert queue.put(trace)
+    taken, crcs = queue.take_group(whole=True)
+    assert taken == group
+    assert len(crcs) == PARTIAL_AT
 
 
 async def test_a_large_group_is_written_whole_and_in_order(
