@@ -43,7 +43,7 @@ OVERFLOW = object()
 _SPOOL = attrgetter("_spool")
 BURST = 4096
 ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
-PARTIAL_AT = 4 * ENCODE_AT  # encoded inbox traces from which the writer may leave the rest
+PARTIAL_AT = 2 * ENCODE_AT  # encoded inbox traces from which the writer may leave the rest
 
 
 class SpoolQueue(TraceQueue):
@@ -166,7 +166,7 @@ class SpoolQueue(TraceQueue):
         """The inbox, and the CRCs of its first traces (those the loop encoded).
 
         ``whole=False`` (a routine group): while an event loop encodes the inbox and has
-        encoded at least ``PARTIAL_AT`` of it (traces come fast: 25,000/s or more), only
+        encoded at least ``PARTIAL_AT`` of it (traces come fast: ~13,000/s or more), only
         the traces it has encoded are taken, with those left at the last take; the rest
         (the newest, fewer than ``ENCODE_AT`` unless the loop is behind) stays for the next
         group, which the loop's next encoding reaches first. So the writer seldom meets
