@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -36,16 +37,20 @@ __all__ = ["encode_group"]
 CHUNK = 20  # traces per orjson call (see the module docstring)
 _MARK = orjson.Fragment(b"\x00" * 30)
 _CUT = b"," + b"\x00" * 30 + b","
+_WIRE = attrgetter("_wire")
 
 
 def encode_group(group: Sequence[Trace]) -> list[bytes | None]:
     """Each trace's JSON bytes, cached on it (``trace._wire``); None for a trace that
     cannot be encoded at all (the exporter reports it when it tries). Traces already
     encoded (by ``SpoolQueue``'s pre-encoding on the event loop) are not encoded again."""
-    todo = [trace for trace in group if trace._wire is None]
+    parts = list(map(_WIRE, group))
+    if None not in parts:  # the usual case: the loop encoded them all (loops in C)
+        return parts
+    todo = [trace for trace, part in zip(group, parts, strict=True) if part is None]
     for start in range(0, len(todo), CHUNK):
         _encode_chunk(todo[start : start + CHUNK])
-    return [trace._wire for trace in group]
+    return list(map(_WIRE, group))
 
 
 def _encode_chunk(chunk: Sequence[Trace]) -> None:
