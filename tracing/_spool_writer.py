@@ -130,14 +130,17 @@ class SpoolWriter:
     # The thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        due = time.monotonic()
+        due = time.monotonic() + PERIOD
         while True:
             # Groups start every PERIOD, not PERIOD after the last one ended: each wait
             # for the GIL after a system call (the wake-up, the write) can take the
-            # interpreter's switch interval (5 ms) while the event loop is busy.
-            due = max(due + PERIOD, time.monotonic())
+            # interpreter's switch interval (5 ms) while the event loop is busy. A cycle
+            # asked for early (flush(), shutdown()) leaves the schedule as it was.
             self._wake.wait(max(due - time.monotonic(), 0.0))
             self._wake.clear()
+            now = time.monotonic()
+            if now >= due:
+                due = due + PERIOD if due + PERIOD > now else now + PERIOD
             with self._lock:
                 waiters, self._waiters = self._waiters, []
                 closing = self._closing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -231,3 +232,20 @@ async def test_otlp_replay_sends_the_traces_as_they_were(
     assert spans["otlp-spooled"].trace_id.hex() == trace.id
     assert attributes(spans["otlp-spooled"])["input.value"] == "hello"
     assert attributes(spans["child"])["output.value"] == "done"
+
+
+async def test_groups_keep_their_schedule_after_many_asked_for_early(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """300 cycles asked for early (each flush() waits for one) leave the writer's 20 ms
+    schedule as it was: a trace enqueued afterwards is written by a routine group, with
+    nobody asking (had each early cycle pushed the schedule back, it would wait 6 s)."""
+    server.default = Reply(503)  # nothing is answered for: the record stays on disk
+    tracer = make_spooled()
+    await tracer.start()
+    for _ in range(300):
+        await tracer.flush()
+    assert tracer.enqueue(Trace("late", id="late-0"))
+    async with asyncio.timeout(3):
+        while "late-0" not in read_records(spool_dir):  # noqa: ASYNC110 (polls the disk)
+            await asyncio.sleep(0.01)
