@@ -11,7 +11,9 @@ from tests._proc import run_script
 from tests._server import FaultServer, Reply
 
 
-@pytest.mark.parametrize("mode", ["asyncio_run", "closed_loop", "no_loop", "threads", "dropped"])
+@pytest.mark.parametrize(
+    "mode", ["asyncio_run", "closed_loop", "no_loop", "threads", "dropped", "loop_thread"]
+)
 async def test_process_without_shutdown_still_delivers(server: FaultServer, mode: str) -> None:
     """A process that never calls shutdown() delivers what is queued at exit."""
     code, out, err = await run_script("no_shutdown.py", server.url, mode, "5")
@@ -20,6 +22,21 @@ async def test_process_without_shutdown_still_delivers(server: FaultServer, mode
     assert len(expected) == 5
     assert sorted(server.accepted_ids()) == sorted(expected)
     assert "Traceback" not in err
+
+
+async def test_exit_with_the_loop_running_in_a_thread_waits_for_its_batch(
+    server: FaultServer,
+) -> None:
+    """At exit, a batch in flight on the tracer's loop (still running in a daemon thread)
+    is waited for on that loop, not sent again from a fresh one: one request, each id once."""
+    server.default = Reply(delay=1.0)
+    code, out, err = await run_script("no_shutdown.py", server.url, "loop_thread_in_flight", "4")
+    assert code == 0, err
+    assert len(server.batch_requests()) == 1
+    assert sorted(server.accepted_ids()) == sorted(out.split())
+    assert len(out.split()) == 4
+    assert "Traceback" not in err, err
+    assert "on_error" not in err, err
 
 
 async def test_exit_attempt_is_bounded_and_logged(server: FaultServer) -> None:

@@ -263,13 +263,14 @@ async def test_max_concurrency_is_never_exceeded(
 
 
 async def test_rate_limit_spaces_requests(server: FaultServer, make_tracer: MakeTracer) -> None:
-    """rate_limit=2 lets a burst of 2 through, then about one request per half second."""
+    """rate_limit=2 lets a burst of 2 through, then about one request per half second:
+    per second, not per minute (aiolimiter's default period), which would take 90 s."""
     tracer = make_tracer(max_batch_size=1, max_concurrency=5, rate_limit=2, flush_at=100)
     enqueue_all(tracer, traces(5))
     # Measured from before the first token is taken: a slow first request (a loaded
     # machine) must not shorten the spacing seen.
     started = time.monotonic()
-    await tracer.flush()
+    await asyncio.wait_for(tracer.flush(), timeout=30)  # 1.5 s at 2/s; 90 s at 2/min
     times = sorted(r.time for r in server.requests)
     assert len(times) == 5
     assert times[-1] - started >= 1.4  # 3 requests past the burst at 2/s: 1.5 s at least

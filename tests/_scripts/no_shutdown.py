@@ -5,7 +5,9 @@ asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with n
 ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
 of the tracer and collects garbage), "in_flight" (a loop closed by hand while every
 trace is in flight, none queued; the server must be slow), "session" (a tracer given
-the application's own aiohttp session, inside asyncio.run), "shutdown" (a clean
+the application's own aiohttp session, inside asyncio.run), "loop_thread" (the tracer's
+loop still runs, in a daemon thread, when the interpreter exits; "loop_thread_in_flight":
+the same with every trace in flight; the server must be slow), "shutdown" (a clean
 shutdown, for contrast).
 Prints the ids it queued; ``on_error`` writes ``on_error: <ids>`` to stderr. The protocol
 is $TEST_PROTOCOL ("tracing" unless set).
@@ -77,6 +79,23 @@ elif mode == "session":
         return own
 
     kept = asyncio.run(with_a_session())
+elif mode in ("loop_thread", "loop_thread_in_flight"):
+
+    async def in_flight() -> None:
+        await queue_them()
+        flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
+        async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
+            while tracer.stats().in_flight < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+        assert not flushing.done()  # still in flight when the interpreter exits
+
+    background = asyncio.new_event_loop()
+    threading.Thread(target=background.run_forever, daemon=True).start()
+    work = in_flight() if mode == "loop_thread_in_flight" else queue_them()
+    asyncio.run_coroutine_threadsafe(work, background).result(30)
+    stats = tracer.stats()  # nothing was sent before exit: flush_interval=0
+    assert stats.sent == 0, stats
+    assert stats.queue_size + stats.in_flight == count, stats
 elif mode == "no_loop":
     for item in items:
         assert tracer.enqueue(item)

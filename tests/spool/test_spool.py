@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -152,6 +153,34 @@ async def test_spool_max_bytes_bounds_the_disk_and_counts_drops(
     assert stats.dropped == len(errors) > 0
     assert stats.spooled == 0
     assert set(server.accepted_ids()) | set(errors) == {f"t-{i}" for i in range(300)}
+
+
+async def test_drop_warnings_count_every_trace_the_full_spool_refused(
+    server: FaultServer,
+    make_spooled: MakeSpooled,
+    spool_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Groups the full disk refuses whole are counted trace by trace in the drop warning:
+    the counts its lines give add up to ``stats().dropped``."""
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=10, flush_at=10, spool_max_bytes=2**20)
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        for trace in traces(600, size=10_000):  # one go: the writer's groups hold many
+            assert tracer.enqueue(trace)
+        await wait_stats(tracer, lambda s: s.dropped > 20)
+        server.default = Reply(200)
+        stats = await tracer.shutdown()
+    reason = "because memory was full and the spool could not take it"
+    logged = [
+        int(count)
+        for record in caplog.records
+        if record.getMessage().startswith("tracing dropped")
+        for count, why in re.findall(r"(\d+) (because [^,]*)", record.getMessage())
+        if why == reason
+    ]
+    assert stats.dropped > 20
+    assert sum(logged) == stats.dropped
 
 
 @pytest.mark.parametrize("fsync", ["always", "never"])
