@@ -39,6 +39,28 @@ async def test_exit_with_the_loop_running_in_a_thread_waits_for_its_batch(
     assert "on_error" not in err, err
 
 
+async def test_exit_with_the_loop_running_in_a_thread_is_bounded(server: FaultServer) -> None:
+    """Against a server that never answers, the shutdown() run on the tracer's loop thread
+    at exit ends within ``timeout`` and reports the traces it could not deliver."""
+    server.default = Reply(delay=120)
+    code, _, err = await run_script("no_shutdown.py", server.url, "loop_thread", "3", "1.0")
+    assert code == 0, err
+    assert server.accepted_ids() == []
+    assert "on_error: exit-0 exit-1 exit-2" in err, err
+    assert "did not run its shutdown" not in err, err
+
+
+async def test_exit_with_the_loop_thread_blocked_gives_up_and_says_so(
+    server: FaultServer,
+) -> None:
+    """The tracer's loop thread stuck in a blocking call at exit: the exit waits its
+    ``timeout`` plus a second for the shutdown it asked that loop for, then warns and ends."""
+    code, _, err = await run_script("no_shutdown.py", server.url, "loop_thread_blocked", "3", "1.0")
+    assert code == 0, err
+    assert server.requests == []
+    assert "tracing: the tracer's event loop did not run its shutdown at exit" in err, err
+
+
 async def test_exit_attempt_is_bounded_and_logged(server: FaultServer) -> None:
     """Against a server that never answers, exit waits about ``timeout``, once, and logs."""
     server.default = Reply(delay=120)

@@ -100,17 +100,13 @@ class _ClientEvents:
         """At exit, the tracer's loop still runs in another thread (a daemon thread, which
         dies with the interpreter): the attempt is ``shutdown(timeout=seconds)`` on that
         loop, waited for from here; what it cannot deliver it reports."""
+        budget = max(seconds, 0.0)
+        future = asyncio.run_coroutine_threadsafe(self.shutdown(budget), loop)
         try:
-            if asyncio.get_running_loop() is loop:
-                return  # not from inside the loop itself: it could never answer
-        except RuntimeError:
-            pass  # no loop runs in this thread: the usual case
-        future = asyncio.run_coroutine_threadsafe(self.shutdown(max(seconds, 0.0)), loop)
-        try:
-            future.result(max(seconds, 0.0) + 1.0)
-        except concurrent.futures.TimeoutError:
+            future.result(budget + 1.0)  # shutdown() ends within its timeout; 1 s to start
+        except concurrent.futures.TimeoutError:  # that loop is blocked
             future.cancel()
-            logger.warning("tracing: the tracer's event loop did not finish its shutdown at exit")
+            logger.warning("tracing: the tracer's event loop did not run its shutdown at exit")
 
     if TYPE_CHECKING:
 

@@ -7,7 +7,8 @@ of the tracer and collects garbage), "in_flight" (a loop closed by hand while ev
 trace is in flight, none queued; the server must be slow), "session" (a tracer given
 the application's own aiohttp session, inside asyncio.run), "loop_thread" (the tracer's
 loop still runs, in a daemon thread, when the interpreter exits; "loop_thread_in_flight":
-the same with every trace in flight; the server must be slow), "shutdown" (a clean
+the same with every trace in flight; the server must be slow; "loop_thread_blocked": the
+same with that loop stuck in a blocking call), "shutdown" (a clean
 shutdown, for contrast).
 Prints the ids it queued; ``on_error`` writes ``on_error: <ids>`` to stderr. The protocol
 is $TEST_PROTOCOL ("tracing" unless set).
@@ -17,6 +18,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 
 from tracing import AsyncTracing, Trace
 
@@ -79,7 +81,7 @@ elif mode == "session":
         return own
 
     kept = asyncio.run(with_a_session())
-elif mode in ("loop_thread", "loop_thread_in_flight"):
+elif mode in ("loop_thread", "loop_thread_in_flight", "loop_thread_blocked"):
 
     async def in_flight() -> None:
         await queue_them()
@@ -96,6 +98,10 @@ elif mode in ("loop_thread", "loop_thread_in_flight"):
     stats = tracer.stats()  # nothing was sent before exit: flush_interval=0
     assert stats.sent == 0, stats
     assert stats.queue_size + stats.in_flight == count, stats
+    if mode == "loop_thread_blocked":
+        stuck = threading.Event()
+        background.call_soon_threadsafe(lambda: stuck.set() or time.sleep(3600))
+        assert stuck.wait(30)
 elif mode == "no_loop":
     for item in items:
         assert tracer.enqueue(item)
