@@ -277,6 +277,22 @@ async def test_rate_limit_spaces_requests(server: FaultServer, make_tracer: Make
     assert len(server.accepted_ids()) == 5
 
 
+async def test_rests_between_failed_rounds_double(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Through an outage the flusher rests after each failed round, from retry_backoff
+    doubling: 0.1, 0.2, 0.4, 0.8 s between the rounds' requests (no retries within one)."""
+    server.default = Reply(503)
+    tracer = make_tracer(flush_at=1, max_retries=0, retry_backoff=0.1, retry_backoff_max=10)
+    enqueue_all(tracer, traces(1))
+    await server.wait_for_requests(5)
+    times = [r.time for r in server.batch_requests()[:5]]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert gaps[0] >= 0.09
+    assert gaps[3] >= 0.75  # three doublings later; a rest that never grew would be 0.1
+    assert tracer.stats().sent == 0
+
+
 async def test_invariant_holds_throughout_a_busy_run(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:
