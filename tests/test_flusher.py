@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 
@@ -287,7 +288,7 @@ async def test_rests_between_failed_rounds_double(
     enqueue_all(tracer, traces(1))
     await server.wait_for_requests(5)
     times = [r.time for r in server.batch_requests()[:5]]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert gaps[0] >= 0.09
     assert gaps[3] >= 0.75  # three doublings later; a rest that never grew would be 0.1
     assert tracer.stats().sent == 0
