@@ -376,6 +376,28 @@ async def test_a_flush_waiting_for_an_earlier_batch_that_shutdown_cancels_return
     assert not flushing.cancelled()
 
 
+async def test_a_batch_failing_while_shutdown_drains_is_failed_not_requeued_for_flush(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """flush() waits for a batch; shutdown() begins; the batch then fails: its traces are
+    failed (no later round will take them), so flush() reports nothing requeued and
+    returns instead of raising DeliveryError."""
+    tracer = make_tracer(max_retries=0)
+    server.gate = asyncio.Event()
+    server.default = Reply(503)
+    enqueue_all(tracer, traces(2))
+    flushing = asyncio.create_task(tracer.flush())
+    await server.wait_until(lambda: server.in_flight > 0)
+    stopping = asyncio.create_task(tracer.shutdown())
+    await asyncio.sleep(0)  # one step: shutdown() has begun and waits for the batch
+    assert not stopping.done()
+    assert not flushing.done()
+    server.gate.set()  # the 503 now, during the drain
+    stats = await stopping
+    await flushing  # no DeliveryError: nothing went back to the queue
+    assert (stats.failed, stats.sent, stats.queue_size) == (2, 0, 0)
+
+
 class _Escapes(BaseException):
     """Not an Exception: the SDK's ``except Exception`` around callbacks lets it through."""
 
