@@ -398,6 +398,28 @@ async def test_a_batch_failing_while_shutdown_drains_is_failed_not_requeued_for_
     assert (stats.failed, stats.sent, stats.queue_size) == (2, 0, 0)
 
 
+async def test_a_batch_cancelled_by_the_shutdown_timeout_is_reported_as_cancelled(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """shutdown(timeout) cancels a batch still in flight: its traces are failed and handed
+    to on_error with the reason "cancelled before delivery", not as leftovers."""
+    reported: list[tuple[Exception, list[str]]] = []
+    tracer = make_tracer(
+        timeout=30, on_error=lambda exc, ts: reported.append((exc, [t.id for t in ts]))
+    )
+    server.default = Reply(delay=60)
+    enqueue_all(tracer, traces(2))
+    flushing = asyncio.create_task(tracer.flush())
+    await server.wait_until(lambda: server.in_flight > 0)
+    assert tracer.stats().in_flight == 2
+    stats = await tracer.shutdown(timeout=0.2)
+    await flushing
+    assert (stats.failed, stats.in_flight) == (2, 0)
+    assert [(type(exc), str(exc), ids) for exc, ids in reported] == [
+        (TracingError, "cancelled before delivery", ["t-0", "t-1"])
+    ]
+
+
 class _Escapes(BaseException):
     """Not an Exception: the SDK's ``except Exception`` around callbacks lets it through."""
 
