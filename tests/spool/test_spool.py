@@ -183,6 +183,24 @@ async def test_drop_warnings_count_every_trace_the_full_spool_refused(
     assert sum(logged) == stats.dropped
 
 
+async def test_a_trace_the_collector_rejects_is_reported_and_acknowledged(
+    server: FaultServer, make_spooled: MakeSpooled
+) -> None:
+    """With a spool, a 400 (not retried) fails the trace as without one: counted, handed
+    to on_error, and acknowledged on disk, so no later start sends it again."""
+    reported: list[tuple[str, list[str]]] = []
+    server.default = Reply(400)
+    tracer = make_spooled(on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])))
+    assert tracer.enqueue(Trace("t", id="rejected"))
+    stats = await tracer.shutdown()
+    assert (stats.failed, stats.sent, stats.spooled) == (1, 0, 0)
+    assert [ids for _, ids in reported] == [["rejected"]]
+    assert "HTTP 400" in reported[0][0]
+    server.default = Reply(200)
+    again = await make_spooled().shutdown()  # the next start on the same spool_dir
+    assert (again.replayed, len(server.batch_requests())) == (0, 1)
+
+
 @pytest.mark.parametrize("fsync", ["always", "never"])
 async def test_every_fsync_mode_delivers(
     server: FaultServer, make_spooled: MakeSpooled, fsync: str
