@@ -100,7 +100,12 @@ elif mode in ("loop_thread", "loop_thread_in_flight", "loop_thread_blocked"):
     assert stats.queue_size + stats.in_flight == count, stats
     if mode == "loop_thread_blocked":
         stuck = threading.Event()
-        background.call_soon_threadsafe(lambda: stuck.set() or time.sleep(3600))
+
+        def block() -> None:
+            stuck.set()
+            time.sleep(3600)  # the loop's thread never comes back from this callback
+
+        background.call_soon_threadsafe(block)
         assert stuck.wait(30)
 elif mode == "no_loop":
     for item in items:
