@@ -50,6 +50,16 @@ async def queue_them() -> None:
         await tracer.shutdown()
 
 
+async def put_in_flight() -> asyncio.Future[None]:
+    """Queue every trace and send them in one batch; return once all are in flight."""
+    await queue_them()
+    flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
+    async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
+        while tracer.stats().in_flight < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    return flushing
+
+
 if mode in ("asyncio_run", "shutdown"):
     asyncio.run(queue_them())
 elif mode == "closed_loop":
@@ -59,11 +69,7 @@ elif mode == "closed_loop":
 elif mode == "in_flight":
 
     async def send_and_leave() -> None:
-        await queue_them()
-        flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
-        async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
-            while tracer.stats().in_flight < count:  # noqa: ASYNC110
-                await asyncio.sleep(0.001)
+        flushing = await put_in_flight()
         assert tracer.stats().queue_size == 0
         flushing.cancel()  # left pending: the loop is closed under it
 
@@ -84,11 +90,7 @@ elif mode == "session":
 elif mode in ("loop_thread", "loop_thread_in_flight", "loop_thread_blocked"):
 
     async def in_flight() -> None:
-        await queue_them()
-        flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
-        async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
-            while tracer.stats().in_flight < count:  # noqa: ASYNC110
-                await asyncio.sleep(0.001)
+        flushing = await put_in_flight()
         assert not flushing.done()  # still in flight when the interpreter exits
 
     background = asyncio.new_event_loop()
