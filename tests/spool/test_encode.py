@@ -169,25 +169,25 @@ async def test_a_routine_group_leaves_the_unencoded_tail_for_the_next() -> None:
     assert queue.take_group(whole=False) == ([], [])
 
 
+async def encoded_then_two_more(queue: SpoolQueue, count: int) -> list[Trace]:
+    """Queue ``count`` traces, let the loop encode them, then queue two it has not."""
+    group = fresh(count)
+    for trace in group:
+        assert queue.put(trace)
+    await asyncio.sleep(0)  # the loop encodes them
+    more = fresh(2)
+    for trace in more:
+        assert queue.put(trace)
+    return group + more
+
+
 async def test_a_small_or_asked_for_group_takes_the_whole_inbox() -> None:
     """Under PARTIAL_AT encoded traces (a slow trickle), or when a flush/shutdown asks
     (whole), the inbox is taken whole, encoded or not: no trace waits an extra group."""
     queue = SpoolQueue(10_000)
-    group = fresh(ENCODE_AT)
-    for trace in group:
-        assert queue.put(trace)
-    await asyncio.sleep(0)
-    group += fresh(2)
-    for trace in group[-2:]:
-        assert queue.put(trace)
+    group = await encoded_then_two_more(queue, ENCODE_AT)
     assert queue.take_group(whole=False)[0] == group
-    group = fresh(PARTIAL_AT)
-    for trace in group:
-        assert queue.put(trace)
-    await asyncio.sleep(0)
-    group += fresh(2)
-    for trace in group[-2:]:
-        assert queue.put(trace)
+    group = await encoded_then_two_more(queue, PARTIAL_AT)
     taken, crcs = queue.take_group(whole=True)
     assert taken == group
     assert len(crcs) == PARTIAL_AT
