@@ -98,24 +98,14 @@ def _given(json_data: Any) -> dict[str, Any]:
     return body
 
 
-def _raw_mode(options: Any) -> str | None:
-    headers = getattr(options, "headers", None)
-    if type(headers) is not dict and (
-        type(headers).__name__ in _SENTINELS or not isinstance(headers, Mapping)
-    ):
-        return None  # NotGiven: no ABC check (a cold one costs microseconds)
-    mode = headers.get(_RAW_HEADER)
-    return mode if type(mode) is str else None
-
-
 def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
     """Record a returned value: a complete response now, a stream when it ends."""
     endpoint = call.endpoint
     try:
         if call.stream:
-            watch_stream(value, call, endpoint.stream(call.result), is_async)
+            watch_stream(value, call, endpoint.stream(call), is_async)
             return
-        endpoint.read(value, call.result)
+        endpoint.read(value, call)
     except Exception:
         failed("read an LLM response")
     call.finish()
@@ -125,10 +115,18 @@ def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
     """Record what ``request()`` returned; for an async client's raw response, the
     awaitable its ``parse()`` gave (the caller awaits it and calls ``_parsed``)."""
     headers = getattr(options, "headers", None)
-    if type(headers) is not dict or _RAW_HEADER in headers:
-        mode = _raw_mode(options)
-        if mode is not None:
-            return _raw_returned(call, mode, value, is_async)
+    if type(headers) is dict:
+        mode = headers.get(_RAW_HEADER)
+    elif (
+        headers is None  # the usual call: NotGiven, no ABC check (a cold one costs us)
+        or type(headers).__name__ in _SENTINELS
+        or not isinstance(headers, Mapping)
+    ):
+        mode = None
+    else:
+        mode = headers.get(_RAW_HEADER)
+    if type(mode) is str:
+        return _raw_returned(call, mode, value, is_async)
     _observe(call, value, is_async)  # the usual call: a complete response or a stream
     return None
 
@@ -138,7 +136,7 @@ def _raw_returned(call: LlmCall, mode: str, value: Any, is_async: bool) -> Any:
     if mode == "stream":
         # with_streaming_response: the body is the caller's to read; reading it here
         # would change what the client does.
-        call.result.extra = {"response_body_unread": True}
+        call.extra = {"response_body_unread": True}
         call.finish()
     elif not callable(getattr(value, "parse", None)):
         _observe(call, value, is_async)
