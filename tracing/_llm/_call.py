@@ -24,6 +24,7 @@ import attrs
 from .._context import _trace_var
 from .._models import LlmUsage, open_own_trace, open_span
 from ._content import output_snapshot
+from ._shapes import SENTINELS
 from ._soft import failed
 
 if TYPE_CHECKING:
@@ -115,7 +116,8 @@ class LlmCall(Result):
         stream: bool,
         capture_content: bool,
     ) -> None:
-        """Start the span for a request ``body`` (the SDKs' unset defaults removed)."""
+        """Start the span for a request ``body`` (which may hold the SDKs' unset
+        defaults: ``SENTINELS``; never recorded)."""
         model = body.get("model")
         request_model = model if type(model) is str else None
         operation = endpoint.operation
@@ -128,7 +130,7 @@ class LlmCall(Result):
         }
         for key, value in body.items():
             param = _REQUEST_PARAMS.get(key)
-            if param is not None and value is not None:
+            if param is not None and value is not None and type(value).__name__ not in SENTINELS:
                 meta[param] = value
         content = endpoint.input(body) if capture_content else None
         trace = _trace_var.get()

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ._call import LlmCall
+from ._shapes import SENTINELS
 from ._soft import failed
 from ._streams import watch_stream
 
@@ -68,34 +69,15 @@ class Instrumentation:
             endpoint = self.endpoints.get(path)
             if endpoint is None:
                 return None
-            body = _given(options.json_data)
+            body = options.json_data  # the SDKs' unset defaults are left in (SENTINELS)
+            if type(body) is not dict:
+                body = dict(body) if isinstance(body, Mapping) else {}
             return LlmCall(
                 self.tracer, endpoint, self.provider, body, bool(stream), self.capture_content
             )
         except Exception:
             failed("start an LLM span; the call is not traced")
             return None
-
-
-_SENTINELS = frozenset({"Omit", "NotGiven"})
-
-
-def _given(json_data: Any) -> dict[str, Any]:
-    """The request body without the SDKs' ``Omit``/``NotGiven`` defaults (Anthropic's
-    transform leaves them in ``json_data``); the body itself when it has none."""
-    body: dict[str, Any]
-    if type(json_data) is dict:
-        body = json_data
-    elif isinstance(json_data, Mapping):
-        body = dict(json_data)
-    else:
-        return {}
-    for value in body.values():
-        if type(value).__name__ in _SENTINELS:
-            return {
-                key: item for key, item in body.items() if type(item).__name__ not in _SENTINELS
-            }
-    return body
 
 
 def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
@@ -119,7 +101,7 @@ def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
         mode = headers.get(_RAW_HEADER)
     elif (
         headers is None  # the usual call: NotGiven, no ABC check (a cold one costs us)
-        or type(headers).__name__ in _SENTINELS
+        or type(headers).__name__ in SENTINELS
         or not isinstance(headers, Mapping)
     ):
         mode = None
