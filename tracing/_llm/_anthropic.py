@@ -150,6 +150,9 @@ class Messages:
         return MessagesStream(result)
 
 
+_NOTHING_RECORDED = frozenset({"ping", "content_block_stop", "message_stop"})
+
+
 class MessagesStream:
     """Raw message events: text and tool-input fragments per content block."""
 
@@ -166,17 +169,22 @@ class MessagesStream:
         if result.first_chunk is None:
             result.first_chunk = _perf()
         try:
-            kind = event.type
+            # Declared fields from the models' __dict__: no __getattr__ hook per read. A
+            # type the SDK does not declare (a newer event or delta) is an extra there.
+            fields = event.__dict__
+            kind = fields.get("type") or getattr(event, "type", None)
             if kind == "content_block_delta":
-                delta = event.delta
-                block = self.blocks.get(event.index)
-                delta_kind = delta.type
+                delta = fields["delta"].__dict__
+                block = self.blocks.get(fields["index"])
+                delta_kind = delta.get("type")
                 if block is None:
                     pass
                 elif delta_kind == "text_delta":
-                    block[3].append(delta.text)
+                    block[3].append(delta["text"])
                 elif delta_kind == "input_json_delta":
-                    block[3].append(delta.partial_json)
+                    block[3].append(delta["partial_json"])
+            elif kind in _NOTHING_RECORDED:  # ping, content_block_stop, message_stop
+                pass
             elif kind == "content_block_start":
                 content = event.content_block
                 self.blocks[event.index] = [

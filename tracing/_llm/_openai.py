@@ -164,8 +164,10 @@ class ChatStream:
     """Chat chunks: text and tool-call fragments per choice, usage from any chunk.
 
     The hot path of a stream: fields every ``ChatCompletionChunk`` declares are read
-    directly (an odd chunk that lacks one stops the accumulation, logged, never the
-    stream); choice 0's text goes to a plain list.
+    from the models' ``__dict__``, where pydantic keeps them (an attribute read would go
+    through the model's ``__getattr__`` hook each time); an odd chunk that lacks one
+    stops the accumulation, logged, never the stream; choice 0's text goes to a plain
+    list.
     """
 
     __slots__ = ("first", "result", "texts", "tools")
@@ -181,21 +183,24 @@ class ChatStream:
         if result.first_chunk is None:
             _first_chunk(chunk, result)
         try:
-            for choice in chunk.choices:
-                delta = choice.delta
+            fields = chunk.__dict__
+            for choice in fields["choices"]:
+                own = choice.__dict__
+                delta = own["delta"]
                 if delta is not None:
-                    content = delta.content
+                    delta = delta.__dict__
+                    content = delta["content"]
                     if content:
-                        index = choice.index
+                        index = own["index"]
                         if index == 0:
                             self.first.append(content)
                         else:
                             self.texts.setdefault(index, []).append(content)
-                    if delta.tool_calls:
-                        self._add_tool_calls(choice.index, delta.tool_calls)
-                if choice.finish_reason:
-                    result.finish_reasons.append(choice.finish_reason)
-            usage = chunk.usage
+                    if delta["tool_calls"]:
+                        self._add_tool_calls(own["index"], delta["tool_calls"])
+                if own["finish_reason"]:
+                    result.finish_reasons.append(own["finish_reason"])
+            usage = fields["usage"]
             if usage is not None:
                 _usage(usage, result)
         except Exception:
