@@ -19,10 +19,16 @@ differences resolves a few microseconds inside the ~1 ms of CPU an SDK spends pe
   inside a current trace (the usual case under ``@tracer.observe()``: one span more);
 - over loopback: the fake server in its own process, calls outside any trace.
 
-Per-chunk cost: (added cost of a 200-chunk stream - added cost of a 20-chunk stream) /
-180. The first table times the instrumentation's own code in a tight loop
-(``_llm_direct.py``), where its caches stay warm: a lower bound of the whole-call cost,
-not a substitute for it.
+The mean of the pairs' differences is reported beside their median: the extra objects
+an instrumented call makes bring garbage collections forward, and the few pairs a
+collection lands in are outliers the median leaves out.
+
+Per-chunk cost, two ways: (added cost of a 200-chunk stream - added cost of a 20-chunk
+stream) / 180, whose interval carries the noise of whole 30 ms streams; and chunk by
+chunk (``compare_chunks``): an uninstrumented and an instrumented stream read in step,
+one chunk of each in turn, each ``next()`` timed. The last table times the
+instrumentation's own code in a tight loop (``_llm_direct.py``), where its caches stay
+warm: a lower bound of the whole-call cost, not a substitute for it.
 """
 
 from __future__ import annotations
