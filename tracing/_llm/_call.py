@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._context import _trace_var
-from .._models import LlmUsage, open_own_trace, open_span
+from .._models import LlmUsage, open_span
+from .._own_trace import open_own_trace
 from ._content import output_snapshot
 from ._shapes import SENTINELS
 from ._soft import failed
