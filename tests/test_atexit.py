@@ -11,7 +11,9 @@ from tests._proc import run_script
 from tests._server import FaultServer, Reply
 
 
-@pytest.mark.parametrize("mode", ["asyncio_run", "closed_loop", "no_loop", "threads", "dropped"])
+@pytest.mark.parametrize(
+    "mode", ["asyncio_run", "closed_loop", "no_loop", "threads", "dropped", "loop_thread"]
+)
 async def test_process_without_shutdown_still_delivers(server: FaultServer, mode: str) -> None:
     """A process that never calls shutdown() delivers what is queued at exit."""
     code, out, err = await run_script("no_shutdown.py", server.url, mode, "5")
@@ -20,6 +22,44 @@ async def test_process_without_shutdown_still_delivers(server: FaultServer, mode
     assert len(expected) == 5
     assert sorted(server.accepted_ids()) == sorted(expected)
     assert "Traceback" not in err
+
+
+async def test_exit_with_the_loop_running_in_a_thread_waits_for_its_batch(
+    server: FaultServer,
+) -> None:
+    """At exit, a batch in flight on the tracer's loop (still running in a daemon thread)
+    is waited for on that loop, not sent again from a fresh one: one request, each id once."""
+    server.default = Reply(delay=1.0)
+    code, out, err = await run_script("no_shutdown.py", server.url, "loop_thread_in_flight", "4")
+    assert code == 0, err
+    assert len(server.batch_requests()) == 1
+    assert sorted(server.accepted_ids()) == sorted(out.split())
+    assert len(out.split()) == 4
+    assert "Traceback" not in err, err
+    assert "on_error" not in err, err
+
+
+async def test_exit_with_the_loop_running_in_a_thread_is_bounded(server: FaultServer) -> None:
+    """Against a server that never answers, the shutdown() run on the tracer's loop thread
+    at exit ends within ``timeout`` and reports the traces it could not deliver."""
+    server.default = Reply(delay=120)
+    code, _, err = await run_script("no_shutdown.py", server.url, "loop_thread", "3", "1.0")
+    assert code == 0, err
+    assert server.accepted_ids() == []
+    assert "on_error: exit-0 exit-1 exit-2" in err, err
+    assert "did not run its shutdown" not in err, err
+
+
+async def test_exit_with_the_loop_thread_blocked_gives_up_and_says_so(
+    server: FaultServer,
+) -> None:
+    """The tracer's loop thread stuck in a blocking call at exit: the exit waits its
+    ``timeout`` plus a second for the shutdown it asked that loop for, then warns and ends."""
+    code, _, err = await run_script("no_shutdown.py", server.url, "loop_thread_blocked", "3", "1.0")
+    assert code == 0, err
+    assert server.requests == []
+    warning = "tracing: the tracer's event loop did not run its shutdown at exit"
+    assert warning in err.splitlines(), err  # the whole line: logging's last resort
 
 
 async def test_exit_attempt_is_bounded_and_logged(server: FaultServer) -> None:

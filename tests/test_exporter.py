@@ -335,6 +335,18 @@ async def test_retry_after_http_date_is_honoured(
     assert tracer.stats().sent == 1
 
 
+async def test_a_retry_after_shorter_than_the_backoff_is_honoured(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Retry-After: 0 retries at once, instead of the 10-20 s the backoff would wait."""
+    tracer = make_tracer(retry_backoff=20, retry_backoff_max=60)
+    server.respond_with(429, {"Retry-After": "0"})
+    enqueue_all(tracer, traces(1))
+    await asyncio.wait_for(tracer.flush(), timeout=8)
+    assert [r.status for r in server.requests] == [429, 200]
+    assert tracer.stats().sent == 1
+
+
 async def test_retry_after_is_capped_by_retry_backoff_max(
     server: FaultServer, make_tracer: MakeTracer
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 
@@ -263,17 +264,34 @@ async def test_max_concurrency_is_never_exceeded(
 
 
 async def test_rate_limit_spaces_requests(server: FaultServer, make_tracer: MakeTracer) -> None:
-    """rate_limit=2 lets a burst of 2 through, then about one request per half second."""
+    """rate_limit=2 lets a burst of 2 through, then about one request per half second:
+    per second, not per minute (aiolimiter's default period), which would take 90 s."""
     tracer = make_tracer(max_batch_size=1, max_concurrency=5, rate_limit=2, flush_at=100)
     enqueue_all(tracer, traces(5))
     # Measured from before the first token is taken: a slow first request (a loaded
     # machine) must not shorten the spacing seen.
     started = time.monotonic()
-    await tracer.flush()
+    await asyncio.wait_for(tracer.flush(), timeout=30)  # 1.5 s at 2/s; 90 s at 2/min
     times = sorted(r.time for r in server.requests)
     assert len(times) == 5
     assert times[-1] - started >= 1.4  # 3 requests past the burst at 2/s: 1.5 s at least
     assert len(server.accepted_ids()) == 5
+
+
+async def test_rests_between_failed_rounds_double(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """Through an outage the flusher rests after each failed round, from retry_backoff
+    doubling: 0.1, 0.2, 0.4, 0.8 s between the rounds' requests (no retries within one)."""
+    server.default = Reply(503)
+    tracer = make_tracer(flush_at=1, max_retries=0, retry_backoff=0.1, retry_backoff_max=10)
+    enqueue_all(tracer, traces(1))
+    await server.wait_for_requests(5)
+    times = [r.time for r in server.batch_requests()[:5]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps[0] >= 0.09
+    assert gaps[3] >= 0.75  # three doublings later; a rest that never grew would be 0.1
+    assert tracer.stats().sent == 0
 
 
 async def test_invariant_holds_throughout_a_busy_run(
@@ -356,6 +374,50 @@ async def test_a_flush_waiting_for_an_earlier_batch_that_shutdown_cancels_return
     assert (stats.failed, stats.in_flight) == (2, 0)
     await flushing  # neither raises CancelledError nor hangs
     assert not flushing.cancelled()
+
+
+async def test_a_batch_failing_while_shutdown_drains_is_failed_not_requeued_for_flush(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """flush() waits for a batch; shutdown() begins; the batch then fails: its traces are
+    failed (no later round will take them), so flush() reports nothing requeued and
+    returns instead of raising DeliveryError."""
+    tracer = make_tracer(max_retries=0)
+    server.gate = asyncio.Event()
+    server.default = Reply(503)
+    enqueue_all(tracer, traces(2))
+    flushing = asyncio.create_task(tracer.flush())
+    await server.wait_until(lambda: server.in_flight > 0)
+    stopping = asyncio.create_task(tracer.shutdown())
+    await asyncio.sleep(0)  # one step: shutdown() has begun and waits for the batch
+    assert not stopping.done()
+    assert not flushing.done()
+    server.gate.set()  # the 503 now, during the drain
+    stats = await stopping
+    await flushing  # no DeliveryError: nothing went back to the queue
+    assert (stats.failed, stats.sent, stats.queue_size) == (2, 0, 0)
+
+
+async def test_a_batch_cancelled_by_the_shutdown_timeout_is_reported_as_cancelled(
+    server: FaultServer, make_tracer: MakeTracer
+) -> None:
+    """shutdown(timeout) cancels a batch still in flight: its traces are failed and handed
+    to on_error with the reason "cancelled before delivery", not as leftovers."""
+    reported: list[tuple[Exception, list[str]]] = []
+    tracer = make_tracer(
+        timeout=30, on_error=lambda exc, ts: reported.append((exc, [t.id for t in ts]))
+    )
+    server.default = Reply(delay=60)
+    enqueue_all(tracer, traces(2))
+    flushing = asyncio.create_task(tracer.flush())
+    await server.wait_until(lambda: server.in_flight > 0)
+    assert tracer.stats().in_flight == 2
+    stats = await tracer.shutdown(timeout=0.2)
+    await flushing
+    assert (stats.failed, stats.in_flight) == (2, 0)
+    assert [(type(exc), str(exc), ids) for exc, ids in reported] == [
+        (TracingError, "cancelled before delivery", ["t-0", "t-1"])
+    ]
 
 
 class _Escapes(BaseException):

@@ -283,7 +283,8 @@ async def test_rate_limit_below_one_per_second(
     """rate_limit=0.8 lets one request through at once, the next after about 1.25 s."""
     tracer = make_tracer(rate_limit=0.8, max_batch_size=1, max_concurrency=4)
     started = time.monotonic()  # before the first token: see test_rate_limit_spaces_requests
-    result = await tracer.send_batch(traces(2))
+    # 1.25 s at 0.8/s; a bucket refilled per minute (aiolimiter's default) takes 75 s
+    result = await asyncio.wait_for(tracer.send_batch(traces(2)), timeout=30)
     assert result.successful == 2
     assert len(server.requests) == 2
     assert max(r.time for r in server.requests) - started >= 1.2

@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+
 import tracing
 from tracing import AsyncTracing, BatchError, DeliveryError, TracingError
 
@@ -76,37 +78,57 @@ def test_package_ships_py_typed() -> None:
     assert (Path(tracing.__file__).parent / "py.typed").is_file()
 
 
+DEFAULTS = {
+    "endpoint": None,
+    "publishable_key": None,
+    "flush_at": 20,
+    "flush_interval": 5.0,
+    "timeout": 15.0,
+    "max_retries": 2,
+    "max_batch_size": 100,
+    "max_queue_size": 10_000,
+    "max_concurrency": 4,
+    "rate_limit": None,
+    "retry_backoff": 0.5,
+    "retry_backoff_max": 30.0,
+    "compression": None,
+    "session": None,
+    "on_error": None,
+    "enabled": True,
+    "sample_rate": 1.0,
+    "mask": None,
+    "protocol": "tracing",
+    "headers": None,
+    "service_name": None,
+    "spool_dir": None,
+    "spool_max_bytes": 256 * 2**20,
+    "spool_fsync": "interval",
+}
+
+
 def test_constructor_arguments_and_defaults() -> None:
     """Every AsyncTracing argument is keyword-only with the contract's default."""
-    expected = {
-        "endpoint": None,
-        "publishable_key": None,
-        "flush_at": 20,
-        "flush_interval": 5.0,
-        "timeout": 15.0,
-        "max_retries": 2,
-        "max_batch_size": 100,
-        "max_queue_size": 10_000,
-        "max_concurrency": 4,
-        "rate_limit": None,
-        "retry_backoff": 0.5,
-        "retry_backoff_max": 30.0,
-        "compression": None,
-        "session": None,
-        "on_error": None,
-        "enabled": True,
-        "sample_rate": 1.0,
-        "mask": None,
-        "protocol": "tracing",
-        "headers": None,
-        "service_name": None,
-        "spool_dir": None,
-        "spool_max_bytes": 256 * 2**20,
-        "spool_fsync": "interval",
-    }
     params = inspect.signature(AsyncTracing).parameters
-    assert {n: p.default for n, p in params.items()} == expected
+    assert {n: p.default for n, p in params.items()} == DEFAULTS
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+
+
+def test_a_tracer_built_without_arguments_runs_with_those_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The defaults are what the tracer runs with (its configuration), not only what the
+    signature declares; None for endpoint, headers and service_name resolves to the
+    documented fallbacks."""
+    for name in ("TRACING_ENDPOINT", "TRACING_PUBLISHABLE_KEY", "OTEL_SERVICE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    config = AsyncTracing()._config
+    resolved = {
+        "endpoint": "http://127.0.0.1:7070",
+        "headers": (),  # None: no extra headers
+        "service_name": "unknown_service",  # None: OTEL_SERVICE_NAME, else this
+    }
+    for name, default in DEFAULTS.items():
+        assert getattr(config, name) == resolved.get(name, default), name
 
 
 def test_trace_method_signatures() -> None:

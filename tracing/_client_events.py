@@ -8,8 +8,10 @@ forwards to every open tracer.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import enum
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._config import Config
 from ._exceptions import TracingError
@@ -85,13 +87,30 @@ class _ClientEvents:
     def _deliver_at_exit(self, seconds: float) -> None:
         loop = self._flusher.loop
         if loop is not None and loop.is_running():
-            return  # its own loop still runs (in another thread); it owns delivery
+            self._shut_down_on(loop, seconds)  # its loop still runs, in another thread
+            return
         self._state = _State.CLOSED
         if self._spool is not None:
             self._spool.deliver_at_exit(seconds)
         else:
             self._flusher.deliver_at_exit(seconds)
         self._drops.flush()
+
+    def _shut_down_on(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """At exit, the tracer's loop still runs in another thread (a daemon thread, which
+        dies with the interpreter): the attempt is ``shutdown(timeout=seconds)`` on that
+        loop, waited for from here; what it cannot deliver it reports."""
+        budget = max(seconds, 0.0)
+        future = asyncio.run_coroutine_threadsafe(self.shutdown(budget), loop)
+        try:
+            future.result(budget + 1.0)  # shutdown() ends within its timeout; 1 s to start
+        except concurrent.futures.TimeoutError:  # that loop is blocked
+            future.cancel()
+            logger.warning("tracing: the tracer's event loop did not run its shutdown at exit")
+
+    if TYPE_CHECKING:
+
+        async def shutdown(self, timeout: float | None = None) -> Stats: ...  # AsyncTracing's
 
     def _after_fork(self) -> None:
         self._queue.after_fork()

@@ -5,7 +5,10 @@ asyncio.run), "closed_loop" (a loop closed by hand), "no_loop" (enqueue() with n
 ever), "threads" (enqueue() from a thread, no loop), "dropped" (the application lets go
 of the tracer and collects garbage), "in_flight" (a loop closed by hand while every
 trace is in flight, none queued; the server must be slow), "session" (a tracer given
-the application's own aiohttp session, inside asyncio.run), "shutdown" (a clean
+the application's own aiohttp session, inside asyncio.run), "loop_thread" (the tracer's
+loop still runs, in a daemon thread, when the interpreter exits; "loop_thread_in_flight":
+the same with every trace in flight; the server must be slow; "loop_thread_blocked": the
+same with that loop stuck in a blocking call), "shutdown" (a clean
 shutdown, for contrast).
 Prints the ids it queued; ``on_error`` writes ``on_error: <ids>`` to stderr. The protocol
 is $TEST_PROTOCOL ("tracing" unless set).
@@ -15,6 +18,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 
 from tracing import AsyncTracing, Trace
 
@@ -46,6 +50,16 @@ async def queue_them() -> None:
         await tracer.shutdown()
 
 
+async def put_in_flight() -> asyncio.Future[None]:
+    """Queue every trace and send them in one batch; return once all are in flight."""
+    await queue_them()
+    flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
+    async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
+        while tracer.stats().in_flight < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    return flushing
+
+
 if mode in ("asyncio_run", "shutdown"):
     asyncio.run(queue_them())
 elif mode == "closed_loop":
@@ -55,11 +69,7 @@ elif mode == "closed_loop":
 elif mode == "in_flight":
 
     async def send_and_leave() -> None:
-        await queue_them()
-        flushing = asyncio.ensure_future(tracer.flush())  # the batch goes in flight
-        async with asyncio.timeout(20):  # a bounded poll: the SDK has no event for it
-            while tracer.stats().in_flight < count:  # noqa: ASYNC110
-                await asyncio.sleep(0.001)
+        flushing = await put_in_flight()
         assert tracer.stats().queue_size == 0
         flushing.cancel()  # left pending: the loop is closed under it
 
@@ -77,6 +87,28 @@ elif mode == "session":
         return own
 
     kept = asyncio.run(with_a_session())
+elif mode in ("loop_thread", "loop_thread_in_flight", "loop_thread_blocked"):
+
+    async def in_flight() -> None:
+        flushing = await put_in_flight()
+        assert not flushing.done()  # still in flight when the interpreter exits
+
+    background = asyncio.new_event_loop()
+    threading.Thread(target=background.run_forever, daemon=True).start()
+    work = in_flight() if mode == "loop_thread_in_flight" else queue_them()
+    asyncio.run_coroutine_threadsafe(work, background).result(30)
+    stats = tracer.stats()  # nothing was sent before exit: flush_interval=0
+    assert stats.sent == 0, stats
+    assert stats.queue_size + stats.in_flight == count, stats
+    if mode == "loop_thread_blocked":
+        stuck = threading.Event()
+
+        def block() -> None:
+            stuck.set()
+            time.sleep(3600)  # the loop's thread never comes back from this callback
+
+        background.call_soon_threadsafe(block)
+        assert stuck.wait(30)
 elif mode == "no_loop":
     for item in items:
         assert tracer.enqueue(item)

@@ -6,7 +6,9 @@ and a batch in flight when asyncio.run() cancels everything; the second run send
 "collected" (like "closed", and the garbage collector finalises the first loop's tasks
 while the second loop's batch is being sent: a metadata value whose ``str()``, which the
 encoder calls in the send task, runs ``gc.collect()``) or "idle" (the first loop, closed
-by hand, leaves the flusher waiting for work on it).
+by hand, leaves the flusher waiting for work on it) or "stopped" (like "leave", but the
+first loop is only stopped, never closed, and runs again after the second run: the tasks
+it still held must end there cleanly, not run a second time).
 Prints the trace ids on stdout and, on stderr, ``first run ended: queued=N in_flight=M``.
 """
 
@@ -41,7 +43,7 @@ async def first() -> None:
             print(trace.id)
     if sys.argv[2] == "flush":
         await tracer.flush()  # delivered on this loop
-    if sys.argv[2] in ("leave", "closed", "collected"):
+    if sys.argv[2] in ("leave", "closed", "collected", "stopped"):
         # End this run only once a batch is in flight (the server is slow): a bounded poll,
         # as the SDK has no event for it.
         async with asyncio.timeout(20):
@@ -70,6 +72,18 @@ async def second() -> None:
     assert stats.queue_size == stats.in_flight == 0, stats
 
 
+if sys.argv[2] == "stopped":
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(first())
+    asyncio.run(second())
+    before = tracer.stats()
+    pending = asyncio.all_tasks(loop)
+    assert pending, "the first loop must still hold the tracer's tasks"
+    loop.run_until_complete(asyncio.wait(pending, timeout=10))  # it runs again
+    assert all(task.done() for task in pending), pending
+    assert tracer.stats() == before, (before, tracer.stats())  # nothing counted twice
+    loop.close()
+    sys.exit(0)
 if sys.argv[2] in ("closed", "collected", "idle"):
     loop = asyncio.new_event_loop()
     loop.run_until_complete(first())

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy
 import pydantic
 import pytest
 
@@ -138,6 +139,17 @@ async def test_pydantic_models_use_their_json_dump(
         "secret": "<hidden in JSON mode>",
     }
     assert await captured(make_tracer, server, _BrokenDump()) == "broken-dump-as-str"
+
+
+async def test_numpy_arrays_and_numbers_arrive_as_json_numbers(
+    make_tracer: MakeTracer, server: FaultServer
+) -> None:
+    """An embedding as a numpy array (and numpy scalars) is captured as numbers, also in
+    a dict with a non-string key, not as the array's printed text."""
+    vector = numpy.array([0.25, -1.5, 3.0], dtype=numpy.float32)
+    assert await captured(make_tracer, server, vector) == [0.25, -1.5, 3.0]
+    assert await captured(make_tracer, server, numpy.int64(7)) == 7
+    assert await captured(make_tracer, server, {1: vector}) == {"1": [0.25, -1.5, 3.0]}
 
 
 async def test_values_json_cannot_encode_are_recorded_not_raised(

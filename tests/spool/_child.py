@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests._proc import SCRIPTS
+from tests._proc import SCRIPTS, child_env
 
 __all__ = ["Child", "check_counts", "down_url", "spool_files"]
 
@@ -69,7 +68,7 @@ class Child:
         self.stderr = b""
 
     async def start(self) -> Child:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRACING_")}
+        env = child_env()  # also lets `make mutate` credit what the child runs to the test
         self.proc = await asyncio.create_subprocess_exec(
             *self.args,
             stdin=asyncio.subprocess.PIPE,

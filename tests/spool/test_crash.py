@@ -187,3 +187,21 @@ async def test_exit_without_shutdown_keeps_traces_for_the_next_start(
     check_counts(stats)
     assert stats["replayed"] == 25
     assert set(server.accepted_ids()) == set(accepted["ids"])
+
+
+async def test_exit_without_shutdown_delivers_to_a_live_server(
+    server: FaultServer, tmp_path: Path
+) -> None:
+    """Returning from main without shutdown(), the backend up: the exit attempt, within
+    its budget, sends what waited (nothing sent before: no flush came due), and keeps none."""
+    child = await Child(
+        server.url, tmp_path / "spool", {"flush_at": 100, "flush_interval": 3600}
+    ).start()
+    accepted = await child.ask("enqueue", n=25)
+    stats = await child.ask("stats")
+    assert (stats["sent"], len(server.requests)) == (0, 0)  # all still waiting
+    await child.ask("exit")
+    assert await child.finish() == 0
+    assert set(server.accepted_ids()) == set(accepted["ids"])
+    assert "kept" not in child.log, child.log
+    assert "Traceback" not in child.log, child.log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -152,6 +153,52 @@ async def test_spool_max_bytes_bounds_the_disk_and_counts_drops(
     assert stats.dropped == len(errors) > 0
     assert stats.spooled == 0
     assert set(server.accepted_ids()) | set(errors) == {f"t-{i}" for i in range(300)}
+
+
+async def test_drop_warnings_count_every_trace_the_full_spool_refused(
+    server: FaultServer,
+    make_spooled: MakeSpooled,
+    spool_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Groups the full disk refuses whole are counted trace by trace in the drop warning:
+    the counts its lines give add up to ``stats().dropped``."""
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=10, flush_at=10, spool_max_bytes=2**20)
+    with caplog.at_level(logging.WARNING, logger="tracing"):
+        for trace in traces(600, size=10_000):  # one go: the writer's groups hold many
+            assert tracer.enqueue(trace)
+        await wait_stats(tracer, lambda s: s.dropped > 20)
+        server.default = Reply(200)
+        stats = await tracer.shutdown()
+    reason = "because memory was full and the spool could not take it"
+    logged = [
+        int(count)
+        for record in caplog.records
+        if record.getMessage().startswith("tracing dropped")
+        for count, why in re.findall(r"(\d+) (because [^,]*)", record.getMessage())
+        if why == reason
+    ]
+    assert stats.dropped > 20
+    assert sum(logged) == stats.dropped
+
+
+async def test_a_trace_the_collector_rejects_is_reported_and_acknowledged(
+    server: FaultServer, make_spooled: MakeSpooled
+) -> None:
+    """With a spool, a 400 (not retried) fails the trace as without one: counted, handed
+    to on_error, and acknowledged on disk, so no later start sends it again."""
+    reported: list[tuple[str, list[str]]] = []
+    server.default = Reply(400)
+    tracer = make_spooled(on_error=lambda exc, ts: reported.append((str(exc), [t.id for t in ts])))
+    assert tracer.enqueue(Trace("t", id="rejected"))
+    stats = await tracer.shutdown()
+    assert (stats.failed, stats.sent, stats.spooled) == (1, 0, 0)
+    assert [ids for _, ids in reported] == [["rejected"]]
+    assert "HTTP 400" in reported[0][0]
+    server.default = Reply(200)
+    again = await make_spooled().shutdown()  # the next start on the same spool_dir
+    assert (again.replayed, len(server.batch_requests())) == (0, 1)
 
 
 @pytest.mark.parametrize("fsync", ["always", "never"])
