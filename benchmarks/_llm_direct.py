@@ -107,7 +107,7 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
     def watched() -> None:
         call = inst.begin(options, True)
         assert call is not None
-        watch = _streams._Watch(call, call.endpoint.stream(call.result))
+        watch = _streams._Watch(call, call.endpoint.stream(call))
         reader: Iterator[Any] = _streams._iterate(iter(chunks), watch)
         for _ in reader:
             pass
@@ -115,7 +115,7 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
     def empty() -> None:  # the per-stream part, to take out of the per-chunk figure
         call = inst.begin(options, True)
         assert call is not None
-        watch = _streams._Watch(call, call.endpoint.stream(call.result))
+        watch = _streams._Watch(call, call.endpoint.stream(call))
         for _ in _streams._iterate(iter(()), watch):
             pass
 

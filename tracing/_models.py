@@ -332,7 +332,7 @@ _START_FIELDS = (
     "input_summary output_summary tags spans _tracer _ended _queued _masked _wire _spool _token"
 )
 if [field.name for field in attrs.fields(Trace)] != _START_FIELDS.split():  # pragma: no cover
-    raise RuntimeError("start_trace() must set every field of Trace: update it")
+    raise RuntimeError("start_trace() and open_own_trace() must set every field of Trace")
 
 
 def open_span(trace: Trace, name: str, input: Any, metadata: dict[str, Any]) -> Span:
@@ -373,4 +373,4 @@ _SPAN_FIELDS = (
     "_trace_id _token"
 )
 if [field.name for field in attrs.fields(Span)] != _SPAN_FIELDS.split():  # pragma: no cover
-    raise RuntimeError("open_span() must set every field of Span: update it")
+    raise RuntimeError("open_span() and open_own_trace() must set every field of Span")

@@ -16,7 +16,7 @@ import orjson
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._content import input_snapshot
-from ._shapes import message_output, tool_call
+from ._shapes import given, message_output, tool_call
 
 __all__ = ["ENDPOINTS"]
 
@@ -48,11 +48,7 @@ class _Usage:
         value = getattr(usage, "cache_creation_input_tokens", None)
         if value is not None:
             self.cache_creation = value
-        details = getattr(usage, "output_tokens_details", None)
-        if isinstance(details, dict):  # older SDK types keep undeclared fields as dicts
-            value = details.get("thinking_tokens")
-        else:
-            value = getattr(details, "thinking_tokens", None)
+        value = _thinking(getattr(usage, "output_tokens_details", None))
         if value is not None:
             self.thinking = value
 
@@ -67,19 +63,65 @@ class _Usage:
         result.reasoning = self.thinking
 
 
+def _thinking(details: Any) -> Any:
+    if isinstance(details, dict):  # older SDK types keep undeclared fields as dicts
+        return details.get("thinking_tokens")
+    return getattr(details, "thinking_tokens", None)
+
+
 class Messages:
     """``POST /v1/messages`` (``create``, ``stream()``, ``parse``, the beta variants)."""
 
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        messages = body.get("messages")
-        system = body.get("system")
+        messages = given(body, "messages")
+        system = given(body, "system")
         if system is not None:
             messages = [{"role": "system", "content": system}, *(messages or ())]
         return input_snapshot(messages)
 
     def read(self, obj: Any, result: Result) -> None:
+        """``_read``, for the usual response (text blocks, declared fields) through the
+        objects' ``__dict__``: pydantic keeps declared fields there, and each attribute
+        read of a model otherwise goes through its ``__getattr__`` hook, on code the
+        SDK's work has just pushed out of the CPU caches. Any other shape (a field
+        missing or undeclared, tool use) is read by ``_read``."""
+        try:
+            fields = obj.__dict__
+            texts = []
+            for block in fields["content"]:
+                own = block.__dict__
+                if own["type"] != "text":
+                    raise LookupError
+                texts.append(own["text"])
+            usage = fields["usage"].__dict__
+            details = usage["output_tokens_details"]
+            thinking = None if details is None else _thinking(details)
+            counts = (
+                usage["input_tokens"],
+                usage["output_tokens"],
+                usage["cache_read_input_tokens"],
+                usage["cache_creation_input_tokens"],
+            )
+            model, response_id, reason = fields["model"], fields["id"], fields["stop_reason"]
+        except (AttributeError, LookupError, TypeError):
+            self._read(obj, result)
+            return
+        result.model = model  # a fresh Result: what _read would set, at once
+        result.response_id = response_id
+        if reason:
+            result.finish_reasons.append(reason)
+        result.output = message_output("".join(texts) if texts else None, None)
+        if counts[0] is not None or counts[1] is not None:
+            prompt, output, cache_read, cache_creation = counts
+            result.prompt_tokens = (prompt or 0) + (cache_read or 0) + (cache_creation or 0)
+            result.completion_tokens = output or 0
+            result.cache_read = cache_read
+            result.cache_creation = cache_creation
+            result.reasoning = thinking
+
+    def _read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
         result.response_id = getattr(obj, "id", None)
         reason = getattr(obj, "stop_reason", None)
@@ -108,6 +150,9 @@ class Messages:
         return MessagesStream(result)
 
 
+_NOTHING_RECORDED = frozenset({"ping", "content_block_stop", "message_stop"})
+
+
 class MessagesStream:
     """Raw message events: text and tool-input fragments per content block."""
 
@@ -124,17 +169,22 @@ class MessagesStream:
         if result.first_chunk is None:
             result.first_chunk = _perf()
         try:
-            kind = event.type
+            # Declared fields from the models' __dict__: no __getattr__ hook per read. A
+            # type the SDK does not declare (a newer event or delta) is an extra there.
+            fields = event.__dict__
+            kind = fields.get("type") or getattr(event, "type", None)
             if kind == "content_block_delta":
-                delta = event.delta
-                block = self.blocks.get(event.index)
-                delta_kind = delta.type
+                delta = fields["delta"].__dict__
+                block = self.blocks.get(fields["index"])
+                delta_kind = delta.get("type")
                 if block is None:
                     pass
                 elif delta_kind == "text_delta":
-                    block[3].append(delta.text)
+                    block[3].append(delta["text"])
                 elif delta_kind == "input_json_delta":
-                    block[3].append(delta.partial_json)
+                    block[3].append(delta["partial_json"])
+            elif kind in _NOTHING_RECORDED:  # ping, content_block_stop, message_stop
+                pass
             elif kind == "content_block_start":
                 content = event.content_block
                 self.blocks[event.index] = [

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._context import _trace_var
-from .._models import LlmUsage, open_span, start_trace
+from .._models import LlmUsage, open_span
+from .._own_trace import open_own_trace
 from ._content import output_snapshot
+from ._shapes import SENTINELS
 from ._soft import failed
 
 if TYPE_CHECKING:
@@ -88,8 +90,9 @@ _REQUEST_PARAMS = {
 }
 
 
-class LlmCall:
-    """An LLM call in progress: its span, its trace, and how to end them."""
+class LlmCall(Result):
+    """An LLM call in progress: its span, its trace, how to end them, and (as the
+    ``Result`` it is) what the response said: one object per call, not two."""
 
     __slots__ = (
         "capture",
@@ -98,7 +101,6 @@ class LlmCall:
         "own_trace",
         "provider",
         "request_model",
-        "result",
         "span",
         "started",
         "stream",
@@ -115,7 +117,8 @@ class LlmCall:
         stream: bool,
         capture_content: bool,
     ) -> None:
-        """Start the span for a request ``body`` (the SDKs' unset defaults removed)."""
+        """Start the span for a request ``body`` (which may hold the SDKs' unset
+        defaults: ``SENTINELS``; never recorded)."""
         model = body.get("model")
         request_model = model if type(model) is str else None
         operation = endpoint.operation
@@ -128,25 +131,37 @@ class LlmCall:
         }
         for key, value in body.items():
             param = _REQUEST_PARAMS.get(key)
-            if param is not None and value is not None:
+            if param is not None and value is not None and type(value).__name__ not in SENTINELS:
                 meta[param] = value
         content = endpoint.input(body) if capture_content else None
         trace = _trace_var.get()
-        self.own_trace = trace is None
-        if trace is None:  # tracer.trace(name) and trace.span(name): a valid name
-            trace = start_trace(name, None, None, None, None, None, None)
-            trace._tracer = tracer
-        self.trace = trace
-        self.span = open_span(trace, name, content, meta)
+        if trace is None:  # a trace of its own, ended and queued with its one span
+            self.trace, self.span = open_own_trace(name, tracer, content, meta)
+            self.own_trace = True
+        else:  # trace.span(name): the name is valid
+            self.trace = trace
+            self.span = open_span(trace, name, content, meta)
+            self.own_trace = False
         self.tracer = tracer
         self.endpoint = endpoint
         self.provider = provider
         self.request_model = request_model
         self.stream = stream
         self.capture = capture_content
-        self.result = Result()
         self.done = False
         self.started = _perf() if stream else 0.0  # time to first token: streams only
+        # The Result's fields (Result.__init__, without its call).
+        self.model = None
+        self.response_id = None
+        self.finish_reasons = []
+        self.prompt_tokens = None
+        self.completion_tokens = None
+        self.cache_read = None
+        self.cache_creation = None
+        self.reasoning = None
+        self.output = None
+        self.extra = None
+        self.first_chunk = None
 
     def finish(self, *, error: BaseException | None = None, incomplete: str | None = None) -> None:
         """End the span (and its own trace) once; later calls do nothing."""
@@ -170,29 +185,29 @@ class LlmCall:
             self.tracer.enqueue(trace)
 
     def _record(self, error: BaseException | None, incomplete: str | None) -> None:
-        span, result = self.span, self.result
+        span = self.span
         meta = span.metadata
-        if result.model is not None:
-            meta["gen_ai.response.model"] = result.model
-        if result.response_id is not None:
-            meta["gen_ai.response.id"] = result.response_id
-        meta["gen_ai.response.finish_reasons"] = result.finish_reasons
-        if result.cache_read is not None:
-            meta["gen_ai.usage.cache_read.input_tokens"] = result.cache_read
-        if result.cache_creation is not None:
-            meta["gen_ai.usage.cache_creation.input_tokens"] = result.cache_creation
-        if result.reasoning is not None:
-            meta["gen_ai.usage.reasoning.output_tokens"] = result.reasoning
-        if result.extra:
-            meta.update(result.extra)
-        if result.first_chunk is not None:
-            meta["time_to_first_token"] = result.first_chunk - self.started
+        if self.model is not None:
+            meta["gen_ai.response.model"] = self.model
+        if self.response_id is not None:
+            meta["gen_ai.response.id"] = self.response_id
+        meta["gen_ai.response.finish_reasons"] = self.finish_reasons
+        if self.cache_read is not None:
+            meta["gen_ai.usage.cache_read.input_tokens"] = self.cache_read
+        if self.cache_creation is not None:
+            meta["gen_ai.usage.cache_creation.input_tokens"] = self.cache_creation
+        if self.reasoning is not None:
+            meta["gen_ai.usage.reasoning.output_tokens"] = self.reasoning
+        if self.extra:
+            meta.update(self.extra)
+        if self.first_chunk is not None:
+            meta["time_to_first_token"] = self.first_chunk - self.started
         if incomplete is not None:
             meta["stream_incomplete"] = incomplete
-        usage = _usage(result, self.request_model, self.provider)
+        usage = _usage(self, self.request_model, self.provider)
         if usage is None and error is None:
             meta["usage_missing"] = True
-        output = output_snapshot(result.output) if self.capture else None
+        output = output_snapshot(self.output) if self.capture else None
         if error is None:
             span.end(output=output, llm_usage=usage)
             return
@@ -212,18 +227,22 @@ def _usage(result: Result, request_model: str | None, provider: str) -> LlmUsage
     if prompt is None and completion is None:
         return None
     # LlmUsage(model=, provider=, prompt_tokens=, completion_tokens=, api_calls_count=1)
-    # without attrs' __init__ and its validators: the counts were checked just above.
+    # without attrs' __init__ and its validators (the counts were checked just above),
+    # through the slots' own descriptors: object.__setattr__ (LlmUsage is frozen) checks
+    # the class's MRO on every call, at twice the cost.
     usage: LlmUsage = _new_object(LlmUsage)
-    _set_field(usage, "model", result.model or request_model or "unknown")
-    _set_field(usage, "provider", provider)
-    _set_field(usage, "prompt_tokens", prompt or 0)
-    _set_field(usage, "completion_tokens", completion or 0)
-    _set_field(usage, "api_calls_count", 1)
+    _set_model(usage, result.model or request_model or "unknown")
+    _set_provider(usage, provider)
+    _set_prompt(usage, prompt or 0)
+    _set_completion(usage, completion or 0)
+    _set_calls(usage, 1)
     return usage
 
 
 _new_object = object.__new__
-_set_field = object.__setattr__  # LlmUsage is frozen: its own __setattr__ refuses
 _USAGE_FIELDS = ["model", "provider", "prompt_tokens", "completion_tokens", "api_calls_count"]
 if [field.name for field in attrs.fields(LlmUsage)] != _USAGE_FIELDS:  # pragma: no cover
     raise RuntimeError("_usage() must set every field of LlmUsage: update it")
+_set_model, _set_provider, _set_prompt, _set_completion, _set_calls = (
+    LlmUsage.__dict__[name].__set__ for name in _USAGE_FIELDS
+)

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ._call import LlmCall
+from ._shapes import SENTINELS
 from ._soft import failed
 from ._streams import watch_stream
 
@@ -68,7 +69,9 @@ class Instrumentation:
             endpoint = self.endpoints.get(path)
             if endpoint is None:
                 return None
-            body = _given(options.json_data)
+            body = options.json_data  # the SDKs' unset defaults are left in (SENTINELS)
+            if type(body) is not dict:
+                body = dict(body) if isinstance(body, Mapping) else {}
             return LlmCall(
                 self.tracer, endpoint, self.provider, body, bool(stream), self.capture_content
             )
@@ -77,45 +80,14 @@ class Instrumentation:
             return None
 
 
-_SENTINELS = frozenset({"Omit", "NotGiven"})
-
-
-def _given(json_data: Any) -> dict[str, Any]:
-    """The request body without the SDKs' ``Omit``/``NotGiven`` defaults (Anthropic's
-    transform leaves them in ``json_data``); the body itself when it has none."""
-    body: dict[str, Any]
-    if type(json_data) is dict:
-        body = json_data
-    elif isinstance(json_data, Mapping):
-        body = dict(json_data)
-    else:
-        return {}
-    for value in body.values():
-        if type(value).__name__ in _SENTINELS:
-            return {
-                key: item for key, item in body.items() if type(item).__name__ not in _SENTINELS
-            }
-    return body
-
-
-def _raw_mode(options: Any) -> str | None:
-    headers = getattr(options, "headers", None)
-    if type(headers) is not dict and (
-        type(headers).__name__ in _SENTINELS or not isinstance(headers, Mapping)
-    ):
-        return None  # NotGiven: no ABC check (a cold one costs microseconds)
-    mode = headers.get(_RAW_HEADER)
-    return mode if type(mode) is str else None
-
-
 def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
     """Record a returned value: a complete response now, a stream when it ends."""
     endpoint = call.endpoint
     try:
         if call.stream:
-            watch_stream(value, call, endpoint.stream(call.result), is_async)
+            watch_stream(value, call, endpoint.stream(call), is_async)
             return
-        endpoint.read(value, call.result)
+        endpoint.read(value, call)
     except Exception:
         failed("read an LLM response")
     call.finish()
@@ -125,10 +97,18 @@ def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
     """Record what ``request()`` returned; for an async client's raw response, the
     awaitable its ``parse()`` gave (the caller awaits it and calls ``_parsed``)."""
     headers = getattr(options, "headers", None)
-    if type(headers) is not dict or _RAW_HEADER in headers:
-        mode = _raw_mode(options)
-        if mode is not None:
-            return _raw_returned(call, mode, value, is_async)
+    if type(headers) is dict:
+        mode = headers.get(_RAW_HEADER)
+    elif (
+        headers is None  # the usual call: NotGiven, no ABC check (a cold one costs us)
+        or type(headers).__name__ in SENTINELS
+        or not isinstance(headers, Mapping)
+    ):
+        mode = None
+    else:
+        mode = headers.get(_RAW_HEADER)
+    if type(mode) is str:
+        return _raw_returned(call, mode, value, is_async)
     _observe(call, value, is_async)  # the usual call: a complete response or a stream
     return None
 
@@ -138,7 +118,7 @@ def _raw_returned(call: LlmCall, mode: str, value: Any, is_async: bool) -> Any:
     if mode == "stream":
         # with_streaming_response: the body is the caller's to read; reading it here
         # would change what the client does.
-        call.result.extra = {"response_body_unread": True}
+        call.extra = {"response_body_unread": True}
         call.finish()
     elif not callable(getattr(value, "parse", None)):
         _observe(call, value, is_async)

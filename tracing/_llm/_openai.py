@@ -14,7 +14,7 @@ from typing import Any
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._content import input_snapshot, snapshot, strip_base64
-from ._shapes import message_output, one_or_many, tool_call
+from ._shapes import given, message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
 
@@ -96,8 +96,51 @@ class Chat(_Choices):
 
     operation = "chat"
 
+    def read(self, obj: Any, result: Result) -> None:
+        """``_Choices.read``, for the usual response (text choices, declared fields)
+        through the objects' ``__dict__``: pydantic keeps declared fields there, and each
+        attribute read of a model otherwise goes through its ``__getattr__`` hook, on
+        code the SDK's work has just pushed out of the CPU caches. Any other shape (a
+        field missing or undeclared, tool calls) is read by ``_Choices.read``."""
+        try:
+            fields = obj.__dict__
+            usage = fields["usage"]
+            reasons = []
+            outputs = []
+            for choice in fields["choices"]:
+                own = choice.__dict__
+                message = own["message"].__dict__
+                if message["tool_calls"]:
+                    raise LookupError
+                reason = own["finish_reason"]
+                if reason:
+                    reasons.append(reason)
+                outputs.append({"role": "assistant", "content": message["content"]})
+            prompt = completion = cached = reasoning = None
+            if usage is not None:
+                counts = usage.__dict__
+                prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
+                details = counts["prompt_tokens_details"]
+                if details is not None:
+                    cached = details.__dict__["cached_tokens"]
+                details = counts["completion_tokens_details"]
+                if details is not None:
+                    reasoning = details.__dict__["reasoning_tokens"]
+            model, response_id = fields["model"], fields["id"]
+        except (AttributeError, LookupError, TypeError):
+            _Choices.read(self, obj, result)
+            return
+        result.model = model  # a fresh Result: what _Choices.read would set, at once
+        result.response_id = response_id
+        result.finish_reasons = reasons
+        result.output = outputs[0] if len(outputs) == 1 else (outputs or None)
+        result.prompt_tokens = prompt
+        result.completion_tokens = completion
+        result.cache_read = cached
+        result.reasoning = reasoning
+
     def input(self, body: Mapping[str, Any]) -> Any:
-        return input_snapshot(body.get("messages"))
+        return input_snapshot(given(body, "messages"))
 
     def output(self, choice: Any) -> Any:
         message = getattr(choice, "message", None)
@@ -121,8 +164,10 @@ class ChatStream:
     """Chat chunks: text and tool-call fragments per choice, usage from any chunk.
 
     The hot path of a stream: fields every ``ChatCompletionChunk`` declares are read
-    directly (an odd chunk that lacks one stops the accumulation, logged, never the
-    stream); choice 0's text goes to a plain list.
+    from the models' ``__dict__``, where pydantic keeps them (an attribute read would go
+    through the model's ``__getattr__`` hook each time); an odd chunk that lacks one
+    stops the accumulation, logged, never the stream; choice 0's text goes to a plain
+    list.
     """
 
     __slots__ = ("first", "result", "texts", "tools")
@@ -138,21 +183,24 @@ class ChatStream:
         if result.first_chunk is None:
             _first_chunk(chunk, result)
         try:
-            for choice in chunk.choices:
-                delta = choice.delta
+            fields = chunk.__dict__
+            for choice in fields["choices"]:
+                own = choice.__dict__
+                delta = own["delta"]
                 if delta is not None:
-                    content = delta.content
+                    delta = delta.__dict__
+                    content = delta["content"]
                     if content:
-                        index = choice.index
+                        index = own["index"]
                         if index == 0:
                             self.first.append(content)
                         else:
                             self.texts.setdefault(index, []).append(content)
-                    if delta.tool_calls:
-                        self._add_tool_calls(choice.index, delta.tool_calls)
-                if choice.finish_reason:
-                    result.finish_reasons.append(choice.finish_reason)
-            usage = chunk.usage
+                    if delta["tool_calls"]:
+                        self._add_tool_calls(own["index"], delta["tool_calls"])
+                if own["finish_reason"]:
+                    result.finish_reasons.append(own["finish_reason"])
+            usage = fields["usage"]
             if usage is not None:
                 _usage(usage, result)
         except Exception:
@@ -194,7 +242,7 @@ class Completions(_Choices):
     operation = "text_completion"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return snapshot(body.get("prompt"))
+        return snapshot(given(body, "prompt"))
 
     def output(self, choice: Any) -> Any:
         return getattr(choice, "text", None)
@@ -240,7 +288,7 @@ class Embeddings:
     operation = "embeddings"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        return snapshot(body.get("input"))
+        return snapshot(given(body, "input"))
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -265,10 +313,10 @@ class Responses:
     operation = "chat"
 
     def input(self, body: Mapping[str, Any]) -> Any:
-        instructions = body.get("instructions")
+        instructions = given(body, "instructions")
         if instructions is None:
-            return input_snapshot(body.get("input"))
-        return snapshot({"instructions": instructions, "input": strip_base64(body.get("input"))})
+            return input_snapshot(given(body, "input"))
+        return snapshot({"instructions": instructions, "input": strip_base64(given(body, "input"))})
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)

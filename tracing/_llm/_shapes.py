@@ -7,9 +7,21 @@ the instrumentation cannot read is left out, never an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["message_output", "one_or_many", "tool_call"]
+__all__ = ["SENTINELS", "given", "message_output", "one_or_many", "tool_call"]
+
+# The SDKs' unset-argument defaults (``NotGiven``, ``Omit``): Anthropic's transform leaves
+# them in the request body (``json_data``) and in ``headers``. Told apart by their class
+# name, which both SDKs have kept across versions.
+SENTINELS = frozenset({"Omit", "NotGiven"})
+
+
+def given(body: Mapping[str, Any], key: str) -> Any:
+    """``body[key]``; None when it is missing or one of the SDKs' unset defaults."""
+    value = body.get(key)
+    return None if type(value).__name__ in SENTINELS else value
 
 
 def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
