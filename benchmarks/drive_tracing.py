@@ -45,10 +45,17 @@ async def trace_end(sink: str, n: int, rec: Recorder, **options: Any) -> dict[st
         add(clock() - t0)
         if i % YIELD_EVERY == YIELD_EVERY - 1:
             await asyncio.sleep(0)
+    made = time.perf_counter()  # the last trace is made; the flush below sends the rest
     await tracer.flush()
     end = time.perf_counter()
     stats = await tracer.shutdown()
-    return {"start": start, "end": end, "sdk_sent": stats.sent, "sdk_dropped": stats.dropped}
+    return {
+        "start": start,
+        "made": made,
+        "end": end,
+        "sdk_sent": stats.sent,
+        "sdk_dropped": stats.dropped,
+    }
 
 
 def prepare(n: int) -> list[Trace] | None:
