@@ -43,12 +43,13 @@ async def spawn(
     stdin: Any = asyncio.subprocess.DEVNULL,
     stdout: Any = asyncio.subprocess.PIPE,
     stderr: Any = asyncio.subprocess.PIPE,
+    cwd: Path | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``python *args`` from the repository root."""
+    """Start ``python *args`` from the repository root (or ``cwd``)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         *args,
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         env=child_env(env),
         stdin=stdin,
         stdout=stdout,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests import _proc
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -17,8 +19,7 @@ async def test_demo_with_db_prints_the_command_for_that_database(tmp_path: Path)
     """``--db X`` used to end with "run `make serve`", which opens another database: the
     last lines name the exact command for X, and that command really shows its traces."""
     db = tmp_path / "my traces.db"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+    proc = await _proc.spawn(
         str(EXAMPLES / "demo.py"),
         "--requests",
         "12",
@@ -26,8 +27,6 @@ async def test_demo_with_db_prints_the_command_for_that_database(tmp_path: Path)
         "4",
         "--db",
         str(db),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,8 +14,9 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from tests import _proc
 from tests.collector._contract import KEYS, database, get, post, wire
-from tests.collector.conftest import Collector, collector_env, collectors
+from tests.collector.conftest import Collector, collectors
 from tests.collector.test_hardening import raw_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -127,18 +127,15 @@ async def test_only_spaces_and_tabs_around_the_key_are_removed(
 
 async def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Collector:
     """The collector started in ``cwd`` with exactly ``args`` (no ``--db`` added)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+    proc = await _proc.spawn(
         "-m",
         "tracing.collector",
         "--port",
         "0",
         *args,
         cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=collector_env(env),
+        env=env,
     )
     collector = Collector(proc, "")
     await collector.start()

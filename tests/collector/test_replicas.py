@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from collections import Counter
 
 import aiohttp
@@ -13,11 +12,11 @@ import asyncpg
 import orjson
 import pytest
 
+from tests import _proc
 from tests._postgres import PostgresServer
 from tests.collector.conftest import (
     Collector,
     StartCollector,
-    collector_env,
     get_json,
     post_batch,
 )
@@ -191,11 +190,9 @@ async def test_database_from_the_environment_and_password_kept_out_of_the_log(
     """``TRACING_COLLECTOR_DB`` gives the URL when ``--db`` is absent; the start line shows
     the URL without its password."""
     with_password = pg_url.replace("tracing@", "tracing:hunter2@")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tracing.collector", "--port", "0",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=collector_env({"TRACING_COLLECTOR_DB": with_password}),
+    proc = await _proc.spawn(
+        "-m", "tracing.collector", "--port", "0",
+        stdout=asyncio.subprocess.DEVNULL, env={"TRACING_COLLECTOR_DB": with_password},
     )  # fmt: skip
     collector = Collector(proc, with_password)
     try:
