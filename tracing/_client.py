@@ -34,6 +34,7 @@ __all__ = ["AsyncTracing"]
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _C = TypeVar("_C")
+SPOOL_START_WAIT = 1.0  # seconds start() waits for the spool writer to open its part
 
 _get_running_loop = asyncio._get_running_loop
 # enqueue() compares the state up to three times per trace: a module global is read ~10x
@@ -144,6 +145,10 @@ class AsyncTracing(_DirectSending, _ClientEvents):
         self._flusher.ensure_started()
         if self._spool is not None:
             self._spool.start()
+            # The writer opens its part now, while this loop waits, not in its first group
+            # during a burst the caller may start at once: with the loop busy that group
+            # took seconds (benchmarks/RESULTS.md, "Durable spool").
+            await self._spool.sync(SPOOL_START_WAIT)
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -27,7 +27,7 @@ async def traced_calls(
     """(thread, call, path) of every writev/fsync/sendto the child made, in order."""
     log = spool_dir.parent / f"strace-{mode}.txt"
     proc = await asyncio.create_subprocess_exec(
-        *(STRACE, "-f", "-y", "-qq", "-e", "trace=writev,fsync,fdatasync,sendto"),
+        *(STRACE, "-f", "-yy", "-qq", "-e", "trace=writev,fsync,fdatasync,sendto"),
         *("-o", str(log), sys.executable, "-m", "tests.spool._fsync_child"),
         *(server.url, str(spool_dir), mode, str(pause)),
         cwd=ROOT,
@@ -72,7 +72,9 @@ async def test_always_syncs_each_group_before_the_next(server: FaultServer, tmp_
     assert pending is None
     part = str(Path(writes[0][2]).parent)
     assert (writer, "fsync", part) in ours  # the new file's directory entry
-    first_post = next(i for i, c in enumerate(calls) if c[1] == "sendto" and "socket" in c[2])
+    # The first POST: a send on a TCP socket (-yy names it), not the event loop's self-pipe
+    # (a Unix socket pair, written when the writer thread wakes the loop).
+    first_post = next(i for i, c in enumerate(calls) if c[1] == "sendto" and c[2][:3] == "TCP")
     synced = {c[2] for c in calls[:first_post] if c[1] == "fsync"}
     # Before anything is sent: the first segment, its part, the part's name in spool_dir,
     # and spool_dir's name in its parent (the test made it fresh).

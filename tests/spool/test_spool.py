@@ -156,6 +156,18 @@ async def test_spool_max_bytes_bounds_the_disk_and_counts_drops(
     assert set(server.accepted_ids()) | set(errors) == {f"t-{i}" for i in range(300)}
 
 
+async def test_start_opens_the_part_before_the_first_trace(
+    make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """start() returns once the writer has made its part: a burst right after it is
+    written in routine groups, not after the part's creation in the middle of it."""
+    tracer = make_spooled()
+    assert not spool_dir.exists() or not list(spool_dir.glob("p-*"))
+    await tracer.start()
+    assert len(list(spool_dir.glob("p-*"))) == 1
+    assert tracer.stats().enqueued == 0
+
+
 async def test_drop_warnings_count_every_trace_the_full_spool_refused(
     server: FaultServer,
     make_spooled: MakeSpooled,
