@@ -15,7 +15,7 @@ import orjson
 
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
-from ._content import input_snapshot
+from ._content import freeze, input_snapshot, thaw
 from ._shapes import given, message_output, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -69,17 +69,26 @@ def _thinking(details: Any) -> Any:
     return getattr(details, "thinking_tokens", None)
 
 
+def _with_system(raw: list[Any]) -> Any:
+    """The input a span records: the system prompt as a first message, then the rest."""
+    system, messages = raw
+    if system is not None:
+        messages = [{"role": "system", "content": system}, *(messages or ())]
+    return input_snapshot(messages)
+
+
 class Messages:
     """``POST /v1/messages`` (``create``, ``stream()``, ``parse``, the beta variants)."""
 
     operation = "chat"
 
-    def input(self, body: Mapping[str, Any]) -> Any:
-        messages = given(body, "messages")
-        system = given(body, "system")
-        if system is not None:
-            messages = [{"role": "system", "content": system}, *(messages or ())]
-        return input_snapshot(messages)
+    lazy = True  # the response is read when the span is written (_lazy)
+
+    def snapshot(self, body: Mapping[str, Any]) -> Any:
+        return freeze([given(body, "system"), given(body, "messages")], _with_system)
+
+    def input_of(self, frozen: Any) -> Any:
+        return thaw(frozen, _with_system)
 
     def read(self, obj: Any, result: Result) -> None:
         """``_read``, for the usual response (text blocks, declared fields) through the

@@ -16,15 +16,16 @@ the span's metadata is written in place and the usual record built in few steps.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._context import _trace_var
-from .._models import LlmUsage, open_span
-from .._own_trace import open_own_trace
+from .._models import LlmUsage
 from ._content import output_snapshot
+from ._lazy import SPAN_SLOTS, at_ns
+from ._records import open_child_span, open_own_trace
 from ._shapes import SENTINELS
 from ._soft import failed
 
@@ -34,7 +35,22 @@ if TYPE_CHECKING:
 __all__ = ["LlmCall", "Result", "perf", "unreadable_chunk"]
 
 perf = _perf = time.perf_counter
-_now = datetime.now
+_time_ns = time.time_ns
+put_start = SPAN_SLOTS["start_time"].put
+put_input = SPAN_SLOTS["input"].put
+put_output = SPAN_SLOTS["output"].put
+put_usage = SPAN_SLOTS["llm_usage"].put
+put_end = SPAN_SLOTS["end_time"].put
+get_metadata = SPAN_SLOTS["metadata"].get
+_get_end = SPAN_SLOTS["end_time"].get
+
+
+def span_ended(span: Any) -> bool:
+    """Whether the span has an end time (its raw slot: unset until the end is written)."""
+    try:
+        return _get_end(span) is not None
+    except AttributeError:
+        return False
 
 
 class Result:
@@ -81,8 +97,9 @@ _REQUEST_PARAMS = {
     "temperature": "gen_ai.request.temperature",
     "top_p": "gen_ai.request.top_p",
     "top_k": "gen_ai.request.top_k",
-    "max_tokens": "gen_ai.request.max_tokens",
+    # Aliases in the order the SDKs' bodies (alphabetical) have them: the later wins.
     "max_completion_tokens": "gen_ai.request.max_tokens",
+    "max_tokens": "gen_ai.request.max_tokens",
     "max_output_tokens": "gen_ai.request.max_tokens",
     "seed": "gen_ai.request.seed",
     "stop": "gen_ai.request.stop_sequences",
@@ -92,21 +109,41 @@ _REQUEST_PARAMS = {
 
 class LlmCall(Result):
     """An LLM call in progress: its span, its trace, how to end them, and (as the
-    ``Result`` it is) what the response said: one object per call, not two."""
+    ``Result`` it is) what the response said: one object per call, not two.
+
+    At call time it takes the clock, the input's snapshot and the response; the span's
+    fields are written from them when the span is first read (``_lazy``)."""
 
     __slots__ = (
         "capture",
         "done",
+        "end_ns",
+        "ended",
         "endpoint",
+        "error",
+        "incomplete",
+        "input",
         "own_trace",
         "provider",
         "request_model",
         "span",
+        "start_ns",
         "started",
+        "started_written",
         "stream",
         "trace",
+        "trace_started",
         "tracer",
+        "value",
     )
+    # Its trace and span until it ends (None after: the records point at the call, and
+    # a call pointing back would make each queued trace a reference cycle).
+    trace: Any
+    span: Any
+    input: Any  # the request's input: freeze()'s snapshot, or None
+    value: Any  # the response, kept to be read when the span is written
+    error: BaseException | None
+    incomplete: str | None
 
     def __init__(
         self,
@@ -123,24 +160,18 @@ class LlmCall(Result):
         request_model = model if type(model) is str else None
         operation = endpoint.operation
         name = f"{operation} {request_model}" if request_model else operation
-        meta = {  # one dict display: sized once, not grown key by key
-            "gen_ai.operation.name": operation,
-            "gen_ai.provider.name": provider,
-            "gen_ai.request.model": request_model,
-            "stream": stream,
-        }
-        for key, value in body.items():
-            param = _REQUEST_PARAMS.get(key)
-            if param is not None and value is not None and type(value).__name__ not in SENTINELS:
-                meta[param] = value
-        content = endpoint.input(body) if capture_content else None
+        meta = _request_metadata(body, operation, provider, request_model, stream)
+        # The input as it is now (the caller may change its messages once the call is
+        # made): orjson bytes, shaped when the span is written (_lazy).
+        self.input = endpoint.snapshot(body) if capture_content else None
+        self.start_ns = _time_ns()
         trace = _trace_var.get()
         if trace is None:  # a trace of its own, ended and queued with its one span
-            self.trace, self.span = open_own_trace(name, tracer, content, meta)
+            self.trace, self.span = open_own_trace(name, tracer, meta, self)
             self.own_trace = True
         else:  # trace.span(name): the name is valid
             self.trace = trace
-            self.span = open_span(trace, name, content, meta)
+            self.span = open_child_span(trace, name, meta, self)
             self.own_trace = False
         self.tracer = tracer
         self.endpoint = endpoint
@@ -148,9 +179,14 @@ class LlmCall(Result):
         self.request_model = request_model
         self.stream = stream
         self.capture = capture_content
-        self.done = False
         self.started = _perf() if stream else 0.0  # time to first token: streams only
-        # The Result's fields (Result.__init__, without its call).
+        self._start_result()
+
+    def _start_result(self) -> None:
+        """The call's own state and the Result's fields (Result.__init__, unrolled)."""
+        self.done = self.ended = self.started_written = self.trace_started = False
+        self.value = self.error = self.incomplete = None
+        self.end_ns = 0
         self.model = None
         self.response_id = None
         self.finish_reasons = []
@@ -164,29 +200,65 @@ class LlmCall(Result):
         self.first_chunk = None
 
     def finish(self, *, error: BaseException | None = None, incomplete: str | None = None) -> None:
-        """End the span (and its own trace) once; later calls do nothing."""
+        """End the call (and queue its own trace) once; later calls do nothing. What the
+        response said is written into the span when the span is first read."""
         if self.done:
             return
         self.done = True
-        trace = self.trace
+        self.end_ns = _time_ns()
+        trace, span = self.trace, self.span
+        self.trace = self.span = None  # no cycle: the records point at the call
         try:
             if self.own_trace or not trace._queued:
-                self._record(error, incomplete)
+                if error is not None:
+                    self._failed(error, trace, span)
+                self.incomplete = incomplete
+                self.ended = True  # last: a writer in another thread sees all of it
             # else: its trace was sent before the call ended (a stream read after the
             # trace ended): the span already has an end time there; nothing more goes in.
         except Exception:  # never into the host: the span still ends
             failed("record an LLM call")
-            self.span.end()
+            self.ended = True
         if self.own_trace:
-            # The trace of its own ends with its one span (what enqueue() would stamp).
-            if trace.end_time is None:
-                trace.end_time = self.span.end_time or _now(UTC)
             trace._ended = True
             self.tracer.enqueue(trace)
 
-    def _record(self, error: BaseException | None, incomplete: str | None) -> None:
-        span = self.span
-        meta = span.metadata
+    def _failed(self, error: BaseException, trace: Any, span: Any) -> None:
+        """An error's status and text, now (what ``span.end(error=...)`` sets)."""
+        self.error = error
+        text = f"{type(error).__name__}: {error}"
+        if span_ended(span):  # span.end() would do nothing
+            return
+        span.status = "error"
+        span.error = text
+        if self.own_trace:
+            trace.status = "error"
+            trace.error = text
+
+    def write_start(self, span: Any) -> None:
+        """Write the span's start: its start time and its input."""
+        put_start(span, at_ns(self.start_ns))
+        snapshot = self.input
+        put_input(span, None if snapshot is None else self.endpoint.input_of(snapshot))
+
+    def write_end(self, span: Any) -> None:
+        """Write what the response said: read it now if the call kept it (``value``)."""
+        try:
+            value = self.value
+            if value is not None:
+                self.value = None
+                try:
+                    self.endpoint.read(value, self)
+                except Exception:
+                    failed("read an LLM response")
+            self._record(span)
+        except Exception:  # never into the reader: the span still ends
+            failed("record an LLM call")
+            if not span_ended(span):
+                put_end(span, at_ns(self.end_ns))
+
+    def _record(self, span: Any) -> None:
+        meta = get_metadata(span)
         if self.model is not None:
             meta["gen_ai.response.model"] = self.model
         if self.response_id is not None:
@@ -202,20 +274,43 @@ class LlmCall(Result):
             meta.update(self.extra)
         if self.first_chunk is not None:
             meta["time_to_first_token"] = self.first_chunk - self.started
-        if incomplete is not None:
-            meta["stream_incomplete"] = incomplete
+        if self.incomplete is not None:
+            meta["stream_incomplete"] = self.incomplete
         usage = _usage(self, self.request_model, self.provider)
+        error = self.error
         if usage is None and error is None:
             meta["usage_missing"] = True
+        if error is not None:
+            meta["error.type"] = type(error).__name__
         output = output_snapshot(self.output) if self.capture else None
-        if error is None:
-            span.end(output=output, llm_usage=usage)
-            return
-        meta["error.type"] = type(error).__name__
-        span.end(output=output, llm_usage=usage, error=f"{type(error).__name__}: {error}")
-        if self.own_trace:
-            self.trace.status = "error"
-            self.trace.error = span.error
+        if not span_ended(span):  # span.end(output=, llm_usage=): once
+            put_end(span, at_ns(self.end_ns))
+            if output is not None:
+                put_output(span, output)
+            if usage is not None:
+                put_usage(span, usage)
+
+
+_PARAM_KEYS = frozenset(_REQUEST_PARAMS)
+
+
+def _request_metadata(
+    body: dict[str, Any], operation: str, provider: str, model: str | None, stream: bool
+) -> dict[str, Any]:
+    meta = {  # one dict display: sized once, not grown key by key
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "stream": stream,
+    }
+    keys: Collection[str] = _PARAM_KEYS.intersection(body)  # in C: mostly none or one
+    if len(keys) > 1:  # a fixed order (a set's is not); of two aliases the later wins
+        keys = [key for key in _REQUEST_PARAMS if key in keys]
+    for key in keys:
+        value = body[key]
+        if value is not None and type(value).__name__ not in SENTINELS:
+            meta[_REQUEST_PARAMS[key]] = value
+    return meta
 
 
 def _usage(result: Result, request_model: str | None, provider: str) -> LlmUsage | None:

@@ -9,11 +9,55 @@ then snapshotted by ``_capture.capture`` (which applies the size cap).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from .._capture import MAX_CAPTURE_BYTES, capture
 
-__all__ = ["input_snapshot", "output_snapshot", "snapshot", "strip_base64"]
+__all__ = [
+    "freeze",
+    "input_snapshot",
+    "output_snapshot",
+    "snapshot",
+    "strip_base64",
+    "thaw",
+]
+
+_dumps, _loads = orjson.dumps, orjson.loads
+
+
+class _Shaped:
+    """A request input orjson could not take as it is: shaped at call time instead."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def freeze(raw: Any, shape: Callable[[Any], Any]) -> Any:
+    """The request's input pieces ``raw`` as they are now, for ``thaw`` to shape later:
+    their JSON (one C call, however the caller changes its messages afterwards), or,
+    when orjson cannot write them as they are (a non-string key, an SDK object, an int
+    over 64 bits), ``shape(raw)`` now."""
+    if raw is None:
+        return None
+    try:
+        return _dumps(raw)
+    except Exception:
+        return _Shaped(shape(raw))
+
+
+def thaw(frozen: Any, shape: Callable[[Any], Any]) -> Any:
+    """What the span records of a ``freeze``d input: ``shape`` of what was sent."""
+    if type(frozen) is bytes:
+        return shape(_loads(frozen))
+    if type(frozen) is _Shaped:
+        return frozen.value
+    return None
+
 
 _MAX_DEPTH = 12
 

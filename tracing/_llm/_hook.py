@@ -87,7 +87,10 @@ def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
         if call.stream:
             watch_stream(value, call, endpoint.stream(call), is_async)
             return
-        endpoint.read(value, call)
+        if endpoint.lazy:
+            call.value = value  # read when the span is written (_lazy)
+        else:
+            endpoint.read(value, call)
     except Exception:
         failed("read an LLM response")
     call.finish()

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
-from ._content import input_snapshot, snapshot, strip_base64
+from ._content import freeze, input_snapshot, snapshot, strip_base64, thaw
 from ._shapes import given, message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -139,8 +139,13 @@ class Chat(_Choices):
         result.cache_read = cached
         result.reasoning = reasoning
 
-    def input(self, body: Mapping[str, Any]) -> Any:
-        return input_snapshot(given(body, "messages"))
+    lazy = True  # the response is read when the span is written (_lazy)
+
+    def snapshot(self, body: Mapping[str, Any]) -> Any:
+        return freeze(given(body, "messages"), input_snapshot)
+
+    def input_of(self, frozen: Any) -> Any:
+        return thaw(frozen, input_snapshot)
 
     def output(self, choice: Any) -> Any:
         message = getattr(choice, "message", None)
@@ -241,8 +246,13 @@ class Completions(_Choices):
 
     operation = "text_completion"
 
-    def input(self, body: Mapping[str, Any]) -> Any:
-        return snapshot(given(body, "prompt"))
+    lazy = True
+
+    def snapshot(self, body: Mapping[str, Any]) -> Any:
+        return freeze(given(body, "prompt"), snapshot)
+
+    def input_of(self, frozen: Any) -> Any:
+        return thaw(frozen, snapshot)
 
     def output(self, choice: Any) -> Any:
         return getattr(choice, "text", None)
@@ -287,8 +297,13 @@ class Embeddings:
 
     operation = "embeddings"
 
-    def input(self, body: Mapping[str, Any]) -> Any:
-        return snapshot(given(body, "input"))
+    lazy = False  # read at once: the response holds the vectors, never kept
+
+    def snapshot(self, body: Mapping[str, Any]) -> Any:
+        return freeze(given(body, "input"), snapshot)
+
+    def input_of(self, frozen: Any) -> Any:
+        return thaw(frozen, snapshot)
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -312,11 +327,13 @@ class Responses:
 
     operation = "chat"
 
-    def input(self, body: Mapping[str, Any]) -> Any:
-        instructions = given(body, "instructions")
-        if instructions is None:
-            return input_snapshot(given(body, "input"))
-        return snapshot({"instructions": instructions, "input": strip_base64(given(body, "input"))})
+    lazy = True
+
+    def snapshot(self, body: Mapping[str, Any]) -> Any:
+        return freeze([given(body, "instructions"), given(body, "input")], _responses_input)
+
+    def input_of(self, frozen: Any) -> Any:
+        return thaw(frozen, _responses_input)
 
     def read(self, obj: Any, result: Result) -> None:
         result.model = getattr(obj, "model", None)
@@ -347,6 +364,13 @@ class Responses:
 
     def stream(self, result: Result) -> ResponsesStream:
         return ResponsesStream(result, self)
+
+
+def _responses_input(raw: list[Any]) -> Any:
+    instructions, given_input = raw
+    if instructions is None:
+        return input_snapshot(given_input)
+    return snapshot({"instructions": instructions, "input": strip_base64(given_input)})
 
 
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})

@@ -1,0 +1,177 @@
+"""The span (and trace) of an LLM call, written out when it is first read.
+
+An API call records at call time only what must be taken then: the clock (``time_ns``),
+a snapshot of the request's input (orjson bytes), its metadata, and a reference to the
+response object. Reading the response, the input's shaping (base64 markers, the capture
+cap), the usage record, the output and the datetimes are done when a field of the span
+is first read: by the flusher when it encodes the trace (warm, over a batch of traces),
+by the mask when the trace is queued, or by a user looking at the span. A record that is
+read always shows what the eager code wrote at that point of the call: the start (input,
+metadata, start time) once the call has begun, the end (output, usage, end time) once it
+has ended.
+
+``LlmSpan`` and ``OwnTrace`` are ``Span`` and ``Trace`` with properties over the fields
+written late; the values are kept in the attrs classes' own slots, so everything else
+(``attrs.fields``, ``asdict``, ``repr``, the wire and OTLP encoders) is unchanged. A
+failure while writing out is logged and leaves the fields it could not fill empty: the
+record is still sent, and nothing is raised into whoever read it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .._models import Span, Trace
+from ._soft import failed
+
+if TYPE_CHECKING:
+    from ._call import LlmCall
+
+__all__ = ["LATE_SPAN_FIELDS", "SPAN_SLOTS", "LlmSpan", "OwnTrace", "at_ns"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# One writer at a time: a record read from two threads at once is written out once.
+_lock = threading.Lock()
+
+
+def at_ns(ns: int) -> datetime:
+    """``datetime.now(UTC)`` as it was at ``time.time_ns()`` == ``ns`` (both floor to the
+    microsecond)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+class LlmSpan(Span):
+    """The span of an LLM call; ``_llm`` is its call while part of it is still unwritten."""
+
+    __slots__ = ("_llm",)
+
+    def __repr__(self) -> str:  # what a Span's repr says
+        text = Span.__repr__(self)
+        return "Span" + text[len(type(self).__qualname__) :]
+
+
+class OwnTrace(Trace):
+    """The trace of its own of an LLM call made outside any trace (its times written late)."""
+
+    __slots__ = ("_llm",)
+
+    def __repr__(self) -> str:  # what a Trace's repr says
+        text = Trace.__repr__(self)
+        return "Trace" + text[len(type(self).__qualname__) :]
+
+
+_get_call: Callable[[Any], LlmCall | None] = LlmSpan.__dict__["_llm"].__get__
+_set_call: Callable[[Any, LlmCall | None], None] = LlmSpan.__dict__["_llm"].__set__
+_get_trace_call: Callable[[Any], LlmCall | None] = OwnTrace.__dict__["_llm"].__get__
+_set_trace_call: Callable[[Any, LlmCall | None], None] = OwnTrace.__dict__["_llm"].__set__
+
+
+def _pending(record: Any, get: Callable[[Any], LlmCall | None]) -> LlmCall | None:
+    try:
+        return get(record)
+    except AttributeError:  # made by attrs' __init__ (evolve, copy): nothing pending
+        return None
+
+
+def write_span(span: LlmSpan) -> None:
+    """Write out what the call has recorded and the span does not show yet."""
+    with _lock:
+        call = _pending(span, _get_call)
+        if call is None:
+            return
+        if not call.started_written:
+            call.started_written = True
+            call.write_start(span)
+        if call.ended:
+            _set_call(span, None)
+            call.write_end(span)
+
+
+def write_trace(trace: OwnTrace) -> None:
+    """The trace of its own: its start, and its end once the call has ended."""
+    with _lock:
+        call = _pending(trace, _get_trace_call)
+        if call is None:
+            return
+        if not call.trace_started:
+            call.trace_started = True
+            _START.put(trace, at_ns(call.start_ns))
+        if call.ended:
+            _set_trace_call(trace, None)
+            _END.put(trace, at_ns(call.end_ns))
+
+
+class _Slot:
+    """An attrs slot of ``Span``/``Trace``, read and written without the property."""
+
+    def __init__(self, owner: type, name: str) -> None:
+        descriptor = owner.__dict__[name]
+        self.get: Callable[[Any], Any] = descriptor.__get__
+        self.put: Callable[[Any, Any], None] = descriptor.__set__
+
+
+def _base_owner(cls: type, name: str) -> type:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    raise LookupError(name)  # pragma: no cover - every field is a slot of the MRO
+
+
+LATE_SPAN_FIELDS = ("start_time", "end_time", "input", "output", "metadata", "llm_usage")
+SPAN_SLOTS = {name: _Slot(_base_owner(Span, name), name) for name in LATE_SPAN_FIELDS}
+_START = _Slot(_base_owner(Trace, "start_time"), "start_time")
+_END = _Slot(_base_owner(Trace, "end_time"), "end_time")
+
+
+def _span_property(slot: _Slot) -> property:
+    get, put = slot.get, slot.put
+
+    def read(self: LlmSpan) -> Any:
+        if _pending(self, _get_call) is not None:
+            _write_safely(write_span, self)
+        try:
+            return get(self)
+        except AttributeError:  # not written (yet): what the eager span held, None
+            return None
+
+    def write(self: LlmSpan, value: Any) -> None:
+        if _pending(self, _get_call) is not None:
+            _write_safely(write_span, self)
+        put(self, value)
+
+    return property(read, write)
+
+
+def _trace_property(slot: _Slot) -> property:
+    get, put = slot.get, slot.put
+
+    def read(self: OwnTrace) -> Any:
+        if _pending(self, _get_trace_call) is not None:
+            _write_safely(write_trace, self)
+        try:
+            return get(self)
+        except AttributeError:  # not written (yet): None, as on the eager trace
+            return None
+
+    def write(self: OwnTrace, value: Any) -> None:
+        if _pending(self, _get_trace_call) is not None:
+            _write_safely(write_trace, self)
+        put(self, value)
+
+    return property(read, write)
+
+
+def _write_safely(write: Callable[[Any], None], record: Any) -> None:
+    try:
+        write(record)
+    except Exception:  # never into whoever reads the record (the flusher, a user)
+        failed("write out an LLM span")
+
+
+for _name, _slot in SPAN_SLOTS.items():
+    setattr(LlmSpan, _name, _span_property(_slot))
+setattr(OwnTrace, "start_time", _trace_property(_START))  # noqa: B010
+setattr(OwnTrace, "end_time", _trace_property(_END))  # noqa: B010

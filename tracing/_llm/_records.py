@@ -1,0 +1,118 @@
+"""The records of an LLM call: its span, and the trace of its own of a call made outside
+any trace, built in one step each.
+
+The same records ``tracer.trace(name)`` and ``trace.span(name)`` make (``_models``' fast
+constructors ``start_trace``/``open_span``, checked against the same field lists), as the
+``_lazy`` classes: the fields written late (times, input, output, usage) are left unset
+here, and the properties read an unset one as None.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._context import _span_var
+from .._fields import _getrandbits
+from .._models import Span, Trace, _get_spans, _new_object, _set_spans, _set_tags
+from ._lazy import LATE_SPAN_FIELDS, SPAN_SLOTS, LlmSpan, OwnTrace
+
+if TYPE_CHECKING:
+    from .._client import AsyncTracing
+    from ._call import LlmCall
+
+__all__ = ["open_child_span", "open_own_trace"]
+
+_put_metadata = SPAN_SLOTS["metadata"].put
+_set_span_call = LlmSpan.__dict__["_llm"].__set__
+_set_trace_call = OwnTrace.__dict__["_llm"].__set__
+
+
+def open_own_trace(
+    name: str, tracer: AsyncTracing, metadata: dict[str, Any], call: LlmCall
+) -> tuple[Trace, Span]:
+    """``trace = tracer.trace(name)`` and its one span at once, for a name already
+    checked: the trace of its own of an LLM call outside any trace.
+
+    One random draw for both ids (the two halves of 256 random bits), and no clock read
+    (``call.start_ns`` is both start times): this runs once per call right after the
+    SDK's own work has pushed this code out of the CPU caches, where each distinct C
+    facility touched costs microseconds (benchmarks/RESULTS.md, "LLM client
+    instrumentation"). The span has no parent: no span can belong to a trace made now.
+    """
+    ids = _getrandbits(256).to_bytes(32, "little").hex()
+    trace: OwnTrace = _new_object(OwnTrace)
+    trace.name = name
+    trace_id = trace.id = ids[:32]
+    trace.status = "ok"
+    trace.error = None
+    trace.input = None
+    trace.output = None
+    trace.metadata = {}
+    trace.llm_usage = None
+    trace.description = None
+    trace.input_summary = None
+    trace.output_summary = None
+    _set_tags(trace, None)
+    trace._tracer = tracer
+    trace._ended = False
+    trace._queued = False
+    trace._masked = False
+    trace._wire = None
+    trace._spool = None
+    trace._token = None
+    _set_trace_call(trace, call)
+    span = _new_span(name, ids[32:], trace_id, None, metadata, call)
+    _set_spans(trace, [span])
+    return trace, span
+
+
+def open_child_span(trace: Trace, name: str, metadata: dict[str, Any], call: LlmCall) -> Span:
+    """``trace.span(name)`` (``_models.open_span``) for an LLM call inside a trace."""
+    current = _span_var.get()
+    trace_id = trace.id
+    parent = current.id if current is not None and current._trace_id == trace_id else None
+    span = _new_span(
+        name, _getrandbits(128).to_bytes(16, "little").hex(), trace_id, parent, metadata, call
+    )
+    spans = _get_spans(trace)
+    if spans is None:
+        _set_spans(trace, [span])
+    else:
+        spans.append(span)
+    return span
+
+
+def _new_span(
+    name: str,
+    span_id: str,
+    trace_id: str,
+    parent_id: str | None,
+    metadata: dict[str, Any],
+    call: LlmCall,
+) -> Span:
+    span: LlmSpan = _new_object(LlmSpan)
+    span.name = name
+    span.id = span_id
+    span.status = "ok"
+    span.error = None
+    _put_metadata(span, metadata)
+    span.parent_id = parent_id
+    span._trace_id = trace_id
+    span._token = None
+    _set_span_call(span, call)
+    return span
+
+
+_TRACE_SET = (
+    "name id status error input output metadata llm_usage description input_summary "
+    "output_summary tags spans _tracer _ended _queued _masked _wire _spool _token"
+)
+_SPAN_SET = "name id status error metadata parent_id _trace_id _token"
+if sorted([*_TRACE_SET.split(), "start_time", "end_time"]) != sorted(
+    field.name for field in attrs.fields(Trace)
+) or sorted({*_SPAN_SET.split(), *LATE_SPAN_FIELDS}) != sorted(
+    field.name for field in attrs.fields(Span)
+):  # pragma: no cover
+    raise RuntimeError("open_own_trace() and _new_span() must set every field: update them")
