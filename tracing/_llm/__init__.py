@@ -66,7 +66,7 @@ def instrument(tracer: AsyncTracing, client: _C, *, capture_content: bool = True
     if not isinstance(capture_content, bool):
         raise ValueError(f"capture_content must be a bool, got {capture_content!r}")
     if sdk == "openai":
-        from ._openai import ENDPOINTS
+        from ._openai_responses import ENDPOINTS
     else:
         from ._anthropic import ENDPOINTS
     install(client, tracer, capture_content, provider_of(client, sdk), ENDPOINTS)

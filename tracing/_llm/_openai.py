@@ -13,7 +13,7 @@ from typing import Any
 
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
-from ._content import freeze, input_snapshot, snapshot, strip_base64, thaw
+from ._content import freeze, input_snapshot, snapshot, thaw
 from ._shapes import given, message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -322,100 +322,9 @@ class Embeddings:
         return None
 
 
-class Responses:
-    """``POST /responses`` (the Responses API)."""
-
-    operation = "chat"
-
-    lazy = True
-
-    def snapshot(self, body: Mapping[str, Any]) -> Any:
-        return freeze([given(body, "instructions"), given(body, "input")], _responses_input)
-
-    def input_of(self, frozen: Any) -> Any:
-        return thaw(frozen, _responses_input)
-
-    def read(self, obj: Any, result: Result) -> None:
-        result.model = getattr(obj, "model", None)
-        result.response_id = getattr(obj, "id", None)
-        status = getattr(obj, "status", None)
-        details = getattr(obj, "incomplete_details", None)
-        reason = getattr(details, "reason", None) if details is not None else None
-        if reason or status:
-            result.finish_reasons = [str(reason or status)]
-        texts: list[str] = []
-        calls = []
-        for item in getattr(obj, "output", None) or ():
-            kind = getattr(item, "type", None)
-            if kind == "message":
-                for part in getattr(item, "content", None) or ():
-                    if getattr(part, "type", None) == "output_text":
-                        texts.append(part.text)
-            elif kind == "function_call":
-                calls.append(
-                    tool_call(
-                        getattr(item, "call_id", None),
-                        getattr(item, "name", None),
-                        getattr(item, "arguments", None),
-                    )
-                )
-        result.output = message_output("".join(texts) if texts else None, calls)
-        _usage(getattr(obj, "usage", None), result, _RESPONSES_USAGE)
-
-    def stream(self, result: Result) -> ResponsesStream:
-        return ResponsesStream(result, self)
-
-
-def _responses_input(raw: list[Any]) -> Any:
-    instructions, given_input = raw
-    if instructions is None:
-        return input_snapshot(given_input)
-    return snapshot({"instructions": instructions, "input": strip_base64(given_input)})
-
-
-_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-class ResponsesStream:
-    """Responses events: text deltas as they come; the final event's response wins."""
-
-    __slots__ = ("endpoint", "final", "result", "texts")
-
-    def __init__(self, result: Result, endpoint: Responses) -> None:
-        self.result = result
-        self.endpoint = endpoint
-        self.texts: list[str] = []
-        self.final = False
-
-    def add(self, event: Any) -> Any:
-        result = self.result
-        if result.first_chunk is None:
-            result.first_chunk = _perf()
-        try:
-            kind = getattr(event, "type", None)
-            if kind == "response.output_text.delta":
-                self.texts.append(event.delta)
-            elif kind in _FINAL_EVENTS:
-                response = getattr(event, "response", None)
-                if response is not None:
-                    self.endpoint.read(response, result)
-                    self.final = True
-            elif kind == "response.created":
-                response = getattr(event, "response", None)
-                result.model = getattr(response, "model", None)
-                result.response_id = getattr(response, "id", None)
-        except Exception:
-            self.result = unreadable_chunk()
-        return event
-
-    def close(self) -> None:
-        if not self.final:
-            self.result.output = message_output("".join(self.texts) or None, None)
-
-
+# Without /responses: _openai_responses adds it (ENDPOINTS there is every endpoint).
 ENDPOINTS: dict[str, Any] = {
     "/chat/completions": Chat(),
-    "/responses": Responses(),
     "/completions": Completions(),
     "/embeddings": Embeddings(),
 }
