@@ -11,13 +11,15 @@ import gc
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from tracing import AsyncTracing
 from tracing._llm import _hook, _streams
 from tracing._llm._hook import STATE
+from tracing._wire import encode_batch
 
-__all__ = ["per_call_cold_us", "per_call_us", "per_chunk_us", "recorded"]
+__all__ = ["per_call_cold_us", "per_call_us", "per_chunk_us", "recorded", "written_out_us"]
 
 
 def recorded(client: Any, make_call: Callable[[Any], Any]) -> tuple[Any, Any, list[Any]]:
@@ -123,3 +125,33 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
     spent = _best(watched, n) - _best(empty, n) - _best(bare, n)
     tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
     return spent / len(chunks) * 1e6
+
+
+def written_out_us(
+    tracer: AsyncTracing, client: Any, options: Any, value: Any, batch: int = 100
+) -> tuple[float, float]:
+    """(microseconds per trace to write out a queued call's span, to encode it after):
+    what the flusher does per trace, warm, a batch at a time. The call itself only kept
+    the response; ``encode_batch`` of the fresh traces writes each span out (reads the
+    response, shapes the input, makes the usage and the times) and encodes it; a second
+    ``encode_batch`` of the same traces encodes only (best of 9 of each)."""
+    tracer.instrument(client)
+    inst = client.__dict__[STATE]
+    first: list[float] = []
+    again: list[float] = []
+    for _ in range(9):
+        for _ in range(batch):
+            call = inst.begin(options, False)
+            assert call is not None
+            _hook._observe(call, value, False)
+        traces = tracer._queue.take(10**9)
+        now = datetime.now(UTC)
+        began = time.process_time()
+        encode_batch(traces, now)
+        first.append(time.process_time() - began)
+        began = time.process_time()
+        encode_batch(traces, now)
+        again.append(time.process_time() - began)
+        tracer._queue.settle(sent=len(traces))
+    write, encode = min(first) - min(again), min(again)
+    return write / batch * 1e6, encode / batch * 1e6

@@ -51,7 +51,13 @@ import httpx2
 import openai
 
 import tracing
-from benchmarks._llm_direct import per_call_cold_us, per_call_us, per_chunk_us, recorded
+from benchmarks._llm_direct import (
+    per_call_cold_us,
+    per_call_us,
+    per_chunk_us,
+    recorded,
+    written_out_us,
+)
 from tracing import AsyncTracing
 from tracing._context import _trace_var
 
@@ -356,6 +362,9 @@ def measure_direct(tracer: AsyncTracing, fake: FakeLLM) -> dict[str, float]:
                 out[f"{sdk}: per call"] = per_call_us(tracer, client, options, value)
                 cold = per_call_cold_us(tracer, client, options, value)
                 out[f"{sdk}: per call, each after a 2 MiB memory copy (caches cold)"] = cold
+                write, encode = written_out_us(tracer, client, options, value)
+                out[f"{sdk}: per call, in the flusher: writing the span out"] = write
+                out[f"{sdk}: per call, in the flusher: then encoding the trace"] = encode
             client.close()
     return out
 
@@ -447,7 +456,10 @@ def report(
         "recorded requests, responses and stream chunks of the real clients; each call "
         "queues a trace of its own); a lower bound of the figures above. The cold rows "
         "time the same calls one by one, each after a 2 MiB `bytearray` copy (no Python "
-        "work, no SDK), median of 2,000:",
+        "work, no SDK), median of 2,000. The flusher rows are the work moved off the "
+        "call: writing a queued call's span out when the flusher encodes it (reading the "
+        "response, shaping the input, the usage and the times), then encoding it, per "
+        "trace, in batches of 100 (`encode_batch`, best of 9; in neither arm above):",
         "",
         "| what | us |",
         "| --- | ---: |",

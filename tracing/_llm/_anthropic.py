@@ -82,8 +82,6 @@ class Messages:
 
     operation = "chat"
 
-    lazy = True  # the response is read when the span is written (_lazy)
-
     def snapshot(self, body: Mapping[str, Any]) -> Any:
         return freeze([given(body, "system"), given(body, "messages")], _with_system)
 

@@ -111,8 +111,8 @@ class LlmCall(Result):
     """An LLM call in progress: its span, its trace, how to end them, and (as the
     ``Result`` it is) what the response said: one object per call, not two.
 
-    At call time it takes the clock, the input's snapshot and the response; the span's
-    fields are written from them when the span is first read (``_lazy``)."""
+    At call time it takes the clock, the input's snapshot and what the response said;
+    the span's fields are written from them when the span is first read (``_lazy``)."""
 
     __slots__ = (
         "capture",
@@ -124,6 +124,7 @@ class LlmCall(Result):
         "incomplete",
         "input",
         "own_trace",
+        "plain",
         "provider",
         "request_model",
         "span",
@@ -134,14 +135,12 @@ class LlmCall(Result):
         "trace",
         "trace_started",
         "tracer",
-        "value",
     )
     # Its trace and span until it ends (None after: the records point at the call, and
     # a call pointing back would make each queued trace a reference cycle).
     trace: Any
     span: Any
     input: Any  # the request's input: freeze()'s snapshot, or None
-    value: Any  # the response, kept to be read when the span is written
     error: BaseException | None
     incomplete: str | None
 
@@ -180,12 +179,13 @@ class LlmCall(Result):
         self.stream = stream
         self.capture = capture_content
         self.started = _perf() if stream else 0.0  # time to first token: streams only
+        self.plain = False  # set by the hook: a complete response, no raw-response header
         self._start_result()
 
     def _start_result(self) -> None:
-        """The call's own state and the Result's fields (Result.__init__, unrolled)."""
+        """The call's own state and the Result's fields (``Result.__init__``, unrolled)."""
         self.done = self.ended = self.started_written = self.trace_started = False
-        self.value = self.error = self.incomplete = None
+        self.error = self.incomplete = None
         self.end_ns = 0
         self.model = None
         self.response_id = None
@@ -242,15 +242,8 @@ class LlmCall(Result):
         put_input(span, None if snapshot is None else self.endpoint.input_of(snapshot))
 
     def write_end(self, span: Any) -> None:
-        """Write what the response said: read it now if the call kept it (``value``)."""
+        """Write what the response said (read into the call when it came) and the end."""
         try:
-            value = self.value
-            if value is not None:
-                self.value = None
-                try:
-                    self.endpoint.read(value, self)
-                except Exception:
-                    failed("read an LLM response")
             self._record(span)
         except Exception:  # never into the reader: the span still ends
             failed("record an LLM call")

@@ -9,15 +9,17 @@ then snapshotted by ``_capture.capture`` (which applies the size cap).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from .._capture import MAX_CAPTURE_BYTES, capture
+from ._shapes import SENTINELS
 
 __all__ = [
     "freeze",
+    "freeze_field",
     "input_snapshot",
     "output_snapshot",
     "snapshot",
@@ -43,6 +45,17 @@ def freeze(raw: Any, shape: Callable[[Any], Any]) -> Any:
     when orjson cannot write them as they are (a non-string key, an SDK object, an int
     over 64 bits), ``shape(raw)`` now."""
     if raw is None:
+        return None
+    try:
+        return _dumps(raw)
+    except Exception:
+        return _Shaped(shape(raw))
+
+
+def freeze_field(body: Mapping[str, Any], key: str, shape: Callable[[Any], Any]) -> Any:
+    """``freeze(given(body, key), shape)`` in one step (this runs cold, once per call)."""
+    raw = body.get(key)
+    if raw is None or type(raw).__name__ in SENTINELS:
         return None
     try:
         return _dumps(raw)

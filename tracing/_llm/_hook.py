@@ -72,12 +72,26 @@ class Instrumentation:
             body = options.json_data  # the SDKs' unset defaults are left in (SENTINELS)
             if type(body) is not dict:
                 body = dict(body) if isinstance(body, Mapping) else {}
-            return LlmCall(
-                self.tracer, endpoint, self.provider, body, bool(stream), self.capture_content
-            )
+            stream = bool(stream)
+            call = LlmCall(self.tracer, endpoint, self.provider, body, stream, self.capture_content)
+            # The usual call (a complete response, no raw-response header): the wrapper
+            # reads it itself (``_plain``), without the raw-response and stream checks.
+            call.plain = not stream and _raw_mode(options) is None
+            return call
         except Exception:
             failed("start an LLM span; the call is not traced")
             return None
+
+
+def _plain(call: LlmCall, value: Any) -> None:
+    """The usual call, a complete response: read at once (the response's objects are the
+    caller's, and kept until the trace is sent they would stay GC-tracked in the queue),
+    written into the span when the span is first read."""
+    try:
+        call.endpoint.read(value, call)
+    except Exception:
+        failed("read an LLM response")
+    call.finish()
 
 
 def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
@@ -87,32 +101,35 @@ def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
         if call.stream:
             watch_stream(value, call, endpoint.stream(call), is_async)
             return
-        if endpoint.lazy:
-            call.value = value  # read when the span is written (_lazy)
-        else:
-            endpoint.read(value, call)
+        endpoint.read(value, call)
     except Exception:
         failed("read an LLM response")
     call.finish()
 
 
-def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
-    """Record what ``request()`` returned; for an async client's raw response, the
-    awaitable its ``parse()`` gave (the caller awaits it and calls ``_parsed``)."""
+def _raw_mode(options: Any) -> Any:
+    """The request's raw-response header: "true" (``with_raw_response``), "stream"
+    (``with_streaming_response``), or None (the usual call)."""
     headers = getattr(options, "headers", None)
     if type(headers) is dict:
-        mode = headers.get(_RAW_HEADER)
-    elif (
+        return headers.get(_RAW_HEADER)
+    if (
         headers is None  # the usual call: NotGiven, no ABC check (a cold one costs us)
         or type(headers).__name__ in SENTINELS
         or not isinstance(headers, Mapping)
     ):
-        mode = None
-    else:
-        mode = headers.get(_RAW_HEADER)
+        return None
+    return headers.get(_RAW_HEADER)
+
+
+def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
+    """Record what ``request()`` returned (any call but a ``plain`` one); for an async
+    client's raw response, the awaitable its ``parse()`` gave (the caller awaits it and
+    calls ``_parsed``)."""
+    mode = _raw_mode(options)
     if type(mode) is str:
         return _raw_returned(call, mode, value, is_async)
-    _observe(call, value, is_async)  # the usual call: a complete response or a stream
+    _observe(call, value, is_async)  # a stream, or a response read at once
     return None
 
 
@@ -159,7 +176,10 @@ def _sync_request(inst: Instrumentation, original: Callable[..., Any]) -> Callab
             raise
         finally:
             _in_call.reset(token)
-        _returned(call, options, value, False)
+        if call.plain:
+            _plain(call, value)
+        else:
+            _returned(call, options, value, False)
         return value
 
     request.__tracing_wrapped__ = original  # type: ignore[attr-defined]
@@ -179,6 +199,9 @@ def _async_request(inst: Instrumentation, original: Callable[..., Any]) -> Calla
             raise
         finally:
             _in_call.reset(token)
+        if call.plain:
+            _plain(call, value)
+            return value
         pending = _returned(call, options, value, True)
         if pending is not None:
             await _parsed(call, pending)

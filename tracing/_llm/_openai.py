@@ -13,8 +13,8 @@ from typing import Any
 
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
-from ._content import freeze, input_snapshot, snapshot, thaw
-from ._shapes import given, message_output, one_or_many, tool_call
+from ._content import freeze_field, input_snapshot, snapshot, thaw
+from ._shapes import message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
 
@@ -139,10 +139,8 @@ class Chat(_Choices):
         result.cache_read = cached
         result.reasoning = reasoning
 
-    lazy = True  # the response is read when the span is written (_lazy)
-
     def snapshot(self, body: Mapping[str, Any]) -> Any:
-        return freeze(given(body, "messages"), input_snapshot)
+        return freeze_field(body, "messages", input_snapshot)
 
     def input_of(self, frozen: Any) -> Any:
         return thaw(frozen, input_snapshot)
@@ -246,10 +244,8 @@ class Completions(_Choices):
 
     operation = "text_completion"
 
-    lazy = True
-
     def snapshot(self, body: Mapping[str, Any]) -> Any:
-        return freeze(given(body, "prompt"), snapshot)
+        return freeze_field(body, "prompt", snapshot)
 
     def input_of(self, frozen: Any) -> Any:
         return thaw(frozen, snapshot)
@@ -297,10 +293,8 @@ class Embeddings:
 
     operation = "embeddings"
 
-    lazy = False  # read at once: the response holds the vectors, never kept
-
     def snapshot(self, body: Mapping[str, Any]) -> Any:
-        return freeze(given(body, "input"), snapshot)
+        return freeze_field(body, "input", snapshot)
 
     def input_of(self, frozen: Any) -> Any:
         return thaw(frozen, snapshot)

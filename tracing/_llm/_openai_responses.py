@@ -25,8 +25,6 @@ class Responses:
 
     operation = "chat"
 
-    lazy = True
-
     def snapshot(self, body: Mapping[str, Any]) -> Any:
         return freeze([given(body, "instructions"), given(body, "input")], _responses_input)
 
