@@ -54,34 +54,24 @@ def span_ended(span: Any) -> bool:
 
 
 class Result:
-    """What the response said, filled in as it arrives (a stream adds to it per chunk)."""
+    """What the response said, filled in as it arrives (a stream adds to it per chunk).
 
-    __slots__ = (
-        "cache_creation",
-        "cache_read",
-        "completion_tokens",
-        "extra",
-        "finish_reasons",
-        "first_chunk",
-        "model",
-        "output",
-        "prompt_tokens",
-        "reasoning",
-        "response_id",
-    )
+    The fields' defaults are the class's: a call sets only what its response says (each
+    assignment on the call's path runs cold; see the module docstring)."""
+
+    model: str | None = None
+    response_id: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cache_read: int | None = None
+    cache_creation: int | None = None
+    reasoning: int | None = None
+    output: Any = None
+    extra: dict[str, Any] | None = None
+    first_chunk: float | None = None  # perf_counter() at a stream's first item
 
     def __init__(self) -> None:
-        self.model: str | None = None
-        self.response_id: str | None = None
         self.finish_reasons: list[str] = []
-        self.prompt_tokens: int | None = None
-        self.completion_tokens: int | None = None
-        self.cache_read: int | None = None
-        self.cache_creation: int | None = None
-        self.reasoning: int | None = None
-        self.output: Any = None
-        self.extra: dict[str, Any] | None = None
-        self.first_chunk: float | None = None  # perf_counter() at a stream's first item
 
 
 def unreadable_chunk() -> Result:
@@ -114,35 +104,21 @@ class LlmCall(Result):
     At call time it takes the clock, the input's snapshot and what the response said;
     the span's fields are written from them when the span is first read (``_lazy``)."""
 
-    __slots__ = (
-        "capture",
-        "done",
-        "end_ns",
-        "ended",
-        "endpoint",
-        "error",
-        "incomplete",
-        "input",
-        "own_trace",
-        "plain",
-        "provider",
-        "request_model",
-        "span",
-        "start_ns",
-        "started",
-        "started_written",
-        "stream",
-        "trace",
-        "trace_started",
-        "tracer",
-    )
+    # The call's own state, its defaults the class's (as the Result's fields).
+    done = False  # finish() ran
+    ended = False  # its end is to be written into the span
+    started_written = False  # the span's start is written
+    trace_started = False  # the own trace's start time is written
+    plain = False  # set by the hook: a complete response, no raw-response header
+    error: BaseException | None = None
+    incomplete: str | None = None
+    end_ns = 0
+    started = 0.0  # perf_counter() at a stream's start (time to first token)
     # Its trace and span until it ends (None after: the records point at the call, and
     # a call pointing back would make each queued trace a reference cycle).
     trace: Any
     span: Any
     input: Any  # the request's input: freeze()'s snapshot, or None
-    error: BaseException | None
-    incomplete: str | None
 
     def __init__(
         self,
@@ -178,26 +154,9 @@ class LlmCall(Result):
         self.request_model = request_model
         self.stream = stream
         self.capture = capture_content
-        self.started = _perf() if stream else 0.0  # time to first token: streams only
-        self.plain = False  # set by the hook: a complete response, no raw-response header
-        self._start_result()
-
-    def _start_result(self) -> None:
-        """The call's own state and the Result's fields (``Result.__init__``, unrolled)."""
-        self.done = self.ended = self.started_written = self.trace_started = False
-        self.error = self.incomplete = None
-        self.end_ns = 0
-        self.model = None
-        self.response_id = None
+        if stream:
+            self.started = _perf()  # time to first token: streams only
         self.finish_reasons = []
-        self.prompt_tokens = None
-        self.completion_tokens = None
-        self.cache_read = None
-        self.cache_creation = None
-        self.reasoning = None
-        self.output = None
-        self.extra = None
-        self.first_chunk = None
 
     def finish(self, *, error: BaseException | None = None, incomplete: str | None = None) -> None:
         """End the call (and queue its own trace) once; later calls do nothing. What the

@@ -60,10 +60,14 @@ class Instrumentation:
         if _in_call.get() or not self.tracer._enabled:
             return None
         try:
-            method = options.method
+            try:  # the declared fields, from the model's __dict__ (no __getattr__ hook)
+                fields = options.__dict__
+                method, path, headers = fields["method"], fields["url"], fields["headers"]
+            except (AttributeError, LookupError, TypeError):
+                method, path = options.method, options.url
+                headers = getattr(options, "headers", None)
             if method != "post" and str(method).lower() != "post":
                 return None
-            path = options.url
             if type(path) is not str or "?" in path:
                 path = str(path).partition("?")[0]
             endpoint = self.endpoints.get(path)
@@ -76,7 +80,7 @@ class Instrumentation:
             call = LlmCall(self.tracer, endpoint, self.provider, body, stream, self.capture_content)
             # The usual call (a complete response, no raw-response header): the wrapper
             # reads it itself (``_plain``), without the raw-response and stream checks.
-            call.plain = not stream and _raw_mode(options) is None
+            call.plain = not stream and _raw_mode(headers) is None
             return call
         except Exception:
             failed("start an LLM span; the call is not traced")
@@ -107,10 +111,9 @@ def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
     call.finish()
 
 
-def _raw_mode(options: Any) -> Any:
+def _raw_mode(headers: Any) -> Any:
     """The request's raw-response header: "true" (``with_raw_response``), "stream"
     (``with_streaming_response``), or None (the usual call)."""
-    headers = getattr(options, "headers", None)
     if type(headers) is dict:
         return headers.get(_RAW_HEADER)
     if (
@@ -126,7 +129,7 @@ def _returned(call: LlmCall, options: Any, value: Any, is_async: bool) -> Any:
     """Record what ``request()`` returned (any call but a ``plain`` one); for an async
     client's raw response, the awaitable its ``parse()`` gave (the caller awaits it and
     calls ``_parsed``)."""
-    mode = _raw_mode(options)
+    mode = _raw_mode(getattr(options, "headers", None))
     if type(mode) is str:
         return _raw_returned(call, mode, value, is_async)
     _observe(call, value, is_async)  # a stream, or a response read at once
