@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -113,6 +114,8 @@ class LlmCall(Result):
     error: BaseException | None = None
     incomplete: str | None = None
     end_ns = 0
+    started_at: datetime | None = None  # start_ns as a datetime, once made
+    ended_at: datetime | None = None
     started = 0.0  # perf_counter() at a stream's start (time to first token)
     # Its trace and span until it ends (None after: the records point at the call, and
     # a call pointing back would make each queued trace a reference cycle).
@@ -194,9 +197,23 @@ class LlmCall(Result):
             trace.status = "error"
             trace.error = text
 
+    def start_time(self) -> datetime:
+        """The start as a datetime, made once: the span's and its own trace's."""
+        made = self.started_at
+        if made is None:
+            made = self.started_at = at_ns(self.start_ns)
+        return made
+
+    def end_time(self) -> datetime:
+        """The end as a datetime, made once: the span's and its own trace's."""
+        made = self.ended_at
+        if made is None:
+            made = self.ended_at = at_ns(self.end_ns)
+        return made
+
     def write_start(self, span: Any) -> None:
         """Write the span's start: its start time and its input."""
-        put_start(span, at_ns(self.start_ns))
+        put_start(span, self.start_time())
         snapshot = self.input
         put_input(span, None if snapshot is None else self.endpoint.input_of(snapshot))
 
@@ -207,7 +224,7 @@ class LlmCall(Result):
         except Exception:  # never into the reader: the span still ends
             failed("record an LLM call")
             if not span_ended(span):
-                put_end(span, at_ns(self.end_ns))
+                put_end(span, self.end_time())
 
     def _record(self, span: Any) -> None:
         meta = get_metadata(span)
@@ -236,7 +253,7 @@ class LlmCall(Result):
             meta["error.type"] = type(error).__name__
         output = output_snapshot(self.output) if self.capture else None
         if not span_ended(span):  # span.end(output=, llm_usage=): once
-            put_end(span, at_ns(self.end_ns))
+            put_end(span, self.end_time())
             if output is not None:
                 put_output(span, output)
             if usage is not None:

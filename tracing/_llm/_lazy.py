@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .._models import Span, Trace
@@ -32,15 +32,17 @@ if TYPE_CHECKING:
 
 __all__ = ["LATE_SPAN_FIELDS", "SPAN_SLOTS", "LlmSpan", "OwnTrace", "at_ns"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One writer at a time: a record read from two threads at once is written out once.
 _lock = threading.Lock()
+_from_timestamp = datetime.fromtimestamp
 
 
 def at_ns(ns: int) -> datetime:
-    """``datetime.now(UTC)`` as it was at ``time.time_ns()`` == ``ns`` (both floor to the
-    microsecond)."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    """``datetime.now(UTC)`` as it was at ``time.time_ns()`` == ``ns``: both floor to the
+    microsecond. The float of the whole microseconds is within 0.12 us of them (a double
+    near 1.7e9 s), and ``fromtimestamp`` rounds to the nearest microsecond: exact, at
+    half the cost of ``epoch + timedelta(microseconds=...)``."""
+    return _from_timestamp(ns // 1000 / 1e6, UTC)
 
 
 class LlmSpan(Span):
@@ -98,10 +100,10 @@ def write_trace(trace: OwnTrace) -> None:
             return
         if not call.trace_started:
             call.trace_started = True
-            _START.put(trace, at_ns(call.start_ns))
+            _START.put(trace, call.start_time())
         if call.ended:
             _set_trace_call(trace, None)
-            _END.put(trace, at_ns(call.end_ns))
+            _END.put(trace, call.end_time())
 
 
 class _Slot:
