@@ -54,6 +54,7 @@ class Spool:
     def start(self) -> None:
         self._queue.refilling = True
         self._writer.ensure_started()
+        self._writer.lender.arm()
 
     def _memory_fallback(self) -> None:
         """No writer thread (it never started, or is gone): the inbox goes to memory."""

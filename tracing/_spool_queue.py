@@ -35,6 +35,7 @@ from zlib import crc32
 from ._models import ApiResponse, Trace
 from ._queue import TraceQueue
 from ._spool_encode import encode_group
+from ._spool_gil import Lender
 
 __all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
 
@@ -42,6 +43,7 @@ Ref = int  # part slot, segment number and record seq in one int: see _spool_par
 OVERFLOW = object()
 _SPOOL = attrgetter("_spool")
 BURST = 4096
+GROUP_MAX = 4096  # traces in one routine group: a burst is written in several, back to back
 ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
 PARTIAL_AT = 2 * ENCODE_AT  # encoded inbox traces from which the writer may leave the rest
 
@@ -56,6 +58,7 @@ class SpoolQueue(TraceQueue):
         # it is dropped.
         self._burst = max(max_size, BURST)
         self.on_put: Callable[[], None] | None = None  # starts the writer, once
+        self.lender = Lender()  # replaced by the writer's own
 
     def _reset(self) -> None:
         super()._reset()
@@ -117,6 +120,7 @@ class SpoolQueue(TraceQueue):
         self._encoding = True
         self._loop = loop
         loop.call_soon(self._encode_inbox)
+        self.lender.arm()  # traces come fast: the writer must get the GIL
 
     def _encode_inbox(self) -> None:
         with self._lock:
@@ -148,6 +152,7 @@ class SpoolQueue(TraceQueue):
             self._acks.extend(map(_SPOOL, delivered))
             if rejected:
                 self._acks.extend(trace._spool for trace, _ in rejected)
+        self.lender.arm()  # the writer writes these acks, and reads the backlog back
 
     def give_up(self, traces: Sequence[Trace]) -> list[Trace]:
         lost = [trace for trace in traces if trace._spool is None]
@@ -172,19 +177,29 @@ class SpoolQueue(TraceQueue):
         group, which the loop's next encoding reaches first. So the writer seldom meets
         traces cold (about twice the CPU), and none waits more than two groups; at lower
         rates every group takes the whole inbox, as the CPU matters less than the wait.
+        A routine group holds at most ``GROUP_MAX`` traces; the writer takes the next one
+        at once (``backlogged``), so a burst is written in bounded steps.
         """
         with self._lock:
             inbox, crcs = self._inbox, self._crcs
             take = max(len(crcs), self._stale)
-            if not whole and PARTIAL_AT <= take < len(inbox) and self._ask_loop():
-                inbox, self._inbox = inbox[:take], inbox[take:]
-            else:
-                self._inbox = []
+            if not (not whole and PARTIAL_AT <= take < len(inbox) and self._ask_loop()):
+                take = len(inbox)
                 self._encoding = False  # a call lost with a closed loop must not stop the next
+            if not whole:
+                take = min(take, GROUP_MAX)  # bounded work per group; the rest goes next
+            if take < len(inbox):
+                inbox, self._inbox = inbox[:take], inbox[take:]
+                crcs, self._crcs = crcs[:take], crcs[take:]
+            else:
+                self._inbox, self._crcs = [], []
             self._stale = len(self._inbox)
-            self._crcs = []
             self._taken += len(inbox)
             return inbox, crcs
+
+    def backlogged(self) -> bool:
+        """Whether the inbox holds a whole group more (the writer goes on at once)."""
+        return len(self._inbox) >= GROUP_MAX
 
     def _ask_loop(self) -> bool:
         """Whether an event loop encodes this inbox (under the lock). Only put() schedules

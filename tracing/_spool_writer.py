@@ -9,6 +9,9 @@ flusher collected, deletes segments whose every record was answered for, reads d
 and adopted records back while memory has room, syncs about once a second with
 ``"interval"``, and looks for orphaned parts every few seconds.
 
+A busy event loop would starve this thread of the GIL for seconds; the loop lends it
+(``_spool_gil``) whenever the thread has wanted it for more than 5 ms.
+
 An ``OSError`` (full disk, EIO, a read-only or vanished directory) never leaves this
 thread: the group goes to memory, one warning is logged, and writing is tried again after
 a pause, from a fresh segment. Any other exception is logged and the cycle carries on.
@@ -32,6 +35,7 @@ from ._models import Trace
 from ._spool_backlog import Backlog
 from ._spool_encode import encode_group
 from ._spool_format import frame_group
+from ._spool_gil import Lender
 from ._spool_part import Part, acks_by_segment, create_part, ref_base, split_ref, sync_dir
 from ._spool_queue import Ref, SpoolQueue
 from ._spool_sync import Syncer, sync_paths
@@ -64,6 +68,8 @@ class SpoolWriter:
         self._poke = poke
         self._dropped = dropped
         self._mine: set[str] = set()  # parts this tracer wrote, before a restart
+        self.lender = Lender()  # the loop lends this thread the GIL when it is starved
+        queue.lender = self.lender
         self._reset()
 
     def _reset(self) -> None:
@@ -125,20 +131,23 @@ class SpoolWriter:
             if part is not None:
                 part.forget_after_fork()
         self._mine = set()
+        self.lender.disarm()
         self._reset()
 
     # The thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
         due = time.monotonic() + PERIOD
+        lender = self.lender
         while True:
+            lender.wants = due  # the GIL from then on (see _spool_gil)
             # Groups start every PERIOD, not PERIOD after the last one ended: each wait
             # for the GIL after a system call (the wake-up, the write) can take the
             # interpreter's switch interval (5 ms) while the event loop is busy. A cycle
             # asked for early (flush(), shutdown()) leaves the schedule as it was.
             self._wake.wait(max(due - time.monotonic(), 0.0))
             self._wake.clear()
-            now = time.monotonic()
+            now = lender.wants = time.monotonic()
             if now >= due:
                 due = due + PERIOD if due + PERIOD > now else now + PERIOD
             with self._lock:
@@ -163,6 +172,7 @@ class SpoolWriter:
                 if not future.done():
                     future.set_result(None)
             if closing:
+                lender.disarm()
                 return
 
     def _cycle(self, closing: bool, whole: bool = True) -> None:
@@ -172,9 +182,12 @@ class SpoolWriter:
         group, crcs = self._queue.take_group(whole)
         if group:
             self._place(group, crcs, closing)
+            if self._queue.backlogged():
+                self._wake.set()  # a capped group: the next one at once
         if whole or now >= self._next_acks:
             self._next_acks = now + ACK_INTERVAL
             self._write_acks()
+            self.lender.wants = time.monotonic()
         if not closing and self._queue.refilling:
             self._backlog.refill()
         if self._fsync == "interval" and self._dirty and now - self._last_sync >= SYNC_INTERVAL:
@@ -312,10 +325,12 @@ class SpoolWriter:
         stop = max(bisect_right(ends, before + self._segment_max - segment.size, done), done + 1)
         start, new_file = segment.size, segment.size == 0
         part.append(segment, pieces[2 * done : 2 * stop])
+        self.lender.wants = time.monotonic()
         if self._fsync == "always":
             os.fsync(segment.fd)
             if new_file:
                 sync_dir(part.path)
+            self.lender.wants = time.monotonic()
         elif self._fsync == "interval":
             self._dirty.add(part.seg_path(segment.number))
         count, seq, number = stop - done, part.next_seq, segment.number

@@ -7,6 +7,8 @@ JSON answer line on stdout (``{"ready": ...}`` first). Commands (``op``):
   right after the last ``enqueue()`` returned.
 - ``stream`` ``pause``: enqueue one trace every ``pause`` seconds forever, printing
   ``{"id", "t"}`` per accepted trace (the test SIGKILLs it).
+- ``busy`` ``every``: enqueue traces flat out, yielding to the event loop after each
+  ``every`` (a busy service), printing ``{"ids", "t"}`` per group forever.
 - ``flush``: ``await tracer.flush()`` (a DeliveryError is reported, not raised).
 - ``wait_delivered`` ``n``: until ``sent + failed >= n``.
 - ``stats``; ``shutdown`` ``timeout``; ``fsize`` ``limit`` (RLIMIT_FSIZE soft limit);
@@ -65,6 +67,22 @@ async def stream(tracer: AsyncTracing, pause: float) -> None:
         await asyncio.sleep(pause)
 
 
+BUSY_INPUT = {"messages": [{"role": "user", "content": "q" * 400}], "model": "m"}
+BUSY_OUTPUT = {"role": "assistant", "content": "a" * 400}
+
+
+async def busy(tracer: AsyncTracing, every: int) -> None:
+    while True:
+        ids = []
+        for _ in range(every):
+            trace = tracer.trace("busy", input=BUSY_INPUT)
+            trace.output = BUSY_OUTPUT
+            if tracer.enqueue(trace):
+                ids.append(trace.id)
+        say({"ids": ids, "t": time.monotonic()})  # after the last of them was accepted
+        await asyncio.sleep(0)
+
+
 async def handle(tracer: AsyncTracing, command: dict[str, Any]) -> Any:
     op = command["op"]
     if op == "enqueue":
@@ -72,6 +90,8 @@ async def handle(tracer: AsyncTracing, command: dict[str, Any]) -> Any:
         return {"ids": ids, "t": time.monotonic(), **stats(tracer)}
     if op == "stream":
         await stream(tracer, command["pause"])
+    if op == "busy":
+        await busy(tracer, command["every"])
     if op == "flush":
         try:
             await tracer.flush()

@@ -38,7 +38,7 @@ async def stored_ids(url: str) -> list[str]:
 
 
 async def collect(child: Child, accepted: dict[str, float]) -> None:
-    """Read a streaming child's ``{"id", "t"}`` lines until it dies."""
+    """Read a streaming child's ``{"id", "t"}`` (or ``{"ids", "t"}``) lines until it dies."""
     assert child.proc is not None
     assert child.proc.stdout is not None
 
@@ -46,6 +46,8 @@ async def collect(child: Child, accepted: dict[str, float]) -> None:
         line = json.loads(raw)
         if "id" in line:
             accepted[line["id"]] = line["t"]
+        for trace_id in line.get("ids", ()):
+            accepted[trace_id] = line["t"]
 
 
 def sizes(spool_dir: Path, suffix: str) -> dict[Path, int]:
@@ -129,6 +131,42 @@ async def test_kill_9_loop_delivers_every_trace_accepted_before_the_kill(
     assert stats["enqueued"] == 0
     assert stats["replayed"] > 0
     assert not spool_files(spool_dir), "every part was replayed and removed"
+
+
+@pytest.mark.timeout(300)
+async def test_kill_9_while_the_event_loop_is_busy_keeps_what_was_accepted_before(
+    collector: Collector, server: FaultServer, tmp_path: Path
+) -> None:
+    """A busy event loop (1 KB traces made flat out, batches posted as fast) used to
+    starve the spool writer of the GIL for seconds, so traces accepted well before a
+    SIGKILL were neither sent nor on disk. The loop now lends the writer the GIL: every
+    trace accepted 0.1 s before the kill reached the server or is delivered by the next
+    process."""
+    spool_dir = tmp_path / "spool"
+    accepted: dict[str, float] = {}
+    child = await Child(server.url, spool_dir, {"max_queue_size": 50_000}).start()
+    reader = asyncio.create_task(collect(child, accepted))
+    await child.ask("busy", every=50)
+    async with asyncio.timeout(60):
+        while len(accepted) < 40_000:  # noqa: ASYNC110 (polls another process)
+            await asyncio.sleep(0.01)
+    child.kill()
+    killed = time.monotonic()
+    await child.finish()
+    await reader
+    must = {i for i, t in accepted.items() if t <= killed - MARGIN}
+    assert len(must) > 20_000
+    received = {
+        i for request in server.requests if request.status == 200 for i in request.trace_ids
+    }
+    last = await Child(collector.url, spool_dir, {"flush_interval": 0.02}).start()
+    async with asyncio.timeout(120):
+        while not must <= received | set(await stored_ids(collector.url)):  # noqa: ASYNC110 (polls another process)
+            await asyncio.sleep(0.2)
+    stats = await last.ask("shutdown", timeout=30)
+    await last.finish()
+    check_counts(stats)
+    assert must <= received | set(await stored_ids(collector.url))
 
 
 @pytest.mark.timeout(300)

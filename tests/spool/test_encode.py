@@ -16,7 +16,7 @@ from tests.spool.test_spool import read_records
 from tracing import Trace
 from tracing._spool_encode import CHUNK, encode_group
 from tracing._spool_format import SegmentReader, frame_group
-from tracing._spool_queue import ENCODE_AT, PARTIAL_AT, SpoolQueue
+from tracing._spool_queue import ENCODE_AT, GROUP_MAX, PARTIAL_AT, SpoolQueue
 from tracing._wire import encode_trace
 
 
@@ -208,3 +208,28 @@ async def test_a_large_group_is_written_whole_and_in_order(
     records = read_records(spool_dir)
     assert list(records) == [t.id for t in group]
     assert all(orjson.loads(records[t.id])["input"] == t.input for t in group)
+
+
+async def test_a_routine_group_is_capped_and_the_rest_goes_next_at_once() -> None:
+    """A burst larger than GROUP_MAX: a routine take gets GROUP_MAX traces with their own
+    CRCs, the writer is told to go on at once (backlogged), and the next takes get the
+    rest, in order, each trace once with the CRC of its own bytes. A take asked for by
+    flush() or shutdown() (whole) is never capped."""
+    queue = SpoolQueue(3 * GROUP_MAX)
+    group = fresh(GROUP_MAX + ENCODE_AT + 7)
+    for trace in group:
+        assert queue.put(trace)
+    await asyncio.sleep(0)  # the loop encodes them all
+    assert queue.backlogged()
+    first, crcs = queue.take_group(whole=False)
+    assert first == group[:GROUP_MAX]
+    assert crcs == [zlib.crc32(t._wire or b"") for t in first]
+    assert not queue.backlogged()
+    rest, crcs = queue.take_group(whole=False)
+    assert rest == group[GROUP_MAX:]
+    assert crcs == [zlib.crc32(t._wire or b"") for t in rest]
+    assert queue.snapshot().queue_size == len(group)  # held for the writer: still counted
+    more = fresh(GROUP_MAX + 1)
+    for trace in more:
+        assert queue.put(trace)
+    assert queue.take_group(whole=True)[0] == more
