@@ -196,3 +196,36 @@ async def test_an_input_orjson_cannot_take_is_shaped_at_call_time(
     assert [message["role"] for message in second] == ["user", "assistant", "user"]
     assert second[1]["content"][0]["text"] == first.content[0].text
     assert current_trace() is None
+
+
+async def test_every_request_parameter_given_is_in_metadata(
+    fake: FakeLLM, tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """Several sampling parameters at once (the body's unset ones left out): each under
+    its GenAI name; of max_tokens and max_completion_tokens, both given, the later in the
+    SDK's body (max_tokens) wins, as the body had them."""
+    client = tracer.instrument(openai_client(fake, is_async=True))
+    aclient = tracer.instrument(anthropic_client(fake, is_async=True))
+    messages: Any = [{"role": "user", "content": "params"}]
+    await client.chat.completions.create(
+        model="gpt-4o",
+        messages=messages,
+        temperature=0.2,
+        top_p=0.9,
+        seed=7,
+        stop=["END"],
+        max_completion_tokens=50,
+        max_tokens=40,
+    )
+    await aclient.messages.create(
+        model="claude-x", max_tokens=64, messages=messages, stop_sequences=["Z"]
+    )
+    chat, claude = (trace["spans"][0]["metadata"] for trace in await delivered(tracer, recorder))
+    assert chat["gen_ai.request.temperature"] == 0.2
+    assert chat["gen_ai.request.top_p"] == 0.9
+    assert chat["gen_ai.request.seed"] == 7
+    assert chat["gen_ai.request.stop_sequences"] == ["END"]
+    assert chat["gen_ai.request.max_tokens"] == 40
+    assert claude["gen_ai.request.max_tokens"] == 64
+    assert claude["gen_ai.request.stop_sequences"] == ["Z"]
+    assert not {"gen_ai.request.temperature", "gen_ai.request.top_p"} & set(claude)

@@ -16,7 +16,6 @@ the span's metadata is written in place and the usual record built in few steps.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -261,6 +260,7 @@ class LlmCall(Result):
 
 
 _PARAM_KEYS = frozenset(_REQUEST_PARAMS)
+_PARAM_RANK = {key: rank for rank, key in enumerate(_REQUEST_PARAMS)}
 
 
 def _request_metadata(
@@ -272,13 +272,17 @@ def _request_metadata(
         "gen_ai.request.model": model,
         "stream": stream,
     }
-    keys: Collection[str] = _PARAM_KEYS.intersection(body)  # in C: mostly none or one
+    # The parameters the body holds (a C set operation: the body is not walked), less
+    # those left unset (None, the SDKs' sentinels: Anthropic's body has them for all).
+    keys = [
+        key
+        for key in _PARAM_KEYS.intersection(body)
+        if (value := body[key]) is not None and type(value).__name__ not in SENTINELS
+    ]
     if len(keys) > 1:  # a fixed order (a set's is not); of two aliases the later wins
-        keys = [key for key in _REQUEST_PARAMS if key in keys]
+        keys.sort(key=_PARAM_RANK.__getitem__)
     for key in keys:
-        value = body[key]
-        if value is not None and type(value).__name__ not in SENTINELS:
-            meta[_REQUEST_PARAMS[key]] = value
+        meta[_REQUEST_PARAMS[key]] = body[key]
     return meta
 
 
