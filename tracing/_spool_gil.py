@@ -4,7 +4,7 @@ CPython gives the GIL to a waiting thread only when its holder has kept it for a
 switch interval (5 ms) without a switch. An event loop releases and retakes the GIL
 around every system call (each ``select()``, each socket send), which counts as a switch
 and restarts that clock, and it retakes the GIL before the woken writer thread can run
-(CPython issue 52194, "the convoy effect"). So while the loop is busy, the writer's
+(bpo-7946, "the convoy effect"). So while the loop is busy, the writer's
 return from a ``write()`` or from its timed wait can take seconds. Measured here with
 ``trace()+end()`` flat out (150,000 traces at ~50,000/s): the first group of a burst came
 0.4-0.6 s after the burst began, one ``write()`` of it returned after 1.3 s, and one group
