@@ -183,7 +183,8 @@ class SpoolQueue(TraceQueue):
         with self._lock:
             inbox, crcs = self._inbox, self._crcs
             take = max(len(crcs), self._stale)
-            if not (not whole and PARTIAL_AT <= take < len(inbox) and self._ask_loop()):
+            partial = not whole and PARTIAL_AT <= take < len(inbox) and self._ask_loop()
+            if not partial:
                 take = len(inbox)
                 self._encoding = False  # a call lost with a closed loop must not stop the next
             if not whole:

@@ -128,39 +128,23 @@ _START = _Slot(_base_owner(Trace, "start_time"), "start_time")
 _END = _Slot(_base_owner(Trace, "end_time"), "end_time")
 
 
-def _span_property(slot: _Slot) -> property:
+def _late_property(
+    slot: _Slot, pending: Callable[[Any], LlmCall | None], write_out: Callable[[Any], None]
+) -> property:
+    """A field of a span or trace that writes the call's record out before it is touched."""
     get, put = slot.get, slot.put
 
-    def read(self: LlmSpan) -> Any:
-        if _pending(self, _get_call) is not None:
-            _write_safely(write_span, self)
+    def read(self: Any) -> Any:
+        if _pending(self, pending) is not None:
+            _write_safely(write_out, self)
         try:
             return get(self)
-        except AttributeError:  # not written (yet): what the eager span held, None
+        except AttributeError:  # not written (yet): what the eager record held, None
             return None
 
-    def write(self: LlmSpan, value: Any) -> None:
-        if _pending(self, _get_call) is not None:
-            _write_safely(write_span, self)
-        put(self, value)
-
-    return property(read, write)
-
-
-def _trace_property(slot: _Slot) -> property:
-    get, put = slot.get, slot.put
-
-    def read(self: OwnTrace) -> Any:
-        if _pending(self, _get_trace_call) is not None:
-            _write_safely(write_trace, self)
-        try:
-            return get(self)
-        except AttributeError:  # not written (yet): None, as on the eager trace
-            return None
-
-    def write(self: OwnTrace, value: Any) -> None:
-        if _pending(self, _get_trace_call) is not None:
-            _write_safely(write_trace, self)
+    def write(self: Any, value: Any) -> None:
+        if _pending(self, pending) is not None:
+            _write_safely(write_out, self)
         put(self, value)
 
     return property(read, write)
@@ -174,6 +158,6 @@ def _write_safely(write: Callable[[Any], None], record: Any) -> None:
 
 
 for _name, _slot in SPAN_SLOTS.items():
-    setattr(LlmSpan, _name, _span_property(_slot))
-setattr(OwnTrace, "start_time", _trace_property(_START))  # noqa: B010
-setattr(OwnTrace, "end_time", _trace_property(_END))  # noqa: B010
+    setattr(LlmSpan, _name, _late_property(_slot, _get_call, write_span))
+setattr(OwnTrace, "start_time", _late_property(_START, _get_trace_call, write_trace))  # noqa: B010
+setattr(OwnTrace, "end_time", _late_property(_END, _get_trace_call, write_trace))  # noqa: B010
