@@ -32,7 +32,7 @@ from ._soft import failed
 if TYPE_CHECKING:
     from .._client import AsyncTracing
 
-__all__ = ["LlmCall", "Result", "perf", "unreadable_chunk"]
+__all__ = ["LlmCall", "Result", "open_call", "perf", "unreadable_chunk"]
 
 perf = _perf = time.perf_counter
 _time_ns = time.time_ns
@@ -121,44 +121,15 @@ class LlmCall(Result):
     trace: Any
     span: Any
     input: Any  # the request's input: freeze()'s snapshot, or None
-
-    def __init__(
-        self,
-        tracer: AsyncTracing,
-        endpoint: Any,
-        provider: str,
-        body: dict[str, Any],
-        stream: bool,
-        capture_content: bool,
-    ) -> None:
-        """Start the span for a request ``body`` (which may hold the SDKs' unset
-        defaults: ``SENTINELS``; never recorded)."""
-        model = body.get("model")
-        request_model = model if type(model) is str else None
-        operation = endpoint.operation
-        name = f"{operation} {request_model}" if request_model else operation
-        meta = _request_metadata(body, operation, provider, request_model, stream)
-        # The input as it is now (the caller may change its messages once the call is
-        # made): orjson bytes, shaped when the span is written (_lazy).
-        self.input = endpoint.snapshot(body) if capture_content else None
-        self.start_ns = _time_ns()
-        trace = _trace_var.get()
-        if trace is None:  # a trace of its own, ended and queued with its one span
-            self.trace, self.span = open_own_trace(name, tracer, meta, self)
-            self.own_trace = True
-        else:  # trace.span(name): the name is valid
-            self.trace = trace
-            self.span = open_child_span(trace, name, meta, self)
-            self.own_trace = False
-        self.tracer = tracer
-        self.endpoint = endpoint
-        self.provider = provider
-        self.request_model = request_model
-        self.stream = stream
-        self.capture = capture_content
-        if stream:
-            self.started = _perf()  # time to first token: streams only
-        self.finish_reasons = []
+    # Set by open_call(), which makes every call.
+    start_ns: int
+    own_trace: bool
+    tracer: AsyncTracing
+    endpoint: Any
+    provider: str
+    request_model: str | None
+    stream: bool
+    capture: bool
 
     def finish(self, *, error: BaseException | None = None, incomplete: str | None = None) -> None:
         """End the call (and queue its own trace) once; later calls do nothing. What the
@@ -263,27 +234,72 @@ _PARAM_KEYS = frozenset(_REQUEST_PARAMS)
 _PARAM_RANK = {key: rank for rank, key in enumerate(_REQUEST_PARAMS)}
 
 
-def _request_metadata(
-    body: dict[str, Any], operation: str, provider: str, model: str | None, stream: bool
-) -> dict[str, Any]:
+def open_call(
+    tracer: AsyncTracing,
+    endpoint: Any,
+    provider: str,
+    body: dict[str, Any],
+    stream: bool,
+    capture_content: bool,
+) -> LlmCall:
+    """The call for a request ``body`` (which may hold the SDKs' unset defaults:
+    ``SENTINELS``; never recorded), its span started: one frame, the call made without
+    ``type.__call__`` and ``__init__`` (this runs cold, once per call)."""
+    call: LlmCall = _new_object(LlmCall)
+    model = body.get("model")
+    request_model = model if type(model) is str else None
+    operation = endpoint.operation
+    name = f"{operation} {request_model}" if request_model else operation
     meta = {  # one dict display: sized once, not grown key by key
         "gen_ai.operation.name": operation,
         "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
+        "gen_ai.request.model": request_model,
         "stream": stream,
     }
-    # The parameters the body holds (a C set operation: the body is not walked), less
-    # those left unset (None, the SDKs' sentinels: Anthropic's body has them for all).
-    keys = [
-        key
-        for key in _PARAM_KEYS.intersection(body)
-        if (value := body[key]) is not None and type(value).__name__ not in SENTINELS
-    ]
-    if len(keys) > 1:  # a fixed order (a set's is not); of two aliases the later wins
+    if not _PARAM_KEYS.isdisjoint(body):  # a C set check: the body is not walked
+        _request_params(body, meta)
+    # The input as it is now (the caller may change its messages once the call is
+    # made): orjson bytes, shaped when the span is written (_lazy).
+    call.input = endpoint.snapshot(body) if capture_content else None
+    call.start_ns = _time_ns()
+    trace = _trace_var.get()
+    if trace is None:  # a trace of its own, ended and queued with its one span
+        call.trace, call.span = open_own_trace(name, tracer, meta, call)
+        call.own_trace = True
+    else:  # trace.span(name): the name is valid
+        call.trace = trace
+        call.span = open_child_span(trace, name, meta, call)
+        call.own_trace = False
+    call.tracer = tracer
+    call.endpoint = endpoint
+    call.provider = provider
+    call.request_model = request_model
+    call.stream = stream
+    call.capture = capture_content
+    if stream:
+        call.started = _perf()  # time to first token: streams only
+    call.finish_reasons = []
+    return call
+
+
+def _request_params(body: dict[str, Any], meta: dict[str, Any]) -> None:
+    """The request parameters the body holds, less those left unset (None, the SDKs'
+    sentinels: Anthropic's body has them for all), in a fixed order (a set's is not):
+    of two aliases the later wins."""
+    keys = None
+    for key in _PARAM_KEYS.intersection(body):
+        value = body[key]
+        if value is not None and type(value).__name__ not in SENTINELS:
+            if keys is None:
+                keys = [key]
+            else:
+                keys.append(key)
+    if keys is None:
+        return
+    if len(keys) > 1:
         keys.sort(key=_PARAM_RANK.__getitem__)
     for key in keys:
         meta[_REQUEST_PARAMS[key]] = body[key]
-    return meta
 
 
 def _usage(result: Result, request_model: str | None, provider: str) -> LlmUsage | None:

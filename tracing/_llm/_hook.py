@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from ._call import LlmCall
+from ._call import LlmCall, open_call
 from ._shapes import SENTINELS
 from ._soft import failed
 from ._streams import watch_stream
@@ -77,7 +77,7 @@ class Instrumentation:
             if type(body) is not dict:
                 body = dict(body) if isinstance(body, Mapping) else {}
             stream = bool(stream)
-            call = LlmCall(self.tracer, endpoint, self.provider, body, stream, self.capture_content)
+            call = open_call(self.tracer, endpoint, self.provider, body, stream, self.capture_content)
             # The usual call (a complete response, no raw-response header): the wrapper
             # reads it itself (``_plain``), without the raw-response and stream checks.
             call.plain = not stream and _raw_mode(headers) is None
