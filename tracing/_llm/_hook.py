@@ -79,23 +79,12 @@ class Instrumentation:
             stream = bool(stream)
             call = open_call(self.tracer, endpoint, self.provider, body, stream, self.capture_content)
             # The usual call (a complete response, no raw-response header): the wrapper
-            # reads it itself (``_plain``), without the raw-response and stream checks.
+            # reads it itself (in ``request``), without the raw-response and stream checks.
             call.plain = not stream and _raw_mode(headers) is None
             return call
         except Exception:
             failed("start an LLM span; the call is not traced")
             return None
-
-
-def _plain(call: LlmCall, value: Any) -> None:
-    """The usual call, a complete response: read at once (the response's objects are the
-    caller's, and kept until the trace is sent they would stay GC-tracked in the queue),
-    written into the span when the span is first read."""
-    try:
-        call.endpoint.read(value, call)
-    except Exception:
-        failed("read an LLM response")
-    call.finish()
 
 
 def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
@@ -179,8 +168,12 @@ def _sync_request(inst: Instrumentation, original: Callable[..., Any]) -> Callab
             raise
         finally:
             _in_call.reset(token)
-        if call.plain:
-            _plain(call, value)
+        if call.plain:  # _plain(), inlined: one frame less on the usual call
+            try:
+                call.endpoint.read(value, call)
+            except Exception:
+                failed("read an LLM response")
+            call.finish()
         else:
             _returned(call, options, value, False)
         return value
@@ -202,8 +195,12 @@ def _async_request(inst: Instrumentation, original: Callable[..., Any]) -> Calla
             raise
         finally:
             _in_call.reset(token)
-        if call.plain:
-            _plain(call, value)
+        if call.plain:  # _plain(), inlined: one frame less on the usual call
+            try:
+                call.endpoint.read(value, call)
+            except Exception:
+                failed("read an LLM response")
+            call.finish()
             return value
         pending = _returned(call, options, value, True)
         if pending is not None:

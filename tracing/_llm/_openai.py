@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._content import freeze_field, input_snapshot, snapshot, thaw
-from ._shapes import message_output, one_or_many, tool_call
+from ._shapes import SENTINELS, message_output, one_or_many, tool_call
 
 __all__ = ["ENDPOINTS"]
+
+_dumps = orjson.dumps
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -140,7 +144,14 @@ class Chat(_Choices):
         result.reasoning = reasoning
 
     def snapshot(self, body: Mapping[str, Any]) -> Any:
-        return freeze_field(body, "messages", input_snapshot)
+        """``freeze_field(body, "messages", input_snapshot)``, inlined (once per call, cold)."""
+        raw = body.get("messages")
+        if raw is None or type(raw).__name__ in SENTINELS:
+            return None
+        try:
+            return _dumps(raw)
+        except Exception:
+            return freeze_field(body, "messages", input_snapshot)
 
     def input_of(self, frozen: Any) -> Any:
         return thaw(frozen, input_snapshot)
