@@ -110,7 +110,7 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
         call = inst.begin(options, True)
         assert call is not None
         watch = _streams._Watch(call, call.endpoint.stream(call))
-        reader: Iterator[Any] = _streams._iterate(iter(chunks), watch)
+        reader: Iterator[Any] = _streams.sync_reader(iter(chunks), watch)
         for _ in reader:
             pass
 
@@ -118,7 +118,7 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
         call = inst.begin(options, True)
         assert call is not None
         watch = _streams._Watch(call, call.endpoint.stream(call))
-        for _ in _streams._iterate(iter(()), watch):
+        for _ in _streams.sync_reader(iter(()), watch):
             pass
 
     n = 50

@@ -77,7 +77,9 @@ class Instrumentation:
             if type(body) is not dict:
                 body = dict(body) if isinstance(body, Mapping) else {}
             stream = bool(stream)
-            call = open_call(self.tracer, endpoint, self.provider, body, stream, self.capture_content)
+            call = open_call(
+                self.tracer, endpoint, self.provider, body, stream, self.capture_content
+            )
             # The usual call (a complete response, no raw-response header): the wrapper
             # reads it itself (in ``request``), without the raw-response and stream checks.
             call.plain = not stream and _raw_mode(headers) is None

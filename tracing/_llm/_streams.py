@@ -91,6 +91,16 @@ async def _aiterate(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[A
     watch.end()
 
 
+def sync_reader(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
+    """The generator that reads a sync stream: the accumulator's own ``iterate`` (its
+    ``add()`` inlined) when it has one, else ``_iterate``."""
+    iterate = getattr(watch.accumulator, "iterate", None)
+    if iterate is not None:
+        reader: Iterator[Any] = iterate(inner, watch)
+        return reader
+    return _iterate(inner, watch)
+
+
 def _nothing() -> None:
     return None
 
@@ -119,7 +129,7 @@ def watch_stream(stream: Any, call: LlmCall, accumulator: Any, is_async: bool) -
 
         response.aclose = aclose
     else:
-        stream._iterator = reader = _iterate(inner, watch)
+        stream._iterator = reader = sync_reader(inner, watch)
     watch.reader = weakref.ref(reader)
     # Sync streams close through close(); the async SDK clients sometimes call close()
     # on an async response too (a sync close of the underlying stream).
