@@ -16,9 +16,11 @@ import orjson
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._content import freeze, input_snapshot, thaw
-from ._shapes import given, message_output, tool_call
+from ._shapes import SENTINELS, message_output, tool_call
 
 __all__ = ["ENDPOINTS"]
+
+_dumps = orjson.dumps
 
 
 class _Usage:
@@ -83,7 +85,19 @@ class Messages:
     operation = "chat"
 
     def snapshot(self, body: Mapping[str, Any]) -> Any:
-        return freeze([given(body, "system"), given(body, "messages")], _with_system)
+        """``freeze([given(body, "system"), given(body, "messages")], _with_system)``,
+        inlined (once per call, cold: three frames less)."""
+        system = body.get("system")
+        if type(system).__name__ in SENTINELS:
+            system = None
+        messages = body.get("messages")
+        if type(messages).__name__ in SENTINELS:
+            messages = None
+        raw = [system, messages]
+        try:
+            return _dumps(raw)
+        except Exception:
+            return freeze(raw, _with_system)
 
     def input_of(self, frozen: Any) -> Any:
         return thaw(frozen, _with_system)
