@@ -49,6 +49,7 @@ class LlmSpan(Span):
     """The span of an LLM call; ``_llm`` is its call while part of it is still unwritten."""
 
     __slots__ = ("_llm",)
+    _llm: LlmCall | None
 
     def __repr__(self) -> str:  # what a Span's repr says
         text = Span.__repr__(self)
@@ -59,6 +60,7 @@ class OwnTrace(Trace):
     """The trace of its own of an LLM call made outside any trace (its times written late)."""
 
     __slots__ = ("_llm",)
+    _llm: LlmCall | None
 
     def __repr__(self) -> str:  # what a Trace's repr says
         text = Trace.__repr__(self)

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["open_child_span", "open_own_trace"]
 
 _put_metadata = SPAN_SLOTS["metadata"].put
-_set_span_call = LlmSpan.__dict__["_llm"].__set__
-_set_trace_call = OwnTrace.__dict__["_llm"].__set__
 
 
 def open_own_trace(
@@ -62,7 +60,7 @@ def open_own_trace(
     trace._wire = None
     trace._spool = None
     trace._token = None
-    _set_trace_call(trace, call)
+    trace._llm = call  # a plain slot: a specialised store, not a descriptor call
     span: LlmSpan = _new_object(LlmSpan)  # _new_span(), inlined (one frame less, cold)
     span.name = name
     span.id = ids[32:]
@@ -72,7 +70,7 @@ def open_own_trace(
     span.parent_id = None
     span._trace_id = trace_id
     span._token = None
-    _set_span_call(span, call)
+    span._llm = call
     _set_spans(trace, [span])
     return trace, span
 
@@ -110,7 +108,7 @@ def _new_span(
     span.parent_id = parent_id
     span._trace_id = trace_id
     span._token = None
-    _set_span_call(span, call)
+    span._llm = call
     return span
 
 
