@@ -8,7 +8,7 @@ cumulative figures that replace, never add to, what came before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -227,6 +227,38 @@ class MessagesStream:
         except Exception:
             self.result = unreadable_chunk()
         return event
+
+    def iterate(self, inner: Iterator[Any], watch: Any) -> Iterator[Any]:
+        """``_streams._iterate`` with ``add()``'s usual case inlined (sync streams): a
+        ``content_block_delta`` after the first event costs one Python frame, not two;
+        every other event goes through ``add()``."""
+        result = self.result
+        add = self.add
+        blocks = self.blocks
+        try:
+            for event in inner:
+                try:
+                    fields = event.__dict__
+                    if fields.get("type") != "content_block_delta" or result.first_chunk is None:
+                        add(event)
+                        result = self.result  # a scratch Result after an unreadable event
+                    else:
+                        delta = fields["delta"].__dict__
+                        block = blocks.get(fields["index"])
+                        delta_kind = delta.get("type")
+                        if block is None:
+                            pass
+                        elif delta_kind == "text_delta":
+                            block[3].append(delta["text"])
+                        elif delta_kind == "input_json_delta":
+                            block[3].append(delta["partial_json"])
+                except Exception:
+                    result = self.result = unreadable_chunk()
+                yield event
+        except BaseException as exc:
+            watch.stopped(exc)
+            raise
+        watch.end()
 
     def close(self) -> None:
         texts: list[str] = []
