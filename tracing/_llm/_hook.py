@@ -82,7 +82,12 @@ class Instrumentation:
             )
             # The usual call (a complete response, no raw-response header): the wrapper
             # reads it itself (in ``request``), without the raw-response and stream checks.
-            call.plain = not stream and _raw_mode(headers) is None
+            if not stream:  # _raw_mode(headers), its two usual cases inlined
+                kind = type(headers)
+                if kind is dict:
+                    call.plain = headers.get(_RAW_HEADER) is None
+                else:
+                    call.plain = kind.__name__ in SENTINELS or _raw_mode(headers) is None
             return call
         except Exception:
             failed("start an LLM span; the call is not traced")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .._models import Span, Trace
+from .._models import Span, Trace, _set_spans
 from ._soft import failed
 
 if TYPE_CHECKING:
@@ -161,5 +161,9 @@ def _write_safely(write: Callable[[Any], None], record: Any) -> None:
 
 for _name, _slot in SPAN_SLOTS.items():
     setattr(LlmSpan, _name, _late_property(_slot, _get_call, write_span))
+# An own trace's spans are always a list (its one span): the raw slot, read and written
+# without the lazy list's property (a descriptor call per write, cold, once per call).
+_SPANS_SLOT: Any = _set_spans.__self__  # type: ignore[attr-defined]  # Trace's member
+setattr(OwnTrace, "spans", _SPANS_SLOT)  # noqa: B010
 setattr(OwnTrace, "start_time", _late_property(_START, _get_trace_call, write_trace))  # noqa: B010
 setattr(OwnTrace, "end_time", _late_property(_END, _get_trace_call, write_trace))  # noqa: B010

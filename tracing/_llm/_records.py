@@ -71,7 +71,7 @@ def open_own_trace(
     span._trace_id = trace_id
     span._token = None
     span._llm = call
-    _set_spans(trace, [span])
+    trace.spans = [span]  # OwnTrace.spans is the raw slot (_lazy)
     return trace, span
 
 
