@@ -33,7 +33,7 @@ ErrorCallback = Callable[[Exception, "Sequence[Trace]"], None]
 Mask = Callable[[Any], Any]
 COMPRESSIONS = (None, "gzip")
 SPOOL_FSYNC = ("interval", "always", "never")
-SPOOL_MIN_BYTES = 2**20
+SPOOL_MIN_BYTES = 1
 
 
 @attrs.frozen

@@ -40,6 +40,7 @@ import attrs
 import orjson
 
 __all__ = [
+    "ACK_SIZE",
     "HEADER",
     "Record",
     "SegmentReader",
@@ -54,6 +55,7 @@ MAGIC = b"\xf7\x1e"
 HEADER = struct.Struct("<2sIIQ")  # magic, json length, crc32, seq
 _SEQ = struct.Struct("<Q")  # the header's part under the CRC
 _ACK = struct.Struct("<QII")  # first seq, count, crc32 of the first 12 bytes
+ACK_SIZE = _ACK.size  # an acknowledgement entry: one run of answered records
 _RUN = struct.Struct("<QI")
 MAX_BODY = 256 * 2**20  # a length field beyond this is damage, not a record
 MAX_RUN = 2**24  # an ack run longer than this is damage (a segment holds far fewer)
@@ -76,11 +78,16 @@ def encode_record(seq: int, payload: bytes) -> bytes:
 
 
 def frame_group(
-    seq: int, payloads: Iterable[bytes], crcs: Iterable[int | None], budget: int
+    seq: int,
+    payloads: Iterable[bytes],
+    crcs: Iterable[int | None],
+    budget: int,
+    extra: int = 0,
 ) -> tuple[list[bytes], list[int]]:
     """Frame consecutive records numbered from ``seq``, stopping before the first that
-    would take the total past ``budget`` bytes. ``crcs``: each payload's ``crc32``, or
-    None where it is still to be computed.
+    would take the total past ``budget`` bytes, each record counted with ``extra`` bytes
+    more (room kept for its acknowledgement). ``crcs``: each payload's ``crc32``, or None
+    where it is still to be computed.
 
     Returns the pieces to write in order (per record: its header, then the payload
     itself, uncopied) and each record's size in bytes.
@@ -96,7 +103,8 @@ def frame_group(
     )
     lengths = list(map(len, payloads))
     sizes = list(map(add, lengths, repeat(HEADER.size)))
-    keep = bisect_right(list(accumulate(sizes)), budget)
+    costs = map(add, sizes, repeat(extra)) if extra else sizes
+    keep = bisect_right(list(accumulate(costs)), budget)
     if keep < len(sizes):
         del payloads[keep:], known[keep:], lengths[keep:], sizes[keep:]
     seqs = range(seq, seq + keep)

@@ -57,11 +57,23 @@ class SpoolQueue(TraceQueue):
         # the one after (take_group); this bounds that wait's memory, and a burst beyond
         # it is dropped.
         self._burst = max(max_size, BURST)
-        self.on_put: Callable[[], None] | None = None  # starts the writer, once
+        self._on_put: Callable[[], None] | None = None
         self.lender = Lender()  # replaced by the writer's own
+
+    @property
+    def on_put(self) -> Callable[[], None] | None:
+        """Called by the next put(): the writer's start, once (setting it looks at once)."""
+        return self._on_put
+
+    @on_put.setter
+    def on_put(self, hook: Callable[[], None] | None) -> None:
+        with self._lock:  # set by the writer thread too, while puts count down
+            self._on_put = hook
+            self._until = 0  # the next put() calls it
 
     def _reset(self) -> None:
         super()._reset()
+        self._until = 0  # puts until the next look at the writer and the encoding
         self._inbox: list[Trace] = []
         self._inbox_spooled = 0  # inbox traces counted as spooled (memory was full)
         # Positions count every trace that ever entered the inbox: inbox[0] is trace
@@ -102,12 +114,26 @@ class SpoolQueue(TraceQueue):
             else:
                 self.dropped += 1
                 return False
-            unencoded = self._taken + len(self._inbox) - self._encoded
-        if self.on_put is not None:
-            self.on_put()
-        if unencoded >= ENCODE_AT and not self._encoding:
-            self._schedule_encoding()
+            self._until -= 1
+            if self._until > 0:
+                return True
+        self._look()
         return True
+
+    def _look(self) -> None:
+        """Every so many puts: call ``on_put`` if set (the writer's start, which clears
+        it), and schedule the loop's encoding once ``ENCODE_AT`` traces wait unencoded.
+        Counting down keeps this out of most puts (~700 of ~4,900 instructions a put)."""
+        hook = self._on_put
+        if hook is not None:
+            hook()
+        with self._lock:
+            unencoded = self._taken + len(self._inbox) - self._encoded
+            schedule = unencoded >= ENCODE_AT and not self._encoding
+            # Pending or scheduled now: look again a batch later; else when one is due.
+            self._until = ENCODE_AT if schedule or self._encoding else ENCODE_AT - unencoded
+        if schedule:
+            self._schedule_encoding()
 
     def _schedule_encoding(self) -> None:
         """Encode the inbox's newest traces soon on this event loop, while they are still

@@ -34,7 +34,7 @@ from ._log import logger
 from ._models import Trace
 from ._spool_backlog import Backlog
 from ._spool_encode import encode_group
-from ._spool_format import frame_group
+from ._spool_format import ACK_SIZE, frame_group
 from ._spool_gil import Lender
 from ._spool_part import Part, acks_by_segment, create_part, ref_base, split_ref, sync_dir
 from ._spool_queue import Ref, SpoolQueue
@@ -60,7 +60,9 @@ class SpoolWriter:
         assert config.spool_dir is not None
         self._dir = config.spool_dir
         self._max_bytes = config.spool_max_bytes
-        self._segment_max = max(64 * 1024, min(16 * 2**20, config.spool_max_bytes // 16))
+        # A 16th of the bound, so that a segment kept for a few unanswered records holds
+        # little of it; 4 KiB at least, 16 MiB at most.
+        self._segment_max = max(4096, min(16 * 2**20, config.spool_max_bytes // 16))
         self._fsync = config.spool_fsync
         self._full = config.protocol != "tracing"  # OTLP encodes from the fields
         self._flush_at = config.flush_at
@@ -206,7 +208,14 @@ class SpoolWriter:
 
     def _writable(self, now: float) -> bool:
         own = self._own
-        return own is not None and own.bytes < self._max_bytes and self._healthy_at(now)
+        return own is not None and self._room(own) > 0 and self._healthy_at(now)
+
+    def _room(self, part: Part) -> int:
+        """Bytes ``spool_max_bytes`` leaves for records, keeping room for the
+        acknowledgement of every record not answered yet (one entry each at worst), so the
+        part never grows past the bound, acknowledgements included."""
+        unanswered = sum(segment.outstanding for segment in part.segments.values())
+        return self._max_bytes - part.bytes - ACK_SIZE * unanswered
 
     def _failed(self, what: str, exc: OSError) -> None:
         """One warning when the disk starts failing; retry later, pausing longer each time."""
@@ -286,7 +295,8 @@ class SpoolWriter:
             part.next_seq,
             payloads,  # type: ignore[arg-type]  # no None left
             crcs,
-            self._max_bytes - part.bytes,  # spool_max_bytes: the rest goes to memory
+            self._room(part),  # spool_max_bytes: the rest goes to memory
+            ACK_SIZE,  # each record's acknowledgement must fit later too
         )
         ends = list(accumulate(sizes))
         done = 0

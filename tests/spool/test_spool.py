@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from tests._server import FaultServer, Reply, check_invariant
 from tests.spool._child import spool_files
 from tests.spool.conftest import MakeSpooled, wait_stats
 from tracing import AsyncTracing, Trace
-from tracing._spool_format import SegmentReader
+from tracing._spool_format import ACK_SIZE, HEADER, SegmentReader
+from tracing._wire import encode_trace
 
 
 def read_records(spool_dir: Path) -> dict[str, bytes]:
@@ -154,6 +156,47 @@ async def test_spool_max_bytes_bounds_the_disk_and_counts_drops(
     assert stats.dropped == len(errors) > 0
     assert stats.spooled == 0
     assert set(server.accepted_ids()) | set(errors) == {f"t-{i}" for i in range(300)}
+
+
+async def test_a_small_spool_max_bytes_bounds_records_and_acknowledgements(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """A bound of twelve records (far below one default segment) is accepted and kept,
+    acknowledgements included: a record is written only with room left for its
+    acknowledgement entry, so the full part keeps that room for every record on it.
+    Whatever did not fit is counted, and the rest is delivered."""
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+    def make(index: int) -> Trace:
+        return Trace("s", id=f"s-{index:03d}", input="x" * 1_000, start_time=start, end_time=end)
+
+    batch = [make(i) for i in range(200)]
+    record = HEADER.size + len(encode_trace(make(0)))  # every one is this size
+    bound = 12 * record
+    server.default = Reply(503)
+    dropped: list[str] = []
+    tracer = make_spooled(
+        max_queue_size=10,
+        flush_at=10,
+        spool_max_bytes=bound,
+        on_error=lambda exc, ts: dropped.extend(t.id for t in ts),
+    )
+    for trace in batch:
+        tracer.enqueue(trace)
+    stats = await wait_stats(tracer, lambda s: s.dropped > 0 and s.spooled > 0)
+    on_disk = sum(p.stat().st_size for p in spool_dir.glob("p-*/*.seg"))
+    assert on_disk % record == 0
+    assert on_disk // record == 11  # the twelfth's room is kept for the acknowledgements
+    assert on_disk + ACK_SIZE * (on_disk // record) <= bound
+    server.default = Reply(200)
+    sizes = []
+    while (stats := tracer.stats()).sent + stats.dropped < 200:
+        sizes.append(sum(p.stat().st_size for p in spool_dir.glob("p-*/*")))
+        await asyncio.sleep(0.005)  # samples the files while acknowledgements are written
+    assert max(sizes) <= bound
+    assert stats.dropped == len(dropped) > 0
+    assert set(server.accepted_ids()) | set(dropped) == {t.id for t in batch}
+    await tracer.shutdown()
 
 
 async def test_start_opens_the_part_before_the_first_trace(
