@@ -88,6 +88,8 @@ class AnthropicRoutes(Routes):
                     error = {"type": "overloaded_error", "message": "Overloaded"}
                     yield event("error", error=error)
                     return
+                if "odd" in plan.model and number == 1:
+                    yield event("content_block_delta", index=0, delta=None)  # unreadable
                 delta = {"type": "text_delta", "text": piece}
                 yield event("content_block_delta", index=0, delta=delta)
         yield event("content_block_stop", index=0)

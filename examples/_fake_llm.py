@@ -16,7 +16,8 @@ in ``requests``. The requested model picks the behaviour (words in its name, com
 - ``cached``: cached input and reasoning tokens (Anthropic: cache read and creation);
 - ``nousage``: an OpenAI stream without the usage-only final chunk;
 - ``fail``: a stream that fails after two chunks; a 400 for a complete response;
-- ``odd``: an OpenAI chat stream with a chunk whose ``choices`` is null;
+- ``odd``: an OpenAI chat stream with a chunk whose ``choices`` is null, an Anthropic
+  stream with a ``content_block_delta`` whose ``delta`` is null;
 - ``flaky``: a 429 (with retry-after), then a 500, then the answer (the clients retry);
 - ``chunksN``: N text chunks (default 4).
 """

@@ -207,6 +207,40 @@ async def test_unreadable_chunk_leaves_the_stream_alone(
     assert "read an LLM stream chunk; the rest of that stream is not recorded" in caplog.text
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_unreadable_anthropic_event_leaves_the_stream_alone(
+    fake: FakeLLM,
+    tracer: AsyncTracing,
+    is_async: bool,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text delta event the accumulator cannot read (``delta: null``, past the first
+    event: the sync reader's inlined path) is logged; the caller still gets every event,
+    and the span ends ok with only what was read before it."""
+    monkeypatch.setattr(_soft, "_seen", set())
+    monkeypatch.setattr(_soft, "_repeats", RateLimitedWarning(_soft._repeats.message))
+    client = tracer.instrument(anthropic_client(fake, is_async=is_async))
+    plain = anthropic_client(fake, is_async=is_async)
+
+    async def read(source: Any) -> list[Any]:
+        if is_async:
+            return [event async for event in await anthropic_stream(source, "claude-odd")]
+        return await asyncio.to_thread(lambda: list(anthropic_stream(source, "claude-odd")))
+
+    async with tracer.trace("request") as trace:
+        seen = await read(client)
+    expected = await read(plain)
+    assert [event.to_dict() for event in seen] == [event.to_dict() for event in expected]
+    assert any(event.type == "content_block_delta" and event.delta is None for event in seen)
+    [span] = trace.spans
+    assert span.status == "ok"
+    assert span.end_time is not None
+    assert span.metadata["usage_missing"] is True  # message_delta's usage came after it
+    assert span.output is None
+    assert "read an LLM stream chunk; the rest of that stream is not recorded" in caplog.text
+
+
 async def test_read_in_another_task_and_thread(fake: FakeLLM, tracer: AsyncTracing) -> None:
     """A stream made in one task and read in another (and a sync one in a thread) ends
     its span in the trace that was current when the call was made."""
