@@ -60,8 +60,7 @@ class SpoolWriter:
         assert config.spool_dir is not None
         self._dir = config.spool_dir
         self._max_bytes = config.spool_max_bytes
-        # A 16th of the bound, so that a segment kept for a few unanswered records holds
-        # little of it; 4 KiB at least, 16 MiB at most.
+        # A 16th of the bound (4 KiB-16 MiB): a segment kept for a few records holds little.
         self._segment_max = max(4096, min(16 * 2**20, config.spool_max_bytes // 16))
         self._fsync = config.spool_fsync
         self._full = config.protocol != "tracing"  # OTLP encodes from the fields
@@ -211,9 +210,8 @@ class SpoolWriter:
         return own is not None and self._room(own) > 0 and self._healthy_at(now)
 
     def _room(self, part: Part) -> int:
-        """Bytes ``spool_max_bytes`` leaves for records, keeping room for the
-        acknowledgement of every record not answered yet (one entry each at worst), so the
-        part never grows past the bound, acknowledgements included."""
+        """Bytes left for records under ``spool_max_bytes``, keeping one ack entry's room
+        per unanswered record (the worst case), so acks never take the part past it."""
         unanswered = sum(segment.outstanding for segment in part.segments.values())
         return self._max_bytes - part.bytes - ACK_SIZE * unanswered
 
