@@ -7,10 +7,11 @@ clients against ``examples/_fake_llm.py`` (``recorded()``)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,14 @@ from tracing._llm import _hook, _streams
 from tracing._llm._hook import STATE
 from tracing._wire import encode_batch
 
-__all__ = ["per_call_cold_us", "per_call_us", "per_chunk_us", "recorded", "written_out_us"]
+__all__ = [
+    "per_async_chunk_us",
+    "per_call_cold_us",
+    "per_call_us",
+    "per_chunk_us",
+    "recorded",
+    "written_out_us",
+]
 
 
 def recorded(client: Any, make_call: Callable[[Any], Any]) -> tuple[Any, Any, list[Any]]:
@@ -123,6 +131,45 @@ def per_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[A
 
     n = 50
     spent = _best(watched, n) - _best(empty, n) - _best(bare, n)
+    tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
+    return spent / len(chunks) * 1e6
+
+
+def per_async_chunk_us(tracer: AsyncTracing, client: Any, options: Any, chunks: list[Any]) -> float:
+    """``per_chunk_us`` for an async stream's reading generator (``_streams._aiterate``,
+    which an ``AsyncOpenAI``/``AsyncAnthropic`` stream goes through), against a bare
+    ``async for`` over the same async generator, on one event loop."""
+    tracer.instrument(client)
+    inst = client.__dict__[STATE]
+    loop = asyncio.new_event_loop()
+
+    async def source(items: list[Any]) -> AsyncIterator[Any]:
+        for item in items:
+            yield item
+
+    async def bare() -> None:
+        async for _ in source(chunks):
+            pass
+
+    async def read(items: list[Any]) -> None:
+        call = inst.begin(options, True)
+        assert call is not None
+        watch = _streams._Watch(call, call.endpoint.stream(call))
+        async for _ in _streams._aiterate(source(items), watch):
+            pass
+
+    def run(make: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        return lambda: loop.run_until_complete(make())
+
+    n = 50
+    try:
+        spent = (
+            _best(run(lambda: read(chunks)), n)
+            - _best(run(lambda: read([])), n)
+            - _best(run(bare), n)
+        )
+    finally:
+        loop.close()
     tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
     return spent / len(chunks) * 1e6
 

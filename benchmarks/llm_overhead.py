@@ -52,6 +52,7 @@ import openai
 
 import tracing
 from benchmarks._llm_direct import (
+    per_async_chunk_us,
     per_call_cold_us,
     per_call_us,
     per_chunk_us,
@@ -358,6 +359,9 @@ def measure_direct(tracer: AsyncTracing, fake: FakeLLM) -> dict[str, float]:
             options, value, chunks = recorded(client, make_recorded(sdk, model, stream))
             if stream:
                 out[f"{sdk}: per stream chunk"] = per_chunk_us(tracer, client, options, chunks)
+                out[f"{sdk}: per stream chunk, async reader"] = per_async_chunk_us(
+                    tracer, client, options, chunks
+                )
             else:
                 out[f"{sdk}: per call"] = per_call_us(tracer, client, options, value)
                 cold = per_call_cold_us(tracer, client, options, value)
