@@ -1,8 +1,9 @@
 """The spool writer's slow system calls, on one long-lived helper thread.
 
-- fsync for ``spool_fsync="interval"``: the writer hands over the paths written in the
-  last second, and goes on with the next groups (a slow disk's sync must not hold up the
-  sender).
+- fsync for ``spool_fsync="interval"``: the writer notes each file it writes in
+  ``dirty``; about once a second those are synced here while the writer goes on with the
+  next groups (a slow disk's sync must not hold up the sender). At shutdown,
+  ``sync_now`` syncs the rest on the writer's own thread.
 - Deleting a segment whose every record was answered for: unlinking a 16 MB file frees
   its page cache, measured at 10-60 ms under load, time the writer's next group waited.
   The helper unlinks the segment, then its acknowledgements (that order: see
@@ -19,6 +20,7 @@ import contextlib
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable
 
 __all__ = ["Syncer", "sync_paths"]
@@ -33,6 +35,33 @@ class Syncer:
         self._jobs: queue.SimpleQueue[tuple[int, list[str]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.busy = False  # a set handed over is not synced yet
+        self.dirty: set[str] = set()  # files written since the last sync
+        self.last = time.monotonic()  # when the last sync was handed over or done
+
+    def due(self, now: float, interval: float) -> bool:
+        """Whether files were written and ``interval`` seconds passed since the last sync."""
+        return bool(self.dirty) and now - self.last >= interval
+
+    def sync_soon(self, extra: str | None) -> None:
+        """fsync what was written since the last sync (and ``extra``, a directory) on the
+        helper thread: a slow disk's sync must not hold up the writer's next groups."""
+        if self.busy:
+            return  # the last one is still at it; these files wait for the next
+        paths, self.dirty = self.dirty, set()
+        if extra is not None:
+            paths.add(extra)
+        self.submit(paths)
+        self.last = time.monotonic()
+
+    def sync_now(self, extra: str | None) -> None:
+        """fsync everything written since the last sync, now, after what was handed over
+        (shutdown)."""
+        self.stop()
+        paths, self.dirty = self.dirty, set()
+        if extra is not None:
+            paths.add(extra)
+        sync_paths(paths)
+        self.last = time.monotonic()
 
     def __repr__(self) -> str:
         return f"<Syncer busy={self.busy}>"

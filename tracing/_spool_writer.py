@@ -38,7 +38,7 @@ from ._spool_format import ACK_SIZE, frame_group
 from ._spool_gil import Lender
 from ._spool_part import Part, acks_by_segment, create_part, ref_base, split_ref, sync_dir
 from ._spool_queue import Ref, SpoolQueue
-from ._spool_sync import Syncer, sync_paths
+from ._spool_sync import Syncer
 
 __all__ = ["SpoolWriter"]
 
@@ -86,9 +86,7 @@ class SpoolWriter:
         self._retry_delay = RETRY_FIRST
         self._next_scan = 0.0
         self._next_acks = 0.0
-        self._last_sync = time.monotonic()
-        self._dirty: set[str] = set()  # files written since the last sync
-        self._syncer = Syncer()
+        self._syncer = Syncer()  # also what was written since the last sync
 
     def __repr__(self) -> str:
         return (
@@ -191,8 +189,8 @@ class SpoolWriter:
             self.lender.wants = time.monotonic()
         if not closing and self._queue.refilling:
             self._backlog.refill()
-        if self._fsync == "interval" and self._dirty and now - self._last_sync >= SYNC_INTERVAL:
-            self._sync_in_background()
+        if self._fsync == "interval" and self._syncer.due(now, SYNC_INTERVAL):
+            self._syncer.sync_soon(self._own.path if self._own is not None else None)
         if not closing and self._own is not None and now >= self._next_scan:
             self._next_scan = now + SCAN_INTERVAL
             self._backlog.adopt(self._own.name)
@@ -340,7 +338,7 @@ class SpoolWriter:
                 sync_dir(part.path)
             self.lender.wants = time.monotonic()
         elif self._fsync == "interval":
-            self._dirty.add(part.seg_path(segment.number))
+            self._syncer.dirty.add(part.seg_path(segment.number))
         count, seq, number = stop - done, part.next_seq, segment.number
         part.next_seq += count
         segment.outstanding += count
@@ -367,35 +365,15 @@ class SpoolWriter:
                 self._failed("write acknowledgements", exc)
                 continue
             if self._fsync != "never" and number in part.segments:
-                self._dirty.add(part.ack_path(number))
+                self._syncer.dirty.add(part.ack_path(number))
         self._backlog.drop_finished()
-
-    def _sync_in_background(self) -> None:
-        """fsync what was written in the last second, on a helper thread: a slow disk's
-        sync must not hold up the next groups (the writer would stall the sender)."""
-        if self._syncer.busy:
-            return  # the last one is still at it; these files wait for the next
-        paths, self._dirty = self._dirty, set()
-        if self._own is not None:
-            paths.add(self._own.path)
-        self._syncer.submit(paths)
-        self._last_sync = time.monotonic()
-
-    def _sync(self) -> None:
-        """fsync everything written since the last sync, now (shutdown)."""
-        self._syncer.stop()
-        paths, self._dirty = self._dirty, set()
-        if self._own is not None:
-            paths.add(self._own.path)
-        sync_paths(paths)
-        self._last_sync = time.monotonic()
 
     # Closing ----------------------------------------------------------------------------
 
     def _finish(self) -> None:
         """Last cycle of a shutdown: sync, release the parts (deleting empty ones)."""
         if self._fsync != "never":
-            self._sync()
+            self._syncer.sync_now(self._own.path if self._own is not None else None)
         self._syncer.stop()  # its deletions done before the part is released
         own, self._own = self._own, None
         self._backlog.close_own_reader()
@@ -408,4 +386,4 @@ class SpoolWriter:
             if empty:
                 self._mine.discard(own.name)
         self._backlog.release_all()
-        self._dirty.clear()
+        self._syncer.dirty.clear()
