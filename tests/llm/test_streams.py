@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -172,6 +173,21 @@ async def test_fails_mid_stream(
     assert seen  # the chunks before the failure reached the caller
 
 
+def fresh_failure_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failures are logged once per process, repeats once per 5 s: fresh state, so what
+    ran before (the other parameter, a rerun in the same process) cannot hide the line."""
+    monkeypatch.setattr(_soft, "_seen", set())
+    monkeypatch.setattr(_soft, "_repeats", RateLimitedWarning(_soft._repeats.message))
+
+
+async def read_all(start: Callable[[], Any], is_async: bool) -> list[Any]:
+    """Every item of the stream ``start()`` makes: awaited and read with ``async for``,
+    or made and read in a thread (a sync client blocks)."""
+    if is_async:
+        return [item async for item in await start()]
+    return await asyncio.to_thread(lambda: list(start()))
+
+
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_unreadable_chunk_leaves_the_stream_alone(
     fake: FakeLLM,
@@ -182,21 +198,12 @@ async def test_unreadable_chunk_leaves_the_stream_alone(
 ) -> None:
     """A chunk the accumulator cannot read (``choices: null``) is logged; the caller
     still gets every chunk, and the span ends ok without the rest of the stream."""
-    # Failures are logged once per process, repeats once per 5 s: fresh state, so what
-    # ran before (the other parameter, a rerun in the same process) cannot hide the line.
-    monkeypatch.setattr(_soft, "_seen", set())
-    monkeypatch.setattr(_soft, "_repeats", RateLimitedWarning(_soft._repeats.message))
+    fresh_failure_log(monkeypatch)
     client = tracer.instrument(openai_client(fake, is_async=is_async))
     plain = openai_client(fake, is_async=is_async)
-
-    async def read(source: Any) -> list[Any]:
-        if is_async:
-            return [chunk async for chunk in await chat_stream(source, "gpt-odd-chunks4")]
-        return await asyncio.to_thread(lambda: list(chat_stream(source, "gpt-odd-chunks4")))
-
     async with tracer.trace("request") as trace:
-        seen = await read(client)
-    expected = await read(plain)
+        seen = await read_all(lambda: chat_stream(client, "gpt-odd-chunks4"), is_async)
+    expected = await read_all(lambda: chat_stream(plain, "gpt-odd-chunks4"), is_async)
     assert [chunk.model_dump() for chunk in seen] == [chunk.model_dump() for chunk in expected]
     assert any(chunk.choices is None for chunk in seen)
     [span] = trace.spans
@@ -218,19 +225,12 @@ async def test_unreadable_anthropic_event_leaves_the_stream_alone(
     """A text delta event the accumulator cannot read (``delta: null``, past the first
     event: the sync reader's inlined path) is logged; the caller still gets every event,
     and the span ends ok with only what was read before it."""
-    monkeypatch.setattr(_soft, "_seen", set())
-    monkeypatch.setattr(_soft, "_repeats", RateLimitedWarning(_soft._repeats.message))
+    fresh_failure_log(monkeypatch)
     client = tracer.instrument(anthropic_client(fake, is_async=is_async))
     plain = anthropic_client(fake, is_async=is_async)
-
-    async def read(source: Any) -> list[Any]:
-        if is_async:
-            return [event async for event in await anthropic_stream(source, "claude-odd")]
-        return await asyncio.to_thread(lambda: list(anthropic_stream(source, "claude-odd")))
-
     async with tracer.trace("request") as trace:
-        seen = await read(client)
-    expected = await read(plain)
+        seen = await read_all(lambda: anthropic_stream(client, "claude-odd"), is_async)
+    expected = await read_all(lambda: anthropic_stream(plain, "claude-odd"), is_async)
     assert [event.to_dict() for event in seen] == [event.to_dict() for event in expected]
     assert any(event.type == "content_block_delta" and event.delta is None for event in seen)
     [span] = trace.spans
