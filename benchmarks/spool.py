@@ -14,6 +14,10 @@ second and their ratios moved by 0.1 from run to run. Then a backlog of ``--back
 orphaned traces (~1.1 KB each: 1 M is ~1.1 GB) is written in the spool's own format,
 and a fresh process with that ``spool_dir`` replays it all to the sink: traces/s and peak
 RSS.
+
+``--pin`` runs every driver on CPU 0 and the sink on the last CPU: the application on one
+core with the backend elsewhere (as a one-process-per-core deployment), so the sink never
+competes with the application for a core and the spool's threads share the event loop's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ from ._common import INPUT, OUTPUT, ROOT, append_section, free_port, start_sink
 
 MODES = ["off", "interval", "always", "never"]
 SEGMENT = 16 * 2**20
+PIN: list[bool] = [False]  # --pin
+
+
+def _pin_driver() -> None:
+    os.sched_setaffinity(0, {0})
 
 
 def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
@@ -51,6 +60,7 @@ def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
         text=True,
         check=True,
         timeout=1800,
+        preexec_fn=_pin_driver if PIN[0] else None,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     if "error" in result:
@@ -127,7 +137,12 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         "## Durable spool (`python -m benchmarks.spool`, issue 9)",
         "",
         f"{args.rounds} rounds of {args.n:,} traces per mode, modes alternating within each "
-        "round; ratios are to the spool off of the same round, then the median of the rounds.",
+        "round; ratios are to the spool off of the same round, then the median of the rounds."
+        + (
+            " Pinned (`--pin`): every driver on CPU 0, the sink on the last CPU."
+            if args.pin
+            else ""
+        ),
         "",
         "| mode | trace()+end() median | vs off | end-to-end traces/s | vs off "
         "| CPU us/trace | peak RSS MB |",
@@ -196,11 +211,15 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=1_000_000)
     parser.add_argument("--append", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
+    parser.add_argument("--pin", action="store_true", help="drivers on CPU 0, the sink apart")
     args = parser.parse_args()
+    PIN[0] = args.pin
     if args.quick:
         args.rounds, args.n, args.backlog = 1, 5_000, 20_000
     port = free_port()
     sink = start_sink(port, 3600)  # long enough for a 1 M-trace replay
+    if args.pin:
+        os.sched_setaffinity(sink.pid, {max(os.sched_getaffinity(0))})
     work = Path(tempfile.mkdtemp(prefix="spool-bench-"))
     try:
         data = measure(args, f"http://127.0.0.1:{port}", work)
