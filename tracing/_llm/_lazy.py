@@ -1,14 +1,14 @@
 """The span (and trace) of an LLM call, written out when it is first read.
 
 An API call records at call time only what must be taken then: the clock (``time_ns``),
-a snapshot of the request's input (orjson bytes), its metadata, and a reference to the
-response object. Reading the response, the input's shaping (base64 markers, the capture
-cap), the usage record, the output and the datetimes are done when a field of the span
-is first read: by the flusher when it encodes the trace (warm, over a batch of traces),
-by the mask when the trace is queued, or by a user looking at the span. A record that is
-read always shows what the eager code wrote at that point of the call: the start (input,
-metadata, start time) once the call has begun, the end (output, usage, end time) once it
-has ended.
+a snapshot of the request's input (orjson bytes), the request body when it names
+parameters, and what the response said. The metadata, the input's shaping (base64
+markers, the capture cap), the usage record, the output and the datetimes are made
+when a field of the span is first read: by the flusher when it encodes the trace (warm,
+over a batch of traces), by the mask when the trace is queued, or by a user looking at
+the span. A record that is read always shows what the eager code wrote at that point of
+the call: the start (input, metadata, start time) once the call has begun, the end
+(output, usage, end time) once it has ended.
 
 ``LlmSpan`` and ``OwnTrace`` are ``Span`` and ``Trace`` with properties over the fields
 written late; the values are kept in the attrs classes' own slots, so everything else

@@ -1,0 +1,245 @@
+"""Instructions an instrumented LLM call adds, counted by callgrind (deterministic).
+
+    python -m benchmarks.llm_callgrind [--pairs 60] [--sdk openai anthropic]
+
+For each client and arm (plain, instrumented), one run under ``valgrind --tool=callgrind``
+makes the same sequence of real SDK calls through recorded answers (an
+``httpx2.MockTransport``; no thread, no socket): pairs of one plain and one instrumented
+call, the order alternating, some outside any trace (each instrumented one makes and
+queues a trace of its own) and some inside a current trace. Only the measured arm's
+calls are counted: each is made from inside a C function nothing else calls
+(``breakpoint()`` for the calls outside a trace, ``divmod()`` for those inside one),
+given to callgrind as ``--toggle-collect``; the other arm's calls run uncounted between
+them, so the caches are as cold as in a real pair. The garbage collector is off during
+the pairs (which arm a collection lands in would move a run by thousands of
+instructions) and the queue is drained outside the counted calls. The figure per row is
+(instrumented arm's count - plain arm's count) / pairs. The answers are recorded first,
+outside valgrind, from ``examples/_fake_llm.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw")
+# Valgrind runs uninstrumented (~5x, not ~100x slower) until the child has imported the
+# SDKs and warmed up; it then starts instrumentation by callgrind's client request,
+# through this two-line library (compiled with the system's cc and valgrind headers).
+_START_C = """#include <valgrind/callgrind.h>
+void start_instrumentation(void) { CALLGRIND_START_INSTRUMENTATION; }
+"""
+
+
+def _start_library(out_dir: Path) -> Path:
+    source, library = out_dir / "start.c", out_dir / "start.so"
+    source.write_text(_START_C)
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", library, source], check=True)
+    return library
+
+
+class _Own:
+    """``divmod(_Own(call), 1)`` runs ``call()`` inside ``builtin_divmod``."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    def __divmod__(self, other: Any) -> Any:
+        self.call()
+        return (0, 0)
+
+
+def _record(path: Path) -> None:
+    import httpx2
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from _fake_llm import FakeLLM  # type: ignore[import-not-found]
+
+    from benchmarks.llm_overhead import MESSAGES
+
+    answers: dict[str, list[str]] = {}
+    with FakeLLM.threaded() as fake, httpx2.Client() as http:
+        for sdk, url, model in (
+            ("openai", f"{fake.openai_url}/chat/completions", "gpt-4o-chunks20"),
+            ("anthropic", f"{fake.anthropic_url}/v1/messages", "claude-chunks20"),
+        ):
+            body = {"model": model, "messages": MESSAGES, "max_tokens": 512}
+            response = http.post(url, json=body)
+            answers[sdk] = [response.headers["content-type"], response.text]
+    path.write_text(json.dumps(answers))
+
+
+def _child(sdk: str, arm: str, pairs: int, answers_path: str, library: str) -> None:
+    """The measured process (under valgrind)."""
+    import ctypes
+
+    import anthropic
+    import httpx2
+    import openai
+
+    from benchmarks.llm_overhead import MESSAGES
+    from tracing import AsyncTracing
+    from tracing._context import _trace_var
+
+    content_type, body = json.loads(Path(answers_path).read_text())[sdk]
+
+    def answer(request: Any) -> Any:
+        return httpx2.Response(200, headers={"content-type": content_type}, content=body)
+
+    def make() -> Any:
+        http = httpx2.Client(transport=httpx2.MockTransport(answer))
+        if sdk == "openai":
+            return openai.OpenAI(
+                base_url="http://fake.invalid/v1", api_key="k", max_retries=0, http_client=http
+            )
+        return anthropic.Anthropic(
+            base_url="http://fake.invalid", api_key="k", max_retries=0, http_client=http
+        )
+
+    tracer = AsyncTracing(
+        endpoint="http://127.0.0.1:9", max_queue_size=10**6, flush_at=10**6, flush_interval=0
+    )
+    plain, traced = make(), make()
+    tracer.instrument(traced)
+
+    def caller(client: Any) -> Any:
+        if sdk == "openai":
+            return lambda: client.chat.completions.create(
+                model="gpt-4o-chunks20", messages=MESSAGES
+            )
+        return lambda: client.messages.create(
+            model="claude-chunks20", max_tokens=512, messages=MESSAGES
+        )
+
+    calls = [caller(plain), caller(traced)]
+    measured = 0 if arm == "plain" else 1
+
+    def drain() -> None:
+        tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
+
+    start = ctypes.CDLL(library).start_instrumentation
+    for where in ("own", "inside"):
+        trace = tracer.trace("bench") if where == "inside" else None
+        token = _trace_var.set(trace)
+        for warm in range(20):  # warm-up: imports, lazy set-up; then the simulated caches
+            if warm == 15:
+                start()  # no-op once instrumented (and outside valgrind)
+            calls[0]()
+            calls[1]()
+        drain()
+        gc.collect()
+        gc.disable()
+        for pair in range(pairs):
+            for which in (0, 1) if pair % 2 == 0 else (1, 0):
+                if which != measured:
+                    calls[which]()
+                elif where == "own":
+                    sys.breakpointhook = calls[which]
+                    breakpoint()
+                else:
+                    divmod(_Own(calls[which]), 1)
+            if pair % 20 == 19:
+                drain()
+        gc.enable()
+        drain()
+        _trace_var.reset(token)
+
+
+def _run(
+    sdk: str, arm: str, pairs: int, answers: Path, out_dir: Path, library: Path, reuse: bool
+) -> dict[str, list[int]]:
+    out = out_dir / f"cg.{sdk}.{arm}"
+    if arm == "plain" and reuse and out.exists():
+        return _counts(out)
+    subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--cache-sim=yes",
+            "--I1=32768,8,64",
+            "--D1=49152,12,64",
+            "--LL=2097152,16,64",
+            "--instr-atstart=no",
+            "--collect-atstart=no",
+            "--toggle-collect=builtin_breakpoint",
+            "--toggle-collect=builtin_divmod",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "benchmarks.llm_callgrind",
+            "--child",
+            sdk,
+            arm,
+            str(pairs),
+            str(answers),
+            str(library),
+        ],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        stderr=subprocess.DEVNULL,
+    )
+    return _counts(out)
+
+
+def _counts(out: Path) -> dict[str, list[int]]:
+    """The events counted inside each toggle function (its inclusive cost)."""
+    text = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", f"--show={','.join(_EVENTS)}", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = {}
+    for name, key in (("builtin_breakpoint", "own"), ("builtin_divmod", "inside")):
+        for line in text.splitlines():
+            if re.search(rf"\b{name}\b", line):
+                numbers = re.findall(r"([\d,]+) \(", line)
+                rows[key] = [int(n.replace(",", "")) for n in numbers[: len(_EVENTS)]]
+                break
+    return rows
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=60)
+    parser.add_argument("--sdk", nargs="+", default=["openai", "anthropic"])
+    parser.add_argument("--keep", help="directory for the callgrind output files")
+    parser.add_argument(
+        "--reuse-plain",
+        action="store_true",
+        help="take the plain arms from --keep's files of an earlier run (same SDKs, pairs)",
+    )
+    args = parser.parse_args()
+    out_dir = Path(args.keep or tempfile.mkdtemp(prefix="llm-callgrind-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recorded = out_dir / "answers.json"
+    if not (args.reuse_plain and recorded.exists()):
+        _record(recorded)
+    library = _start_library(out_dir)
+    print(f"| per call | {' | '.join(_EVENTS)} |")
+    print("| --- |" + " ---: |" * len(_EVENTS))
+    for sdk in args.sdk:
+        plain = _run(sdk, "plain", args.pairs, recorded, out_dir, library, args.reuse_plain)
+        traced = _run(sdk, "traced", args.pairs, recorded, out_dir, library, False)
+        for where in ("own", "inside"):
+            added = [(t - p) / args.pairs for t, p in zip(traced[where], plain[where], strict=True)]
+            label = "outside a trace" if where == "own" else "inside a trace"
+            cells = " | ".join(f"{value:,.0f}" for value in added)
+            print(f"| {sdk}, {label} | {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
