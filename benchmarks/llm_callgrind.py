@@ -2,19 +2,19 @@
 
     python -m benchmarks.llm_callgrind [--pairs 60] [--sdk openai anthropic]
 
-For each client and arm (plain, instrumented), one run under ``valgrind --tool=callgrind``
-makes the same sequence of real SDK calls through recorded answers (an
-``httpx2.MockTransport``; no thread, no socket): pairs of one plain and one instrumented
-call, the order alternating, some outside any trace (each instrumented one makes and
-queues a trace of its own) and some inside a current trace. Only the measured arm's
-calls are counted: each is made from inside a C function nothing else calls
-(``breakpoint()`` for the calls outside a trace, ``divmod()`` for those inside one),
-given to callgrind as ``--toggle-collect``; the other arm's calls run uncounted between
-them, so the caches are as cold as in a real pair. The garbage collector is off during
-the pairs (which arm a collection lands in would move a run by thousands of
-instructions) and the queue is drained outside the counted calls. The figure per row is
-(instrumented arm's count - plain arm's count) / pairs. The answers are recorded first,
-outside valgrind, from ``examples/_fake_llm.py``.
+For each client and setting (outside any trace: each instrumented call makes and queues
+a trace of its own; inside a current trace), one run under ``valgrind --tool=callgrind``
+makes real SDK calls through recorded answers (an ``httpx2.MockTransport``; no thread,
+no socket): pairs of one plain and one instrumented call, the order alternating. Each
+call is made from inside a C function nothing on the call's path calls, ``oct()`` for
+the plain arm and ``bin()`` for the instrumented one (the same path into the call),
+given to callgrind as ``--toggle-collect``: only the calls are counted, each arm apart,
+in one process (two processes' SDK calls differ by a few thousand instructions: hashing
+by address, allocation). The garbage collector is off during the pairs (which arm a
+collection lands in would move a run by thousands of instructions) and the queue is
+drained outside the counted calls. The figure per row is (instrumented arm's count -
+plain arm's count) / pairs. The answers are recorded first, outside valgrind, from
+``examples/_fake_llm.py``.
 """
 
 from __future__ import annotations
@@ -47,15 +47,28 @@ def _start_library(out_dir: Path) -> Path:
     return library
 
 
-class _Own:
-    """``divmod(_Own(call), 1)`` runs ``call()`` inside ``builtin_divmod``."""
+class _Counted:
+    """``oct(_Counted(call))``, ``bin(...)``: ``call()`` inside ``builtin_oct`` or
+    ``builtin_bin`` (``__index__``)."""
 
     def __init__(self, call: Any) -> None:
         self.call = call
 
-    def __divmod__(self, other: Any) -> Any:
+    def __index__(self) -> int:
         self.call()
-        return (0, 0)
+        return 0
+
+
+def _in_oct(call: Any) -> None:
+    oct(_Counted(call))
+
+
+def _in_bin(call: Any) -> None:
+    bin(_Counted(call))
+
+
+# arm -> how its calls are made, and the C function callgrind counts inside
+_COUNTED = {"plain": (_in_oct, "builtin_oct"), "traced": (_in_bin, "builtin_bin")}
 
 
 def _record(path: Path) -> None:
@@ -78,7 +91,7 @@ def _record(path: Path) -> None:
     path.write_text(json.dumps(answers))
 
 
-def _child(sdk: str, arm: str, pairs: int, answers_path: str, library: str) -> None:
+def _child(sdk: str, where: str, pairs: int, answers_path: str, library: str) -> None:
     """The measured process (under valgrind)."""
     import ctypes
 
@@ -121,45 +134,37 @@ def _child(sdk: str, arm: str, pairs: int, answers_path: str, library: str) -> N
         )
 
     calls = [caller(plain), caller(traced)]
-    measured = 0 if arm == "plain" else 1
 
     def drain() -> None:
         tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
 
     start = ctypes.CDLL(library).start_instrumentation
-    for where in ("own", "inside"):
-        trace = tracer.trace("bench") if where == "inside" else None
-        token = _trace_var.set(trace)
-        for warm in range(20):  # warm-up: imports, lazy set-up; then the simulated caches
-            if warm == 15:
-                start()  # no-op once instrumented (and outside valgrind)
-            calls[0]()
-            calls[1]()
-        drain()
-        gc.collect()
-        gc.disable()
-        for pair in range(pairs):
-            for which in (0, 1) if pair % 2 == 0 else (1, 0):
-                if which != measured:
-                    calls[which]()
-                elif where == "own":
-                    sys.breakpointhook = calls[which]
-                    breakpoint()
-                else:
-                    divmod(_Own(calls[which]), 1)
-            if pair % 20 == 19:
-                drain()
-        gc.enable()
-        drain()
-        _trace_var.reset(token)
+    trace = tracer.trace("bench") if where == "inside" else None
+    token = _trace_var.set(trace)
+    for warm in range(20):  # warm-up: imports, lazy set-up; then the simulated caches
+        if warm == 15:
+            start()  # no-op once instrumented (and outside valgrind)
+        calls[0]()
+        calls[1]()
+    drain()
+    gc.collect()
+    gc.disable()
+    counted = [_COUNTED["plain"][0], _COUNTED["traced"][0]]
+    for pair in range(pairs):
+        for which in (0, 1) if pair % 2 == 0 else (1, 0):
+            counted[which](calls[which])
+        if pair % 20 == 19:
+            drain()
+    gc.enable()
+    drain()
+    _trace_var.reset(token)
 
 
 def _run(
-    sdk: str, arm: str, pairs: int, answers: Path, out_dir: Path, library: Path, reuse: bool
+    sdk: str, where: str, pairs: int, answers: Path, out_dir: Path, library: Path
 ) -> dict[str, list[int]]:
-    out = out_dir / f"cg.{sdk}.{arm}"
-    if arm == "plain" and reuse and out.exists():
-        return _counts(out)
+    """One client's calls in one setting under callgrind: the events counted per arm."""
+    out = out_dir / f"cg.{sdk}.{where}"
     subprocess.run(
         [
             "valgrind",
@@ -170,15 +175,14 @@ def _run(
             "--LL=2097152,16,64",
             "--instr-atstart=no",
             "--collect-atstart=no",
-            "--toggle-collect=builtin_breakpoint",
-            "--toggle-collect=builtin_divmod",
+            *(f"--toggle-collect={function}" for _, function in _COUNTED.values()),
             f"--callgrind-out-file={out}",
             sys.executable,
             "-m",
             "benchmarks.llm_callgrind",
             "--child",
             sdk,
-            arm,
+            where,
             str(pairs),
             str(answers),
             str(library),
@@ -188,11 +192,6 @@ def _run(
         env={**os.environ, "PYTHONHASHSEED": "0"},
         stderr=subprocess.DEVNULL,
     )
-    return _counts(out)
-
-
-def _counts(out: Path) -> dict[str, list[int]]:
-    """The events counted inside each toggle function (its inclusive cost)."""
     text = subprocess.run(
         ["callgrind_annotate", "--inclusive=yes", f"--show={','.join(_EVENTS)}", str(out)],
         check=True,
@@ -200,9 +199,9 @@ def _counts(out: Path) -> dict[str, list[int]]:
         text=True,
     ).stdout
     rows = {}
-    for name, key in (("builtin_breakpoint", "own"), ("builtin_divmod", "inside")):
+    for key, (_, function) in _COUNTED.items():
         for line in text.splitlines():
-            if re.search(rf"\b{name}\b", line):
+            if re.search(rf"\b{function} \[", line):  # the function, not its clinic wrapper
                 numbers = re.findall(r"([\d,]+) \(", line)
                 rows[key] = [int(n.replace(",", "")) for n in numbers[: len(_EVENTS)]]
                 break
@@ -217,25 +216,19 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=60)
     parser.add_argument("--sdk", nargs="+", default=["openai", "anthropic"])
     parser.add_argument("--keep", help="directory for the callgrind output files")
-    parser.add_argument(
-        "--reuse-plain",
-        action="store_true",
-        help="take the plain arms from --keep's files of an earlier run (same SDKs, pairs)",
-    )
     args = parser.parse_args()
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="llm-callgrind-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     recorded = out_dir / "answers.json"
-    if not (args.reuse_plain and recorded.exists()):
-        _record(recorded)
+    _record(recorded)
     library = _start_library(out_dir)
-    print(f"| per call | {' | '.join(_EVENTS)} |")
+    print(f"| per call, instrumented minus plain | {' | '.join(_EVENTS)} |")
     print("| --- |" + " ---: |" * len(_EVENTS))
     for sdk in args.sdk:
-        plain = _run(sdk, "plain", args.pairs, recorded, out_dir, library, args.reuse_plain)
-        traced = _run(sdk, "traced", args.pairs, recorded, out_dir, library, False)
         for where in ("own", "inside"):
-            added = [(t - p) / args.pairs for t, p in zip(traced[where], plain[where], strict=True)]
+            counts = _run(sdk, where, args.pairs, recorded, out_dir, library)
+            plain, traced = counts["plain"], counts["traced"]
+            added = [(t - p) / args.pairs for t, p in zip(traced, plain, strict=True)]
             label = "outside a trace" if where == "own" else "inside a trace"
             cells = " | ".join(f"{value:,.0f}" for value in added)
             print(f"| {sdk}, {label} | {cells} |", flush=True)

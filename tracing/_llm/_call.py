@@ -146,7 +146,8 @@ class LlmCall(Result):
             if self.own_trace or not trace._queued:
                 if error is not None:
                     self._failed(error, trace, span)
-                self.incomplete = incomplete
+                if incomplete is not None:  # else the class's None: one store less
+                    self.incomplete = incomplete
                 self.ended = True  # last: a writer in another thread sees all of it
             # else: its trace was sent before the call ended (a stream read after the
             # trace ended): the span already has an end time there; nothing more goes in.

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .._models import Span, Trace, _set_spans
+from .._models import Span, Trace, _set_spans, _set_tags
 from ._soft import failed
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class OwnTrace(Trace):
 
     __slots__ = ("_llm",)
     _llm: LlmCall | None
+    _tags_slot: Any  # Trace's raw tags slot (set below)
 
     def __repr__(self) -> str:  # what a Trace's repr says
         text = Trace.__repr__(self)
@@ -165,5 +166,9 @@ for _name, _slot in SPAN_SLOTS.items():
 # without the lazy list's property (a descriptor call per write, cold, once per call).
 _SPANS_SLOT: Any = _set_spans.__self__  # type: ignore[attr-defined]  # Trace's member
 setattr(OwnTrace, "spans", _SPANS_SLOT)  # noqa: B010
+# Its tags' raw slot, written once by open_own_trace() under a name of its own (a plain
+# store there; ``tags`` stays the lazy list's property every reader goes through).
+_TAGS_SLOT: Any = _set_tags.__self__  # type: ignore[attr-defined]  # Trace's member
+setattr(OwnTrace, "_tags_slot", _TAGS_SLOT)  # noqa: B010
 setattr(OwnTrace, "start_time", _late_property(_START, _get_trace_call, write_trace))  # noqa: B010
 setattr(OwnTrace, "end_time", _late_property(_END, _get_trace_call, write_trace))  # noqa: B010

@@ -15,7 +15,7 @@ import attrs
 
 from .._context import _span_var
 from .._fields import _getrandbits
-from .._models import Span, Trace, _get_spans, _new_object, _set_spans, _set_tags
+from .._models import Span, Trace, _get_spans, _new_object, _set_spans
 from ._lazy import LATE_SPAN_FIELDS, LlmSpan, OwnTrace
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> tuple[Trac
     trace.description = None
     trace.input_summary = None
     trace.output_summary = None
-    _set_tags(trace, None)
+    trace._tags_slot = None  # the raw slot under another name: no descriptor call (_lazy)
     trace._tracer = tracer
     trace._ended = False
     trace._queued = False
