@@ -166,6 +166,9 @@ for _name, _slot in SPAN_SLOTS.items():
 # without the lazy list's property (a descriptor call per write, cold, once per call).
 _SPANS_SLOT: Any = _set_spans.__self__  # type: ignore[attr-defined]  # Trace's member
 setattr(OwnTrace, "spans", _SPANS_SLOT)  # noqa: B010
+# And under a name of its own on Trace: an LLM span appended to a current trace reads
+# and writes the raw slot by plain attribute access (specialised, no descriptor call).
+setattr(Trace, "_spans_slot", _SPANS_SLOT)  # noqa: B010
 # Its tags' raw slot, written once by open_own_trace() under a name of its own (a plain
 # store there; ``tags`` stays the lazy list's property every reader goes through).
 _TAGS_SLOT: Any = _set_tags.__self__  # type: ignore[attr-defined]  # Trace's member

@@ -15,7 +15,7 @@ import attrs
 
 from .._context import _span_var
 from .._fields import _getrandbits
-from .._models import Span, Trace, _get_spans, _new_object, _set_spans
+from .._models import Span, Trace, _new_object
 from ._lazy import LATE_SPAN_FIELDS, LlmSpan, OwnTrace
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> tuple[Trac
     trace._spool = None
     trace._token = None
     trace._llm = call  # a plain slot: a specialised store, not a descriptor call
-    span: LlmSpan = _new_object(LlmSpan)  # _new_span(), inlined (one frame less, cold)
+    span: LlmSpan = _new_object(LlmSpan)  # made in place, as in open_child_span
     span.name = name
     span.id = ids[32:]
     span.status = "ok"
@@ -74,32 +74,22 @@ def open_child_span(trace: Trace, name: str, call: LlmCall) -> Span:
     """``trace.span(name)`` (``_models.open_span``) for an LLM call inside a trace."""
     current = _span_var.get()
     trace_id = trace.id
-    parent = current.id if current is not None and current._trace_id == trace_id else None
-    span = _new_span(name, _getrandbits(128).to_bytes(16, "little").hex(), trace_id, parent, call)
-    spans = _get_spans(trace)
-    if spans is None:
-        _set_spans(trace, [span])
-    else:
-        spans.append(span)
-    return span
-
-
-def _new_span(
-    name: str,
-    span_id: str,
-    trace_id: str,
-    parent_id: str | None,
-    call: LlmCall,
-) -> Span:
+    # The span made in place, as in open_own_trace (deliberately the same stores: a
+    # shared helper is one more Python frame per call, on code that runs cold).
     span: LlmSpan = _new_object(LlmSpan)
     span.name = name
-    span.id = span_id
+    span.id = _getrandbits(128).to_bytes(16, "little").hex()
     span.status = "ok"
     span.error = None
-    span.parent_id = parent_id
+    span.parent_id = current.id if current is not None and current._trace_id == trace_id else None
     span._trace_id = trace_id
     span._token = None
     span._llm = call
+    spans = trace._spans_slot  # type: ignore[attr-defined]  # the raw slot (_lazy)
+    if spans is None:
+        trace._spans_slot = [span]  # type: ignore[attr-defined]
+    else:
+        spans.append(span)
     return span
 
 
@@ -113,4 +103,4 @@ if sorted([*_TRACE_SET.split(), "start_time", "end_time"]) != sorted(
 ) or sorted({*_SPAN_SET.split(), *LATE_SPAN_FIELDS}) != sorted(
     field.name for field in attrs.fields(Span)
 ):  # pragma: no cover
-    raise RuntimeError("open_own_trace() and _new_span() must set every field: update them")
+    raise RuntimeError("open_own_trace() and open_child_span() must set every field: update them")
