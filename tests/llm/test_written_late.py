@@ -229,3 +229,24 @@ async def test_every_request_parameter_given_is_in_metadata(
     assert claude["gen_ai.request.max_tokens"] == 64
     assert claude["gen_ai.request.stop_sequences"] == ["Z"]
     assert not {"gen_ai.request.temperature", "gen_ai.request.top_p"} & set(claude)
+
+
+async def test_request_parameters_are_those_sent_when_the_span_is_written_late(
+    fake: FakeLLM, tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """The metadata is made when the span is written, from the body the SDK made for the
+    call: the caller's arguments changed once the call returned do not show (OpenAI's SDK
+    copies the stop list into the body)."""
+    client = tracer.instrument(openai_client(fake, is_async=True))
+    stop = ["END"]
+    arguments: dict[str, Any] = {"temperature": 0.2, "stop": stop}
+    messages: Any = [{"role": "user", "content": "params"}]
+    await client.chat.completions.create(model="gpt-4o", messages=messages, **arguments)
+    arguments["temperature"] = 0.9
+    stop.append("MORE")
+    [trace] = await delivered(tracer, recorder)
+    metadata = trace["spans"][0]["metadata"]
+    assert metadata["gen_ai.request.temperature"] == 0.2
+    assert metadata["gen_ai.request.stop_sequences"] == ["END"]
+    assert metadata["gen_ai.request.model"] == "gpt-4o"
+    assert metadata["stream"] is False

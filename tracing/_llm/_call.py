@@ -37,6 +37,7 @@ __all__ = ["LlmCall", "Result", "open_call", "perf", "unreadable_chunk"]
 perf = _perf = time.perf_counter
 _time_ns = time.time_ns
 put_start = SPAN_SLOTS["start_time"].put
+put_metadata = SPAN_SLOTS["metadata"].put
 put_input = SPAN_SLOTS["input"].put
 put_output = SPAN_SLOTS["output"].put
 put_usage = SPAN_SLOTS["llm_usage"].put
@@ -121,6 +122,7 @@ class LlmCall(Result):
     trace: Any
     span: Any
     input: Any  # the request's input: freeze()'s snapshot, or None
+    params: dict[str, Any] | None = None  # the request body, when it names parameters
     # Set by open_call(), which makes every call.
     start_ns: int
     own_trace: bool
@@ -144,7 +146,8 @@ class LlmCall(Result):
             if self.own_trace or not trace._queued:
                 if error is not None:
                     self._failed(error, trace, span)
-                self.incomplete = incomplete
+                if incomplete is not None:  # else the class's None: one store less
+                    self.incomplete = incomplete
                 self.ended = True  # last: a writer in another thread sees all of it
             # else: its trace was sent before the call ended (a stream read after the
             # trace ended): the span already has an end time there; nothing more goes in.
@@ -182,8 +185,18 @@ class LlmCall(Result):
         return made
 
     def write_start(self, span: Any) -> None:
-        """Write the span's start: its start time and its input."""
+        """Write the span's start: its metadata (the request's), start time and input."""
+        meta = {  # one dict display: sized once, not grown key by key
+            "gen_ai.operation.name": self.endpoint.operation,
+            "gen_ai.provider.name": self.provider,
+            "gen_ai.request.model": self.request_model,
+            "stream": self.stream,
+        }
+        put_metadata(span, meta)  # first: a failure below leaves a metadata dict
         put_start(span, self.start_time())
+        body = self.params
+        if body is not None:
+            _request_params(body, meta)
         snapshot = self.input
         put_input(span, None if snapshot is None else self.endpoint.input_of(snapshot))
 
@@ -244,31 +257,32 @@ def open_call(
 ) -> LlmCall:
     """The call for a request ``body`` (which may hold the SDKs' unset defaults:
     ``SENTINELS``; never recorded), its span started: one frame, the call made without
-    ``type.__call__`` and ``__init__`` (this runs cold, once per call)."""
+    ``type.__call__`` and ``__init__`` (this runs cold, once per call).
+
+    The span's metadata is made when the span is written (``write_start``): the
+    request parameters are read then from ``body``, kept when it names any (a C set
+    check; the body is not walked). The SDKs make the body dict per call and never
+    change it (they transform a copy of the options), and the parameters are scalars
+    or the lists the metadata held by reference before, so what is recorded is the
+    same."""
     call: LlmCall = _new_object(LlmCall)
     model = body.get("model")
     request_model = model if type(model) is str else None
     operation = endpoint.operation
     name = f"{operation} {request_model}" if request_model else operation
-    meta = {  # one dict display: sized once, not grown key by key
-        "gen_ai.operation.name": operation,
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": request_model,
-        "stream": stream,
-    }
-    if not _PARAM_KEYS.isdisjoint(body):  # a C set check: the body is not walked
-        _request_params(body, meta)
+    if not _PARAM_KEYS.isdisjoint(body):
+        call.params = body
     # The input as it is now (the caller may change its messages once the call is
     # made): orjson bytes, shaped when the span is written (_lazy).
     call.input = endpoint.snapshot(body) if capture_content else None
     call.start_ns = _time_ns()
     trace = _trace_var.get()
     if trace is None:  # a trace of its own, ended and queued with its one span
-        call.trace, call.span = open_own_trace(name, tracer, meta, call)
+        call.trace, call.span = open_own_trace(name, tracer, call)
         call.own_trace = True
     else:  # trace.span(name): the name is valid
         call.trace = trace
-        call.span = open_child_span(trace, name, meta, call)
+        call.span = open_child_span(trace, name, call)
         call.own_trace = False
     call.tracer = tracer
     call.endpoint = endpoint

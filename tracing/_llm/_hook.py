@@ -63,9 +63,11 @@ class Instrumentation:
             try:  # the declared fields, from the model's __dict__ (no __getattr__ hook)
                 fields = options.__dict__
                 method, path, headers = fields["method"], fields["url"], fields["headers"]
+                body = fields["json_data"]
             except (AttributeError, LookupError, TypeError):
                 method, path = options.method, options.url
                 headers = getattr(options, "headers", None)
+                body = options.json_data
             if method != "post" and str(method).lower() != "post":
                 return None
             if type(path) is not str or "?" in path:
@@ -73,8 +75,7 @@ class Instrumentation:
             endpoint = self.endpoints.get(path)
             if endpoint is None:
                 return None
-            body = options.json_data  # the SDKs' unset defaults are left in (SENTINELS)
-            if type(body) is not dict:
+            if type(body) is not dict:  # the SDKs' unset defaults are left in (SENTINELS)
                 body = dict(body) if isinstance(body, Mapping) else {}
             stream = bool(stream)
             call = open_call(

@@ -1,14 +1,14 @@
 """The span (and trace) of an LLM call, written out when it is first read.
 
 An API call records at call time only what must be taken then: the clock (``time_ns``),
-a snapshot of the request's input (orjson bytes), its metadata, and a reference to the
-response object. Reading the response, the input's shaping (base64 markers, the capture
-cap), the usage record, the output and the datetimes are done when a field of the span
-is first read: by the flusher when it encodes the trace (warm, over a batch of traces),
-by the mask when the trace is queued, or by a user looking at the span. A record that is
-read always shows what the eager code wrote at that point of the call: the start (input,
-metadata, start time) once the call has begun, the end (output, usage, end time) once it
-has ended.
+a snapshot of the request's input (orjson bytes), the request body when it names
+parameters, and what the response said. The metadata, the input's shaping (base64
+markers, the capture cap), the usage record, the output and the datetimes are made
+when a field of the span is first read: by the flusher when it encodes the trace (warm,
+over a batch of traces), by the mask when the trace is queued, or by a user looking at
+the span. A record that is read always shows what the eager code wrote at that point of
+the call: the start (input, metadata, start time) once the call has begun, the end
+(output, usage, end time) once it has ended.
 
 ``LlmSpan`` and ``OwnTrace`` are ``Span`` and ``Trace`` with properties over the fields
 written late; the values are kept in the attrs classes' own slots, so everything else
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .._models import Span, Trace, _set_spans
+from .._models import Span, Trace, _set_spans, _set_tags
 from ._soft import failed
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class OwnTrace(Trace):
 
     __slots__ = ("_llm",)
     _llm: LlmCall | None
+    _tags_slot: Any  # Trace's raw tags slot (set below)
 
     def __repr__(self) -> str:  # what a Trace's repr says
         text = Trace.__repr__(self)
@@ -165,5 +166,12 @@ for _name, _slot in SPAN_SLOTS.items():
 # without the lazy list's property (a descriptor call per write, cold, once per call).
 _SPANS_SLOT: Any = _set_spans.__self__  # type: ignore[attr-defined]  # Trace's member
 setattr(OwnTrace, "spans", _SPANS_SLOT)  # noqa: B010
+# And under a name of its own on Trace: an LLM span appended to a current trace reads
+# and writes the raw slot by plain attribute access (specialised, no descriptor call).
+setattr(Trace, "_spans_slot", _SPANS_SLOT)  # noqa: B010
+# Its tags' raw slot, written once by open_own_trace() under a name of its own (a plain
+# store there; ``tags`` stays the lazy list's property every reader goes through).
+_TAGS_SLOT: Any = _set_tags.__self__  # type: ignore[attr-defined]  # Trace's member
+setattr(OwnTrace, "_tags_slot", _TAGS_SLOT)  # noqa: B010
 setattr(OwnTrace, "start_time", _late_property(_START, _get_trace_call, write_trace))  # noqa: B010
 setattr(OwnTrace, "end_time", _late_property(_END, _get_trace_call, write_trace))  # noqa: B010

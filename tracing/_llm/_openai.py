@@ -105,21 +105,18 @@ class Chat(_Choices):
         through the objects' ``__dict__``: pydantic keeps declared fields there, and each
         attribute read of a model otherwise goes through its ``__getattr__`` hook, on
         code the SDK's work has just pushed out of the CPU caches. Any other shape (a
-        field missing or undeclared, tool calls) is read by ``_Choices.read``."""
+        field missing or undeclared, tool calls, ``n`` other than 1) is read by
+        ``_Choices.read``; nothing is written into ``result`` before all is read."""
         try:
             fields = obj.__dict__
             usage = fields["usage"]
-            reasons = []
-            outputs = []
-            for choice in fields["choices"]:
-                own = choice.__dict__
-                message = own["message"].__dict__
-                if message["tool_calls"]:
-                    raise LookupError
-                reason = own["finish_reason"]
-                if reason:
-                    reasons.append(reason)
-                outputs.append({"role": "assistant", "content": message["content"]})
+            [choice] = fields["choices"]  # one choice: no list of outputs to build
+            own = choice.__dict__
+            message = own["message"].__dict__
+            if message["tool_calls"]:
+                raise LookupError
+            reason = own["finish_reason"]
+            content = message["content"]
             prompt = completion = cached = reasoning = None
             if usage is not None:
                 counts = usage.__dict__
@@ -131,13 +128,14 @@ class Chat(_Choices):
                 if details is not None:
                     reasoning = details.__dict__["reasoning_tokens"]
             model, response_id = fields["model"], fields["id"]
-        except (AttributeError, LookupError, TypeError):
+        except (AttributeError, LookupError, TypeError, ValueError):
             _Choices.read(self, obj, result)
             return
         result.model = model  # a fresh Result: what _Choices.read would set, at once
         result.response_id = response_id
-        result.finish_reasons = reasons
-        result.output = outputs[0] if len(outputs) == 1 else (outputs or None)
+        if reason:
+            result.finish_reasons.append(reason)
+        result.output = {"role": "assistant", "content": content}
         result.prompt_tokens = prompt
         result.completion_tokens = completion
         result.cache_read = cached
