@@ -72,22 +72,18 @@ _COUNTED = {"plain": (_in_oct, "builtin_oct"), "traced": (_in_bin, "builtin_bin"
 
 
 def _record(path: Path) -> None:
-    import httpx2
-
+    """``llm_overhead.record``'s answers for the two non-streamed cases, as JSON."""
     sys.path.insert(0, str(ROOT / "examples"))
     from _fake_llm import FakeLLM  # type: ignore[import-not-found]
 
-    from benchmarks.llm_overhead import MESSAGES
+    from benchmarks.llm_overhead import record
 
+    with FakeLLM.threaded() as fake:
+        recorded = record(fake)
     answers: dict[str, list[str]] = {}
-    with FakeLLM.threaded() as fake, httpx2.Client() as http:
-        for sdk, url, model in (
-            ("openai", f"{fake.openai_url}/chat/completions", "gpt-4o-chunks20"),
-            ("anthropic", f"{fake.anthropic_url}/v1/messages", "claude-chunks20"),
-        ):
-            body = {"model": model, "messages": MESSAGES, "max_tokens": 512}
-            response = http.post(url, json=body)
-            answers[sdk] = [response.headers["content-type"], response.text]
+    for sdk, case in (("openai", "openai chat"), ("anthropic", "anthropic messages")):
+        headers, body = recorded[case]
+        answers[sdk] = [headers["content-type"], body.decode()]
     path.write_text(json.dumps(answers))
 
 
@@ -95,11 +91,9 @@ def _child(sdk: str, where: str, pairs: int, answers_path: str, library: str) ->
     """The measured process (under valgrind)."""
     import ctypes
 
-    import anthropic
     import httpx2
-    import openai
 
-    from benchmarks.llm_overhead import MESSAGES
+    from benchmarks.llm_overhead import MESSAGES, clients
     from tracing import AsyncTracing
     from tracing._context import _trace_var
 
@@ -108,15 +102,10 @@ def _child(sdk: str, where: str, pairs: int, answers_path: str, library: str) ->
     def answer(request: Any) -> Any:
         return httpx2.Response(200, headers={"content-type": content_type}, content=body)
 
+    base_url = "http://fake.invalid/v1" if sdk == "openai" else "http://fake.invalid"
+
     def make() -> Any:
-        http = httpx2.Client(transport=httpx2.MockTransport(answer))
-        if sdk == "openai":
-            return openai.OpenAI(
-                base_url="http://fake.invalid/v1", api_key="k", max_retries=0, http_client=http
-            )
-        return anthropic.Anthropic(
-            base_url="http://fake.invalid", api_key="k", max_retries=0, http_client=http
-        )
+        return clients(sdk, base_url, httpx2.MockTransport(answer))
 
     tracer = AsyncTracing(
         endpoint="http://127.0.0.1:9", max_queue_size=10**6, flush_at=10**6, flush_interval=0

@@ -42,14 +42,13 @@ from ._common import INPUT, OUTPUT, ROOT, append_section, free_port, start_sink
 
 MODES = ["off", "interval", "always", "never"]
 SEGMENT = 16 * 2**20
-PIN: list[bool] = [False]  # --pin
 
 
 def _pin_driver() -> None:
     os.sched_setaffinity(0, {0})
 
 
-def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
+def run_driver(sink: str, n: int, mode: str, spool_dir: str, pin: bool = False) -> dict[str, Any]:
     out = subprocess.run(
         [
             *(sys.executable, "-m", "benchmarks.drive_spool", "--sink", sink, "--n", str(n)),
@@ -60,7 +59,7 @@ def run_driver(sink: str, n: int, mode: str, spool_dir: str) -> dict[str, Any]:
         text=True,
         check=True,
         timeout=1800,
-        preexec_fn=_pin_driver if PIN[0] else None,
+        preexec_fn=_pin_driver if pin else None,
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     if "error" in result:
@@ -103,14 +102,14 @@ def measure(args: argparse.Namespace, sink: str, work: Path) -> dict[str, Any]:
     for index in range(args.rounds):
         for mode in MODES:
             spool_dir = work / f"{mode}-{index}"
-            rounds[mode].append(run_driver(sink, args.n, mode, str(spool_dir)))
+            rounds[mode].append(run_driver(sink, args.n, mode, str(spool_dir), args.pin))
             shutil.rmtree(spool_dir, ignore_errors=True)
             print(mode, index, _brief(rounds[mode][-1]), file=sys.stderr)
     backlog_dir = work / "backlog"
     t0 = time.perf_counter()
     size = write_backlog(backlog_dir, args.backlog)
     written_s = time.perf_counter() - t0
-    replay = run_driver(sink, args.backlog, "replay", str(backlog_dir))
+    replay = run_driver(sink, args.backlog, "replay", str(backlog_dir), args.pin)
     print("replay", _brief(replay), file=sys.stderr)
     return {
         "rounds": rounds,
@@ -213,7 +212,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
     parser.add_argument("--pin", action="store_true", help="drivers on CPU 0, the sink apart")
     args = parser.parse_args()
-    PIN[0] = args.pin
     if args.quick:
         args.rounds, args.n, args.backlog = 1, 5_000, 20_000
     port = free_port()
