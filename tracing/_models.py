@@ -136,6 +136,14 @@ class Span(_Record):
         self.__exit__(exc_type, exc, tb)
 
 
+class ReadBack(int):
+    """A spool record's reference (an ``int``, as the writer's) held by a trace read back
+    from disk: the exporter derives such a batch's ``Idempotency-Key`` from its trace ids,
+    so a batch replayed again after another crash carries the same key."""
+
+    __slots__ = ()
+
+
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class Trace(_Record):
     """One run of an LLM or agent task: the unit the SDK queues and sends.
@@ -159,7 +167,8 @@ class Trace(_Record):
     # The trace's wire form, encoded once by the flusher and reused on retries.
     _wire: bytes | None = attrs.field(default=None, init=False, repr=False)
     # With a spool: where its record is on disk (for the acknowledgement), or how it was
-    # counted while it waits for the spool writer (see _spool_queue).
+    # counted while it waits for the spool writer (see _spool_queue); a ``ReadBack`` for
+    # a trace read back from disk.
     _spool: Any = attrs.field(default=None, init=False, repr=False)
     _token: Token[Trace | None] | None = attrs.field(default=None, init=False, repr=False)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from ._log import logger
-from ._models import Trace, start_trace
+from ._models import ReadBack, Trace, start_trace
 from ._spool_decode import trace_from_wire
 from ._spool_format import Record, SegmentReader
 from ._spool_part import Part, Segment, ref_base
@@ -42,7 +42,7 @@ def stub_trace(record: Record, ref: Ref, full: bool = False) -> Trace:
         trace = start_trace(REPLAYED_NAME, record.trace_id, None, None, None, {}, None)
     trace._wire = record.payload
     trace._ended = trace._queued = True
-    trace._spool = ref
+    trace._spool = ReadBack(ref)
     return trace
 
 

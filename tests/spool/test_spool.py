@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +63,29 @@ async def test_delivered_traces_leave_the_spool(
     assert (stats.sent, stats.spooled, stats.queue_size) == (120, 0, 0)
     assert spool_dir.stat().st_mode & 0o777 == 0o700
     assert list(spool_dir.iterdir()) == []
+
+
+async def test_live_batches_keep_random_keys_with_a_spool(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """A live batch's traces are on disk too, yet its Idempotency-Key stays a random
+    (version 4) UUID, the same on its retries: only batches read back from disk derive it."""
+    server.respond_with(503)  # the first batch to arrive is retried once
+    tracer = make_spooled(flush_interval=0, max_batch_size=10, max_retries=1)
+    for trace in traces(30):
+        assert tracer.enqueue(trace)
+    for _ in range(500):  # the writer's next group: every trace on disk
+        if len(read_records(spool_dir)) == 30:
+            break
+        await asyncio.sleep(0.01)
+    assert len(read_records(spool_dir)) == 30
+    await tracer.flush()
+    assert len(server.requests) == 4
+    assert sorted(server.accepted_ids()) == sorted(f"t-{i}" for i in range(30))
+    keys = [uuid.UUID(r.headers["Idempotency-Key"]) for r in server.requests]
+    assert sorted(Counter(keys).values()) == [1, 1, 2]  # the retry reuses its batch's key
+    assert {key.version for key in keys} == {4}
+    await tracer.shutdown()
 
 
 async def test_shutdown_during_outage_keeps_traces_and_next_start_sends_them(
