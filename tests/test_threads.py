@@ -148,3 +148,17 @@ async def test_a_tracer_stays_on_the_loop_that_runs_it(server: FaultServer) -> N
     assert isinstance(stats, Stats)
     assert (stats.enqueued, stats.sent, stats.queue_size, stats.in_flight) == (1, 1, 0, 0)
     assert server.accepted_ids() == ["here"]
+
+
+def test_queue_put_releases_its_lock_queued_or_dropped() -> None:
+    """``TraceQueue.put`` takes its lock by hand (acquire/release, not ``with``): both of
+    its returns, queued and refused, leave the lock free for the next caller."""
+    from tracing._queue import TraceQueue
+
+    queue = TraceQueue(max_size=1)
+    assert queue.put(Trace("a", id="a")) is True
+    assert not queue._lock.locked()
+    assert queue.put(Trace("b", id="b")) is False
+    assert not queue._lock.locked()
+    stats = queue.snapshot()  # takes the lock: would block had a put kept it
+    assert (stats.enqueued, stats.dropped, stats.queue_size) == (2, 1, 1)

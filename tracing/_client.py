@@ -337,7 +337,9 @@ class AsyncTracing(_DirectSending, _ClientEvents):
         if not self._queue.put(trace):
             self._dropped(trace, "the queue is full")
             return False
-        if len(self._queue) >= self._flush_at:
+        # The deque's own length (what TraceQueue.__len__ returns), not len(self._queue):
+        # a Python __len__ frame, ~800 instructions per trace queued (callgrind).
+        if len(self._queue._items) >= self._flush_at:
             flusher.poke()
         return True
 

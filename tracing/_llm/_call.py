@@ -278,7 +278,7 @@ def open_call(
     call.start_ns = _time_ns()
     trace = _trace_var.get()
     if trace is None:  # a trace of its own, ended and queued with its one span
-        call.trace, call.span = open_own_trace(name, tracer, call)
+        open_own_trace(name, tracer, call)  # sets call.trace and call.span
         call.own_trace = True
     else:  # trace.span(name): the name is valid
         call.trace = trace

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["open_child_span", "open_own_trace"]
 
 
-def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> tuple[Trace, Span]:
+def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> None:
     """``trace = tracer.trace(name)`` and its one span at once, for a name already
-    checked: the trace of its own of an LLM call outside any trace.
+    checked: the trace of its own of an LLM call outside any trace, stored into
+    ``call.trace`` and ``call.span`` here (no tuple to build and unpack).
 
     One random draw for both ids (the two halves of 256 random bits), and no clock read
     (``call.start_ns`` is both start times): this runs once per call right after the
@@ -67,7 +68,8 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> tuple[Trac
     span._token = None
     span._llm = call
     trace.spans = [span]  # OwnTrace.spans is the raw slot (_lazy)
-    return trace, span
+    call.trace = trace
+    call.span = span
 
 
 def open_child_span(trace: Trace, name: str, call: LlmCall) -> Span:
