@@ -36,6 +36,7 @@ import attrs
 from ._spool_format import SegmentReader, encode_acks, read_acks
 
 __all__ = [
+    "IOV_MAX",
     "NUMBER_SHIFT",
     "SEQ_MASK",
     "Part",
@@ -57,7 +58,7 @@ _SLOT_SHIFT, NUMBER_SHIFT, SEQ_MASK = 96, 64, (1 << 64) - 1
 _PARTS: dict[int, Part] = {}  # slot -> open part of this process
 _SLOTS = count(1)
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
-_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16, 1024)
+IOV_MAX = min(os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16, 1024)
 
 
 @attrs.define(eq=False)
@@ -116,7 +117,6 @@ class Part:
         self.mine = own  # made by this tracer (now or before a restart): see _spool_queue
         self.segments: dict[int, Segment] = {}
         self.bytes = 0
-        self.next_seq = 1
         self.next_number = 1
         self.current: Segment | None = None
         self.closed = False
@@ -165,11 +165,11 @@ class Part:
         joined first: one system call, so one wait for the GIL after it (up to the
         interpreter's switch interval while the event loop is busy), not one per call."""
         written = 0
-        if len(pieces) > _IOV_MAX:
+        if len(pieces) > IOV_MAX:
             pieces = [b"".join(pieces)]
         try:
-            for first in range(0, len(pieces), _IOV_MAX):
-                chunk = pieces[first : first + _IOV_MAX]
+            for first in range(0, len(pieces), IOV_MAX):
+                chunk = pieces[first : first + IOV_MAX]
                 size = sum(map(len, chunk))
                 done = os.writev(segment.fd, chunk)
                 if done < size:  # a short write (a full disk, a signal): the rest by hand

@@ -35,9 +35,10 @@ from zlib import crc32
 from ._models import ApiResponse, Trace
 from ._queue import TraceQueue
 from ._spool_encode import encode_group
+from ._spool_format import frame_group
 from ._spool_gil import Lender
 
-__all__ = ["OVERFLOW", "Ref", "SpoolQueue"]
+__all__ = ["OVERFLOW", "Framed", "Ref", "SpoolQueue"]
 
 Ref = int  # part slot, segment number and record seq in one int: see _spool_part
 OVERFLOW = object()
@@ -46,6 +47,13 @@ BURST = 4096
 GROUP_MAX = 4096  # traces in one routine group: a burst is written in several, back to back
 ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
 PARTIAL_AT = 2 * ENCODE_AT  # encoded inbox traces from which the writer may leave the rest
+_UNBOUNDED = 2**62  # frame_group's budget on the loop: the writer applies spool_max_bytes
+
+# A run of inbox traces the loop framed as records: (position of its first trace, how
+# many, the seq of the first record, the records' pieces for writev (each header, then
+# its JSON, not copied), each record's size). The writer appends the pieces as they are;
+# in a writer's group the position is the group's index.
+Framed = tuple[int, int, int, list[bytes], list[int]]
 
 
 class SpoolQueue(TraceQueue):
@@ -82,6 +90,8 @@ class SpoolQueue(TraceQueue):
         self._taken = 0
         self._encoded = 0
         self._crcs: list[int | None] = []
+        self._framed: list[Framed] = []  # the loop's records of inbox runs, oldest first
+        self._seq = 1  # the next record's seq, for the loop's framing and the writer's
         self._encoding = False  # a pre-encoding call is scheduled
         self._stale = 0  # inbox traces the writer left at its last take (they go next)
         self._loop: asyncio.AbstractEventLoop | None = None  # where the encoding runs
@@ -100,8 +110,11 @@ class SpoolQueue(TraceQueue):
 
     def put(self, trace: Trace) -> bool:
         """Accept a trace into the writer's inbox; False (counted dropped) when neither
-        memory nor the spool has room."""
-        with self._lock:
+        memory nor the spool has room. The lock by ``acquire()``/``release()``, as in
+        ``TraceQueue.put``."""
+        lock = self._lock
+        lock.acquire()
+        try:
             self.enqueued += 1
             if len(self._items) + self.in_flight + self._held < self.max_size:
                 self._inbox.append(trace)
@@ -114,10 +127,11 @@ class SpoolQueue(TraceQueue):
             else:
                 self.dropped += 1
                 return False
-            self._until -= 1
-            if self._until > 0:
-                return True
-        self._look()
+            until = self._until = self._until - 1
+        finally:
+            lock.release()
+        if until <= 0:
+            self._look()
         return True
 
     def _look(self) -> None:
@@ -149,21 +163,39 @@ class SpoolQueue(TraceQueue):
         self.lender.arm()  # traces come fast: the writer must get the GIL
 
     def _encode_inbox(self) -> None:
+        """Encode the inbox's newest traces, compute their CRCs and frame them as records
+        (seqs drawn here), all while they are in this CPU's caches: the writer thread then
+        only appends the bytes, touching no trace (it would meet them cold, and every
+        instruction it runs under the GIL is one the loop waits for)."""
         with self._lock:
             self._encoding = False
             start = max(self._encoded, self._taken)
             todo = self._inbox[start - self._taken :]
             self._encoded = self._taken + len(self._inbox)
+            seq = self._seq
+            self._seq += len(todo)
         parts = encode_group(todo)
+        framed: Framed | None = None
         if None in parts:
             crcs: list[int | None] = [None if p is None else crc32(p) for p in parts]
         else:
             crcs = list(map(crc32, parts))  # type: ignore[arg-type]  # no None in it
+            pieces, sizes = frame_group(seq, parts, crcs, _UNBOUNDED)  # type: ignore[arg-type]
+            framed = (start, len(todo), seq, pieces, sizes)
         with self._lock:
             # Some taken by the writer meanwhile: it computes their CRCs itself.
             wanted = self._taken + len(self._crcs)  # the position of the next CRC
             if start <= wanted < start + len(crcs):
                 self._crcs += crcs[wanted - start :]
+                if wanted == start and framed is not None:
+                    self._framed.append(framed)  # none taken: the records are whole
+
+    def draw_seqs(self, count: int) -> int:
+        """The first of ``count`` new record seqs (the writer's own framing)."""
+        with self._lock:
+            seq = self._seq
+            self._seq += count
+        return seq
 
     # The flusher's side ---------------------------------------------------------------
 
@@ -194,7 +226,13 @@ class SpoolQueue(TraceQueue):
         return self.take_group()[0]
 
     def take_group(self, whole: bool = True) -> tuple[list[Trace], list[int | None]]:
-        """The inbox, and the CRCs of its first traces (those the loop encoded).
+        """The inbox, and the CRCs of its first traces (``take_framed`` without records)."""
+        group, crcs, _ = self.take_framed(whole)
+        return group, crcs
+
+    def take_framed(self, whole: bool = True) -> tuple[list[Trace], list[int | None], list[Framed]]:
+        """The inbox, the CRCs of its first traces (those the loop encoded), and the
+        loop's records of runs wholly inside the group (positions in the group).
 
         ``whole=False`` (a routine group): while an event loop encodes the inbox and has
         encoded at least ``PARTIAL_AT`` of it (traces come fast: ~13,000/s or more), only
@@ -221,8 +259,17 @@ class SpoolQueue(TraceQueue):
             else:
                 self._inbox, self._crcs = [], []
             self._stale = len(self._inbox)
-            self._taken += len(inbox)
-            return inbox, crcs
+            first, end = self._taken, self._taken + len(inbox)
+            self._taken = end
+            framed, self._framed = self._framed, []
+            mine: list[Framed] = []
+            for run in framed:
+                if run[0] + run[1] <= end:
+                    if run[0] >= first:  # a run cut by the take is framed again by the writer
+                        mine.append((run[0] - first, *run[1:]))
+                elif run[0] >= end:
+                    self._framed.append(run)
+            return inbox, crcs, mine
 
     def backlogged(self) -> bool:
         """Whether the inbox holds a whole group more (the writer goes on at once)."""

@@ -36,8 +36,17 @@ from ._spool_backlog import Backlog
 from ._spool_encode import encode_group
 from ._spool_format import ACK_SIZE, frame_group
 from ._spool_gil import Lender
-from ._spool_part import Part, acks_by_segment, create_part, ref_base, split_ref, sync_dir
-from ._spool_queue import Ref, SpoolQueue
+from ._spool_part import (
+    IOV_MAX,
+    Part,
+    Segment,
+    acks_by_segment,
+    create_part,
+    ref_base,
+    split_ref,
+    sync_dir,
+)
+from ._spool_queue import Framed, Ref, SpoolQueue
 from ._spool_sync import Syncer
 
 __all__ = ["SpoolWriter"]
@@ -178,9 +187,9 @@ class SpoolWriter:
         now = time.monotonic()
         if self._own is None and self._healthy_at(now):
             self._open()
-        group, crcs = self._queue.take_group(whole)
+        group, crcs, framed = self._queue.take_framed(whole)
         if group:
-            self._place(group, crcs, closing)
+            self._place(group, crcs, framed, closing)
             if self._queue.backlogged():
                 self._wake.set()  # a capped group: the next one at once
         if whole or now >= self._next_acks:
@@ -247,12 +256,14 @@ class SpoolWriter:
 
     # Writing ----------------------------------------------------------------------------
 
-    def _place(self, group: list[Trace], crcs: list[int | None], closing: bool) -> None:
+    def _place(
+        self, group: list[Trace], crcs: list[int | None], framed: list[Framed], closing: bool
+    ) -> None:
         refs: list[Ref | None] = [None] * len(group)
         offsets: list[int] = [0] * len(group)
         if self._writable(time.monotonic()):
             try:
-                self._write(group, crcs, refs, offsets)
+                self._write(group, crcs, framed, refs, offsets)
             except Exception:
                 logger.exception("tracing spool writer failed to write a group")
         overflowing = self._backlog.overflowing
@@ -273,39 +284,118 @@ class SpoolWriter:
         self,
         group: list[Trace],
         crcs: list[int | None],
+        framed: list[Framed],
         refs: list[Ref | None],
         offsets: list[int],
     ) -> None:
         """Append the group's records; fill ``refs``/``offsets`` for those written.
-        ``crcs``: the JSON's CRCs the loop computed, for the group's first traces."""
+        ``framed``: the records the loop made of the group's first traces, appended as
+        they are; the rest are encoded (if the loop did not) and framed here, with
+        ``crcs``, the JSON's CRCs the loop computed for the group's first traces."""
         part = self._own
         assert part is not None
-        payloads = encode_group(group)
-        crcs = crcs + [None] * (len(group) - len(crcs))
+        try:
+            done = self._write_framed(part, framed, refs, offsets) if framed else 0
+            if done < len(group):
+                self._write_records(part, group, crcs, done, refs, offsets)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                part.seal_current()
+            self._failed("write", exc)
+            return
+        if any(refs):
+            self._recovered()
+
+    def _write_framed(
+        self, part: Part, framed: list[Framed], refs: list[Ref | None], offsets: list[int]
+    ) -> int:
+        """Append the loop's records from the group's start, several runs per ``writev``,
+        while they fit the current segment (a new one when it is full) and
+        ``spool_max_bytes``. Returns how many of the group's traces they cover; the
+        rest (a run larger than a segment, the budget reached) go record by record."""
+        room = self._room(part)
+        done = index = 0
+        lengths = [sum(run[4]) for run in framed]
+        while index < len(framed):
+            segment = part.current
+            first_size = lengths[index]
+            if segment is None or (segment.size and segment.size + first_size > self._segment_max):
+                if segment is not None:
+                    part.seal_current()
+                segment = part.open_segment()
+            stop, size, end, pieces = index, segment.size, done, 0
+            while stop < len(framed):
+                position, count = framed[stop][:2]
+                pieces += 2 * count
+                if pieces > IOV_MAX and stop > index:
+                    break  # one writev each (a single larger run is joined by append)
+                length = lengths[stop]
+                cost = length + ACK_SIZE * count  # each record's ack must fit later too
+                if position != end or size + length > self._segment_max or cost > room:
+                    break
+                size += length
+                room -= cost
+                end += count
+                stop += 1
+            if stop == index:
+                break
+            start, new_file = segment.size, segment.size == 0
+            part.append(segment, [piece for run in framed[index:stop] for piece in run[3]])
+            self._synced(part, segment, new_file)
+            base = ref_base(part, segment.number)
+            for (position, count, seq, _, sizes), length in zip(
+                framed[index:stop], lengths[index:stop], strict=True
+            ):
+                refs[position : position + count] = range(base | seq, (base | seq) + count)
+                offsets[position : position + count] = accumulate(sizes[:-1], initial=start)
+                start += length
+            segment.outstanding += end - done
+            done, index = end, stop
+        return done
+
+    def _synced(self, part: Part, segment: Segment, new_file: bool) -> None:
+        """What was just appended to ``segment``, synced with "always" before any of it
+        counts as written (and marked for the next sync with "interval")."""
+        self.lender.wants = time.monotonic()
+        if self._fsync == "always":
+            os.fsync(segment.fd)
+            if new_file:
+                sync_dir(part.path)
+            self.lender.wants = time.monotonic()
+        elif self._fsync == "interval":
+            self._syncer.dirty.add(part.seg_path(segment.number))
+
+    def _write_records(
+        self,
+        part: Part,
+        group: list[Trace],
+        crcs: list[int | None],
+        done: int,
+        refs: list[Ref | None],
+        offsets: list[int],
+    ) -> None:
+        """Encode and frame the group's traces from ``done`` on, and append them."""
+        rest = group[done:] if done else group
+        payloads = encode_group(rest)
+        crcs = crcs[done:] + [None] * (len(group) - max(len(crcs), done))
         if None in payloads:  # unencodable: nothing to keep on disk (the exporter reports it)
-            index: Sequence[int] = [i for i, p in enumerate(payloads) if p is not None]
-            payloads, crcs = [payloads[i] for i in index], [crcs[i] for i in index]
+            index: Sequence[int] = [done + i for i, p in enumerate(payloads) if p is not None]
+            payloads = [p for p in payloads if p is not None]
+            crcs = [crcs[i - done] for i in index]
         else:
-            index = range(len(group))
+            index = range(done, len(group))
+        seq = self._queue.draw_seqs(len(payloads))
         pieces, sizes = frame_group(
-            part.next_seq,
+            seq,
             payloads,  # type: ignore[arg-type]  # no None left
             crcs,
             self._room(part),  # spool_max_bytes: the rest goes to memory
             ACK_SIZE,  # each record's acknowledgement must fit later too
         )
         ends = list(accumulate(sizes))
-        done = 0
-        try:
-            while done < len(sizes):
-                done = self._write_run(part, pieces, sizes, ends, done, index, refs, offsets)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                part.seal_current()
-            self._failed("write", exc)
-            return
-        if done:
-            self._recovered()
+        written = 0
+        while written < len(sizes):
+            written = self._write_run(part, pieces, sizes, ends, written, seq, index, refs, offsets)
 
     def _write_run(
         self,
@@ -314,13 +404,14 @@ class SpoolWriter:
         sizes: list[int],
         ends: list[int],
         done: int,
+        seq: int,
         index: Sequence[int],
         refs: list[Ref | None],
         offsets: list[int],
     ) -> int:
-        """Write the framed records from ``done`` on that fit the current segment (a new
-        one when it is full), synced with "always" before any of them counts as written.
-        Returns how many records are written now."""
+        """Write the framed records from ``done`` on (the first numbered ``seq``) that fit
+        the current segment (a new one when it is full). Returns how many records are
+        written now."""
         segment = part.current
         if segment is None or (segment.size and segment.size + sizes[done] > self._segment_max):
             if segment is not None:
@@ -331,22 +422,15 @@ class SpoolWriter:
         stop = max(bisect_right(ends, before + self._segment_max - segment.size, done), done + 1)
         start, new_file = segment.size, segment.size == 0
         part.append(segment, pieces[2 * done : 2 * stop])
-        self.lender.wants = time.monotonic()
-        if self._fsync == "always":
-            os.fsync(segment.fd)
-            if new_file:
-                sync_dir(part.path)
-            self.lender.wants = time.monotonic()
-        elif self._fsync == "interval":
-            self._syncer.dirty.add(part.seg_path(segment.number))
-        count, seq, number = stop - done, part.next_seq, segment.number
-        part.next_seq += count
+        self._synced(part, segment, new_file)
+        count, number = stop - done, segment.number
         segment.outstanding += count
-        run = list(map(or_, repeat(ref_base(part, number)), range(seq, seq + count)))
+        run = list(map(or_, repeat(ref_base(part, number)), range(seq + done, seq + stop)))
         places = list(accumulate(sizes[done : stop - 1], initial=start))  # record offsets
         if isinstance(index, range):
-            refs[done:stop] = run
-            offsets[done:stop] = places
+            where = index[done:stop]
+            refs[where.start : where.stop] = run
+            offsets[where.start : where.stop] = places
         else:
             for j, ref, place in zip(index[done:stop], run, places, strict=True):
                 refs[j], offsets[j] = ref, place
