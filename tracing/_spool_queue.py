@@ -16,9 +16,11 @@ The inbox's newest traces are encoded on the event loop, a call soon after each 
 are still in the CPU's caches, as the flusher encodes its batches without a spool. The
 writer thread, which gets the GIL only every few milliseconds while the loop is busy,
 would meet a large group of cold traces: measured, about twice the CPU per trace. The
-writer encodes whatever is left (no loop, or taken first). The JSON's CRC-32 is computed
-there too, and kept in a list beside the inbox (its first ``len(_crcs)`` traces), so the
-writer never reads it back from each trace.
+JSON's CRC-32 is computed there too, kept in a list beside the inbox (its first
+``len(_crcs)`` traces), and the run is framed as records (``Framed``, seqs from this
+queue's counter), so the writer only appends bytes: every instruction it runs holds the
+GIL the loop waits for. The writer encodes and frames whatever is left (no loop, or
+taken first).
 All counters change under one lock, so ``snapshot()`` always satisfies
 ``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
 """

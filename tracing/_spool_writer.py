@@ -1,13 +1,15 @@
 """The spool writer: one daemon thread that does every disk operation of a spool.
 
 Every ``PERIOD`` seconds (or when asked: ``flush()``, ``shutdown()``) it takes the queue's
-inbox, encodes the traces the event loop did not encode yet (``_spool_encode``: the bytes
-the POST reuses), frames the group in one pass (``frame_group``), appends it to its part
-with ``writev()`` (one call per 512 records), syncs it when ``spool_fsync="always"``, and
-places the traces (see ``_spool_queue``). Then it writes the acknowledgements the
-flusher collected, deletes segments whose every record was answered for, reads disk-only
-and adopted records back while memory has room, syncs about once a second with
-``"interval"``, and looks for orphaned parts every few seconds.
+inbox with the records the event loop already framed for its runs of traces, and appends
+those pieces as they are (``writev()``, several runs per call), without reading a trace.
+What the loop did not frame (a trickle, traces queued from another thread, a run cut by a
+take or larger than a segment) it encodes (``_spool_encode``: the bytes the POST reuses)
+and frames itself (``frame_group``). It syncs with ``spool_fsync="always"`` before any
+record counts as written, and places the traces (see ``_spool_queue``). Then it writes
+the acknowledgements the flusher collected, deletes segments whose every record was
+answered for, reads disk-only and adopted records back while memory has room, syncs
+about once a second with ``"interval"``, and looks for orphaned parts every few seconds.
 
 A busy event loop would starve this thread of the GIL for seconds; the loop lends it
 (``_spool_gil``) whenever the thread has wanted it for more than 5 ms.
@@ -21,30 +23,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import os
 import threading
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from itertools import accumulate, repeat
-from operator import or_
 
 from ._config import Config
 from ._log import logger
 from ._models import Trace
+from ._spool_append import Appender
 from ._spool_backlog import Backlog
-from ._spool_encode import encode_group
-from ._spool_format import ACK_SIZE, frame_group
 from ._spool_gil import Lender
 from ._spool_part import (
-    IOV_MAX,
     Part,
-    Segment,
     acks_by_segment,
     create_part,
-    ref_base,
     split_ref,
-    sync_dir,
 )
 from ._spool_queue import Framed, Ref, SpoolQueue
 from ._spool_sync import Syncer
@@ -60,7 +53,7 @@ RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
 Dropped = Callable[[Sequence[Trace]], None]
 
 
-class SpoolWriter:
+class SpoolWriter(Appender):
     """The thread, its part, the adopted parts and the disk-health state."""
 
     def __init__(
@@ -216,12 +209,6 @@ class SpoolWriter:
         own = self._own
         return own is not None and self._room(own) > 0 and self._healthy_at(now)
 
-    def _room(self, part: Part) -> int:
-        """Bytes left for records under ``spool_max_bytes``, keeping one ack entry's room
-        per unanswered record (the worst case), so acks never take the part past it."""
-        unanswered = sum(segment.outstanding for segment in part.segments.values())
-        return self._max_bytes - part.bytes - ACK_SIZE * unanswered
-
     def _failed(self, what: str, exc: OSError) -> None:
         """One warning when the disk starts failing; retry later, pausing longer each time."""
         if self._healthy:
@@ -305,136 +292,6 @@ class SpoolWriter:
             return
         if any(refs):
             self._recovered()
-
-    def _write_framed(
-        self, part: Part, framed: list[Framed], refs: list[Ref | None], offsets: list[int]
-    ) -> int:
-        """Append the loop's records from the group's start, several runs per ``writev``,
-        while they fit the current segment (a new one when it is full) and
-        ``spool_max_bytes``. Returns how many of the group's traces they cover; the
-        rest (a run larger than a segment, the budget reached) go record by record."""
-        room = self._room(part)
-        done = index = 0
-        lengths = [sum(run[4]) for run in framed]
-        while index < len(framed):
-            segment = part.current
-            first_size = lengths[index]
-            if segment is None or (segment.size and segment.size + first_size > self._segment_max):
-                if segment is not None:
-                    part.seal_current()
-                segment = part.open_segment()
-            stop, size, end, pieces = index, segment.size, done, 0
-            while stop < len(framed):
-                position, count = framed[stop][:2]
-                pieces += 2 * count
-                if pieces > IOV_MAX and stop > index:
-                    break  # one writev each (a single larger run is joined by append)
-                length = lengths[stop]
-                cost = length + ACK_SIZE * count  # each record's ack must fit later too
-                if position != end or size + length > self._segment_max or cost > room:
-                    break
-                size += length
-                room -= cost
-                end += count
-                stop += 1
-            if stop == index:
-                break
-            start, new_file = segment.size, segment.size == 0
-            part.append(segment, [piece for run in framed[index:stop] for piece in run[3]])
-            self._synced(part, segment, new_file)
-            base = ref_base(part, segment.number)
-            for (position, count, seq, _, sizes), length in zip(
-                framed[index:stop], lengths[index:stop], strict=True
-            ):
-                refs[position : position + count] = range(base | seq, (base | seq) + count)
-                offsets[position : position + count] = accumulate(sizes[:-1], initial=start)
-                start += length
-            segment.outstanding += end - done
-            done, index = end, stop
-        return done
-
-    def _synced(self, part: Part, segment: Segment, new_file: bool) -> None:
-        """What was just appended to ``segment``, synced with "always" before any of it
-        counts as written (and marked for the next sync with "interval")."""
-        self.lender.wants = time.monotonic()
-        if self._fsync == "always":
-            os.fsync(segment.fd)
-            if new_file:
-                sync_dir(part.path)
-            self.lender.wants = time.monotonic()
-        elif self._fsync == "interval":
-            self._syncer.dirty.add(part.seg_path(segment.number))
-
-    def _write_records(
-        self,
-        part: Part,
-        group: list[Trace],
-        crcs: list[int | None],
-        done: int,
-        refs: list[Ref | None],
-        offsets: list[int],
-    ) -> None:
-        """Encode and frame the group's traces from ``done`` on, and append them."""
-        rest = group[done:] if done else group
-        payloads = encode_group(rest)
-        crcs = crcs[done:] + [None] * (len(group) - max(len(crcs), done))
-        if None in payloads:  # unencodable: nothing to keep on disk (the exporter reports it)
-            index: Sequence[int] = [done + i for i, p in enumerate(payloads) if p is not None]
-            payloads = [p for p in payloads if p is not None]
-            crcs = [crcs[i - done] for i in index]
-        else:
-            index = range(done, len(group))
-        seq = self._queue.draw_seqs(len(payloads))
-        pieces, sizes = frame_group(
-            seq,
-            payloads,  # type: ignore[arg-type]  # no None left
-            crcs,
-            self._room(part),  # spool_max_bytes: the rest goes to memory
-            ACK_SIZE,  # each record's acknowledgement must fit later too
-        )
-        ends = list(accumulate(sizes))
-        written = 0
-        while written < len(sizes):
-            written = self._write_run(part, pieces, sizes, ends, written, seq, index, refs, offsets)
-
-    def _write_run(
-        self,
-        part: Part,
-        pieces: list[bytes],
-        sizes: list[int],
-        ends: list[int],
-        done: int,
-        seq: int,
-        index: Sequence[int],
-        refs: list[Ref | None],
-        offsets: list[int],
-    ) -> int:
-        """Write the framed records from ``done`` on (the first numbered ``seq``) that fit
-        the current segment (a new one when it is full). Returns how many records are
-        written now."""
-        segment = part.current
-        if segment is None or (segment.size and segment.size + sizes[done] > self._segment_max):
-            if segment is not None:
-                part.seal_current()
-            segment = part.open_segment()
-        before = ends[done - 1] if done else 0
-        # A record larger than a whole segment goes alone into a fresh one.
-        stop = max(bisect_right(ends, before + self._segment_max - segment.size, done), done + 1)
-        start, new_file = segment.size, segment.size == 0
-        part.append(segment, pieces[2 * done : 2 * stop])
-        self._synced(part, segment, new_file)
-        count, number = stop - done, segment.number
-        segment.outstanding += count
-        run = list(map(or_, repeat(ref_base(part, number)), range(seq + done, seq + stop)))
-        places = list(accumulate(sizes[done : stop - 1], initial=start))  # record offsets
-        if isinstance(index, range):
-            where = index[done:stop]
-            refs[where.start : where.stop] = run
-            offsets[where.start : where.stop] = places
-        else:
-            for j, ref, place in zip(index[done:stop], run, places, strict=True):
-                refs[j], offsets[j] = ref, place
-        return stop
 
     def _write_acks(self) -> None:
         acks = self._queue.take_acks()

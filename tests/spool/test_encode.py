@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests._server import FaultServer, Reply
+from tests.spool._child import spool_files
 from tests.spool.conftest import MakeSpooled
 from tests.spool.test_spool import read_records
 from tracing import Trace
 from tracing._spool_encode import CHUNK, encode_group
-from tracing._spool_format import SegmentReader, frame_group
+from tracing._spool_format import Record, SegmentReader, encode_record, frame_group, read_acks
 from tracing._spool_queue import ENCODE_AT, GROUP_MAX, PARTIAL_AT, SpoolQueue
 from tracing._wire import encode_trace
 
@@ -233,3 +235,126 @@ async def test_a_routine_group_is_capped_and_the_rest_goes_next_at_once() -> Non
     for trace in more:
         assert queue.put(trace)
     assert queue.take_group(whole=True)[0] == more
+
+
+async def test_the_loop_frames_each_encoded_run_as_records() -> None:
+    """The loop's encoding also frames its run: the writer takes records byte for byte
+    what framing each trace alone makes, numbered from one counter that the writer's own
+    framing draws from next (seqs never repeat within a part)."""
+    queue = SpoolQueue(10_000)
+    first = fresh(ENCODE_AT + 3)
+    for trace in first:
+        assert queue.put(trace)
+    await asyncio.sleep(0)
+    second = fresh(ENCODE_AT)
+    for trace in second:
+        assert queue.put(trace)
+    await asyncio.sleep(0)
+    taken, crcs, framed = queue.take_framed()
+    assert taken == first + second
+    assert [run[:3] for run in framed] == [
+        (0, len(first), 1),
+        (len(first), len(second), 1 + len(first)),
+    ]
+    for (position, count, seq, pieces, sizes), run in zip(framed, (first, second), strict=True):
+        alone = [encode_record(seq + i, t._wire or b"") for i, t in enumerate(run)]
+        assert b"".join(pieces) == b"".join(alone)
+        assert sizes == [len(record) for record in alone]
+        assert crcs[position : position + count] == [zlib.crc32(t._wire or b"") for t in run]
+    assert queue.draw_seqs(5) == 1 + len(first) + len(second)
+    assert queue.draw_seqs(1) == 6 + len(first) + len(second)
+
+
+async def test_a_run_cut_by_a_take_is_not_handed_over() -> None:
+    """A run cut by a capped take (GROUP_MAX) is left out of both takes: the writer frames
+    those traces itself, from the CRCs it is given, and no record is written twice."""
+    queue = SpoolQueue(3 * GROUP_MAX)
+    group = fresh(GROUP_MAX + 7)
+    for trace in group:
+        assert queue.put(trace)
+    await asyncio.sleep(0)  # one encoding, one run, for all of them
+    assert [run[:2] for run in queue._framed] == [(0, len(group))]
+    taken, crcs, framed = queue.take_framed(whole=False)
+    assert (len(taken), len(crcs), framed) == (GROUP_MAX, GROUP_MAX, [])
+    taken, crcs, framed = queue.take_framed(whole=False)
+    assert (taken, framed) == (group[GROUP_MAX:], [])
+    assert crcs == [zlib.crc32(t._wire or b"") for t in taken]
+
+
+async def test_framed_runs_and_the_writers_own_records_share_a_part(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """Runs the loop framed, then a tail it never reached (framed by the writer), written
+    with the backend down: every trace is on disk once, in order, each record's seq
+    unique, its CRC good and its JSON the trace's own bytes."""
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=5000, flush_interval=0)
+    group = fresh(3 * ENCODE_AT + 3)
+    for index, trace in enumerate(group):
+        assert tracer.enqueue(trace)
+        if index % ENCODE_AT == ENCODE_AT - 1:
+            await asyncio.sleep(0)  # the loop encodes and frames this run
+    assert tracer._queue._framed  # type: ignore[attr-defined]
+    stats = await tracer.shutdown(timeout=5)
+    assert stats.spooled == len(group)
+    found: list[Record] = []
+    for path in spool_files(spool_dir):
+        reader = SegmentReader(str(path))
+        while not reader.done:
+            found.extend(reader.read(1000))
+        assert reader.corrupt == 0
+        reader.close()
+    assert [r.trace_id for r in found] == [t.id for t in group]
+    assert len({r.seq for r in found}) == len(found)
+    assert [r.payload for r in found] == [t._wire for t in group]
+
+
+async def test_a_framed_run_larger_than_a_segment_goes_record_by_record(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """With a small spool_max_bytes a segment (4 KiB) holds a few records only: a run the
+    loop framed does not fit one, so its records are written one by one into segments
+    of their own size, each on disk once and in order."""
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=5000, flush_interval=0, spool_max_bytes=64 * 2**20 // 256)
+    group = fresh(ENCODE_AT + 1)
+    for trace in group:
+        assert tracer.enqueue(trace)
+    await asyncio.sleep(0)
+    assert [run[:2] for run in tracer._queue._framed] == [(0, len(group))]  # type: ignore[attr-defined]
+    stats = await tracer.shutdown(timeout=5)
+    assert stats.spooled == len(group)
+    assert list(read_records(spool_dir)) == [t.id for t in group]
+    assert len(spool_files(spool_dir)) > 1
+
+
+@pytest.mark.parametrize("framed_by", ["loop", "writer"])
+async def test_the_acks_name_the_records_own_seqs(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path, framed_by: str
+) -> None:
+    """Records framed by the loop (runs of ENCODE_AT or more) or by the writer (fewer),
+    delivered: the acknowledgements the writer then appends name exactly the seqs of the
+    records on disk (a wrong one would resend a trace after a crash, and lose the ack of
+    another)."""
+    tracer = make_spooled(max_queue_size=5000, flush_interval=0)
+    group = fresh(2 * ENCODE_AT + 3 if framed_by == "loop" else ENCODE_AT // 2)
+    for index, trace in enumerate(group):
+        assert tracer.enqueue(trace)
+        if index % ENCODE_AT == ENCODE_AT - 1:
+            await asyncio.sleep(0)
+    assert bool(tracer._queue._framed) == (framed_by == "loop")  # type: ignore[attr-defined]
+    await tracer.flush()
+    assert tracer.stats().sent == len(group)
+    await tracer.flush()  # the writer's next cycle appends the acknowledgements
+    seqs: list[int] = []
+    for path in spool_files(spool_dir):
+        reader = SegmentReader(str(path))
+        seqs.extend(r.seq for r in reader.read(10_000))
+        reader.close()
+    acked: set[int] = set()
+    for path in spool_files(spool_dir, ".ack"):
+        got, damaged = read_acks(path.read_bytes())
+        assert damaged == 0
+        acked |= got
+    assert len(seqs) == len(group)
+    assert acked == set(seqs)
