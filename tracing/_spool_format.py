@@ -7,10 +7,12 @@ A segment file (``<n>.seg``) is a run of records, appended and never rewritten::
 (little-endian). The CRC covers everything after itself, the JSON first: it is
 ``crc32(seq, crc32(json))``, so the JSON's part can be computed when the trace is
 encoded, while its bytes are still in the CPU's caches, before its ``seq`` is known.
-``seq`` numbers the records of a part, in write order. The JSON is the trace exactly as
-it is posted; the trace's id is read from it (its first key, ``"id"``). The magic's first
-byte never occurs in UTF-8, so it never occurs in a payload: after a damaged record, the
-reader finds the next one by scanning for the magic and checking that record's CRC.
+``seq`` numbers the records of a part, never twice: the loop's framing and the writer's
+draw from one counter, so seqs mostly follow the write order, with gaps. The JSON is the
+trace exactly as it is posted; the trace's id is read from it (its first key, ``"id"``).
+The magic's first byte never occurs in UTF-8, so it never occurs in a payload: after a
+damaged record, the reader finds the next one by scanning for the magic and checking that
+record's CRC.
 
 An acknowledgement file (``<n>.ack``) holds 16-byte entries, ``first seq u64 | count u32 |
 crc32 u32`` (the CRC covers the first 12 bytes), each a run of consecutive records of
@@ -18,7 +20,8 @@ segment ``n`` the server answered for (a batch is usually one run). A damaged or
 entry only means those records are sent again (the collector stores a trace id once),
 never that one is lost.
 
-The writer frames a whole group at once (``frame_group``): per record one ``pack`` of the
+The event loop frames each run it encoded at once, and the writer what is left
+(``frame_group``): per record one ``pack`` of the
 seq, one ``crc32`` of those 8 bytes and one ``pack`` of the header, each a ``map`` over the
 group (a loop in C), and the payload bytes are not copied (the header and the payload are
 separate pieces for ``os.writev``). The format of 0.2's first drafts, with the id repeated
