@@ -31,6 +31,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# The simulated caches: "default" (the figures of sessions 4-8: a 48 KB L1d and a 2 MB
+# last level), or "zen3", this machine's (AMD EPYC, family 25: 32 KB L1i and L1d, a
+# 512 KB L2 as the last level simulated; the 32 MB L3 it shares is not).
+_CACHES = {
+    "default": ["--I1=32768,8,64", "--D1=49152,12,64", "--LL=2097152,16,64"],
+    "zen3": ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=524288,8,64"],
+}
 _EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw", "Bcm", "Bim")
 # Valgrind runs uninstrumented (~5x, not ~100x slower) until the child has imported the
 # SDKs and warmed up; it then starts instrumentation by callgrind's client request,
@@ -153,7 +160,14 @@ def _child(
 
 
 def _run(
-    sdk: str, where: str, pairs: int, answers: Path, out_dir: Path, library: Path, gc_on: bool
+    sdk: str,
+    where: str,
+    pairs: int,
+    answers: Path,
+    out_dir: Path,
+    library: Path,
+    gc_on: bool,
+    caches: str,
 ) -> dict[str, list[int]]:
     """One client's calls in one setting under callgrind: the events counted per arm."""
     out = out_dir / f"cg.{sdk}.{where}"
@@ -162,9 +176,7 @@ def _run(
             "valgrind",
             "--tool=callgrind",
             "--cache-sim=yes",
-            "--I1=32768,8,64",
-            "--D1=49152,12,64",
-            "--LL=2097152,16,64",
+            *_CACHES[caches],
             "--branch-sim=yes",
             "--instr-atstart=no",
             "--collect-atstart=no",
@@ -214,6 +226,7 @@ def main() -> None:
         "--gc", action="store_true", help="leave the garbage collector on during the pairs"
     )
     parser.add_argument("--where", nargs="+", default=["own", "inside"])
+    parser.add_argument("--caches", choices=sorted(_CACHES), default="default")
     parser.add_argument("--keep", help="directory for the callgrind output files")
     args = parser.parse_args()
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="llm-callgrind-"))
@@ -225,7 +238,7 @@ def main() -> None:
     print("| --- |" + " ---: |" * len(_EVENTS))
     for sdk in args.sdk:
         for where in args.where:
-            counts = _run(sdk, where, args.pairs, recorded, out_dir, library, args.gc)
+            counts = _run(sdk, where, args.pairs, recorded, out_dir, library, args.gc, args.caches)
             plain, traced = counts["plain"], counts["traced"]
             added = [(t - p) / args.pairs for t, p in zip(traced, plain, strict=True)]
             label = "outside a trace" if where == "own" else "inside a trace"
