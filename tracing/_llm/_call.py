@@ -123,6 +123,7 @@ class LlmCall(Result):
     span: Any
     input: Any  # the request's input: freeze()'s snapshot, or None
     params: dict[str, Any] | None = None  # the request body, when it names parameters
+    ids: str | None = None  # 256 random bits as hex, drawn when an id is first read (_lazy)
     # Set by open_call(), which makes every call.
     start_ns: int
     own_trace: bool

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._fields import _getrandbits
 from .._models import Span, Trace, _set_spans, _set_tags
 from ._soft import failed
 
@@ -91,6 +92,7 @@ def write_span(span: LlmSpan) -> None:
             call.started_written = True
             call.write_start(span)
         if call.ended:
+            _fill_span_ids(span, call)  # before the span lets go of its call
             _set_call(span, None)
             call.write_end(span)
 
@@ -105,8 +107,66 @@ def write_trace(trace: OwnTrace) -> None:
             call.trace_started = True
             _START.put(trace, call.start_time())
         if call.ended:
+            _fill_trace_id(trace, call)  # before the trace lets go of its call
             _set_trace_call(trace, None)
             _END.put(trace, call.end_time())
+
+
+def _call_ids(call: LlmCall) -> str:
+    """The call's 256 random bits as 64 hex digits, drawn once (under ``_lock``): the
+    own trace's id is the first half, its span's id the second; a span inside a trace
+    uses the second half only (32 hex digits each, as ``new_id()``'s)."""
+    ids = call.ids
+    if ids is None:
+        ids = call.ids = _getrandbits(256).to_bytes(32, "little").hex()
+    return ids
+
+
+def _fill_span_ids(span: Any, call: LlmCall) -> None:
+    """Store the span's id (and an own trace's span's trace id) if not read yet."""
+    try:
+        _ID.get(span)
+    except AttributeError:
+        _ID.put(span, _call_ids(call)[32:])
+    try:
+        _TRACE_ID.get(span)
+    except AttributeError:  # only an own trace's span leaves it unset
+        _TRACE_ID.put(span, _call_ids(call)[:32])
+
+
+def _fill_trace_id(trace: Any, call: LlmCall) -> None:
+    try:
+        _ID.get(trace)
+    except AttributeError:
+        _ID.put(trace, _call_ids(call)[:32])
+
+
+def _lazy_id(slot: _Slot, pending: Callable[[Any], LlmCall | None], part: slice) -> property:
+    """An id drawn when first read, then the same every time: the raw slot once stored;
+    before that, its part of the call's ``ids`` (stored now, under ``_lock``, so that two
+    threads reading it at once get one id)."""
+    get, put = slot.get, slot.put
+
+    def read(self: Any) -> Any:
+        try:
+            return get(self)
+        except AttributeError:
+            pass
+        with _lock:
+            try:
+                return get(self)
+            except AttributeError:
+                call = _pending(self, pending)
+                # No call: made without one (never by open_call); an id of its own then.
+                value = _call_ids(call)[part] if call is not None else _new_id()
+                put(self, value)
+                return value
+
+    return property(read, put)
+
+
+def _new_id() -> str:
+    return _getrandbits(128).to_bytes(16, "little").hex()
 
 
 class _Slot:
@@ -127,6 +187,8 @@ def _base_owner(cls: type, name: str) -> type:
 
 LATE_SPAN_FIELDS = ("start_time", "end_time", "input", "output", "metadata", "llm_usage")
 SPAN_SLOTS = {name: _Slot(_base_owner(Span, name), name) for name in LATE_SPAN_FIELDS}
+_ID = _Slot(_base_owner(Span, "id"), "id")  # the same member for Trace (_Record's)
+_TRACE_ID = _Slot(_base_owner(Span, "_trace_id"), "_trace_id")
 _START = _Slot(_base_owner(Trace, "start_time"), "start_time")
 _END = _Slot(_base_owner(Trace, "end_time"), "end_time")
 
@@ -175,3 +237,7 @@ _TAGS_SLOT: Any = _set_tags.__self__  # type: ignore[attr-defined]  # Trace's me
 setattr(OwnTrace, "_tags_slot", _TAGS_SLOT)  # noqa: B010
 setattr(OwnTrace, "start_time", _late_property(_START, _get_trace_call, write_trace))  # noqa: B010
 setattr(OwnTrace, "end_time", _late_property(_END, _get_trace_call, write_trace))  # noqa: B010
+# The ids, drawn when first read (an own trace's two from one draw; see _call_ids).
+setattr(LlmSpan, "id", _lazy_id(_ID, _get_call, slice(32, None)))  # noqa: B010
+setattr(LlmSpan, "_trace_id", _lazy_id(_TRACE_ID, _get_call, slice(None, 32)))  # noqa: B010
+setattr(OwnTrace, "id", _lazy_id(_ID, _get_trace_call, slice(None, 32)))  # noqa: B010

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .._context import _span_var
-from .._fields import _getrandbits
 from .._models import Span, Trace, _new_object
 from ._lazy import LATE_SPAN_FIELDS, LlmSpan, OwnTrace
 
@@ -30,16 +29,15 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> None:
     checked: the trace of its own of an LLM call outside any trace, stored into
     ``call.trace`` and ``call.span`` here (no tuple to build and unpack).
 
-    One random draw for both ids (the two halves of 256 random bits), and no clock read
-    (``call.start_ns`` is both start times): this runs once per call right after the
-    SDK's own work has pushed this code out of the CPU caches, where each distinct C
+    No ids and no clock read here: both ids are drawn when one of them is first read
+    (``_lazy``: the two halves of one 256-bit draw, by the encoder, the mask, sampling, a
+    user), and ``call.start_ns`` is both start times. This runs once per call right after
+    the SDK's own work has pushed this code out of the CPU caches, where each distinct C
     facility touched costs microseconds (benchmarks/RESULTS.md, "LLM client
     instrumentation"). The span has no parent: no span can belong to a trace made now.
     """
-    ids = _getrandbits(256).to_bytes(32, "little").hex()
     trace: OwnTrace = _new_object(OwnTrace)
     trace.name = name
-    trace_id = trace.id = ids[:32]
     trace.status = "ok"
     trace.error = None
     trace.input = None
@@ -60,12 +58,10 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> None:
     trace._llm = call  # a plain slot: a specialised store, not a descriptor call
     span: LlmSpan = _new_object(LlmSpan)  # made in place, as in open_child_span
     span.name = name
-    span.id = ids[32:]
     span.status = "ok"
     span.error = None
     span.parent_id = None
-    span._trace_id = trace_id
-    span._token = None
+    span._token = None  # id and _trace_id: drawn when first read (_lazy)
     span._llm = call
     trace.spans = [span]  # OwnTrace.spans is the raw slot (_lazy)
     call.trace = trace
@@ -79,8 +75,7 @@ def open_child_span(trace: Trace, name: str, call: LlmCall) -> Span:
     # The span made in place, as in open_own_trace (deliberately the same stores: a
     # shared helper is one more Python frame per call, on code that runs cold).
     span: LlmSpan = _new_object(LlmSpan)
-    span.name = name
-    span.id = _getrandbits(128).to_bytes(16, "little").hex()
+    span.name = name  # its id: drawn when first read (_lazy)
     span.status = "ok"
     span.error = None
     span.parent_id = current.id if current is not None and current._trace_id == trace_id else None
@@ -95,14 +90,14 @@ def open_child_span(trace: Trace, name: str, call: LlmCall) -> Span:
     return span
 
 
-_TRACE_SET = (
-    "name id status error input output metadata llm_usage description input_summary "
+_TRACE_SET = (  # id, start_time, end_time: _lazy
+    "name status error input output metadata llm_usage description input_summary "
     "output_summary tags spans _tracer _ended _queued _masked _wire _spool _token"
 )
-_SPAN_SET = "name id status error parent_id _trace_id _token"  # metadata: write_start
-if sorted([*_TRACE_SET.split(), "start_time", "end_time"]) != sorted(
+_SPAN_SET = "name status error parent_id _trace_id _token"  # metadata: write_start
+if sorted([*_TRACE_SET.split(), "id", "start_time", "end_time"]) != sorted(
     field.name for field in attrs.fields(Trace)
-) or sorted({*_SPAN_SET.split(), *LATE_SPAN_FIELDS}) != sorted(
+) or sorted({*_SPAN_SET.split(), "id", *LATE_SPAN_FIELDS}) != sorted(
     field.name for field in attrs.fields(Span)
 ):  # pragma: no cover
     raise RuntimeError("open_own_trace() and open_child_span() must set every field: update them")
