@@ -8,7 +8,9 @@ when a field of the span is first read: by the flusher when it encodes the trace
 over a batch of traces), by the mask when the trace is queued, or by a user looking at
 the span. A record that is read always shows what the eager code wrote at that point of
 the call: the start (input, metadata, start time) once the call has begun, the end
-(output, usage, end time) once it has ended.
+(output, usage, end time) once it has ended. The ids, too, are drawn when one is first
+read (one 256-bit draw per call, kept by it) and stored then: every later read, and the
+wire, see the same id.
 
 ``LlmSpan`` and ``OwnTrace`` are ``Span`` and ``Trace`` with properties over the fields
 written late; the values are kept in the attrs classes' own slots, so everything else
