@@ -53,6 +53,8 @@ class LlmSpan(Span):
 
     __slots__ = ("_llm",)
     _llm: LlmCall | None
+    _id_slot: str | None  # the raw id and _trace_id slots (set below)
+    _trace_id_slot: str | None
 
     def __repr__(self) -> str:  # what a Span's repr says
         text = Span.__repr__(self)
@@ -64,7 +66,8 @@ class OwnTrace(Trace):
 
     __slots__ = ("_llm",)
     _llm: LlmCall | None
-    _tags_slot: Any  # Trace's raw tags slot (set below)
+    _tags_slot: Any  # Trace's raw tags and id slots (set below)
+    _id_slot: str | None
 
     def __repr__(self) -> str:  # what a Trace's repr says
         text = Trace.__repr__(self)
@@ -126,43 +129,37 @@ def _call_ids(call: LlmCall) -> str:
 
 def _fill_span_ids(span: Any, call: LlmCall) -> None:
     """Store the span's id (and an own trace's span's trace id) if not read yet."""
-    try:
-        _ID.get(span)
-    except AttributeError:
+    if _ID.get(span) is None:
         _ID.put(span, _call_ids(call)[32:])
-    try:
-        _TRACE_ID.get(span)
-    except AttributeError:  # only an own trace's span leaves it unset
+    if _TRACE_ID.get(span) is None:  # only an own trace's span leaves it unset
         _TRACE_ID.put(span, _call_ids(call)[:32])
 
 
 def _fill_trace_id(trace: Any, call: LlmCall) -> None:
-    try:
-        _ID.get(trace)
-    except AttributeError:
+    if _ID.get(trace) is None:
         _ID.put(trace, _call_ids(call)[:32])
 
 
 def _lazy_id(slot: _Slot, pending: Callable[[Any], LlmCall | None], part: slice) -> property:
     """An id drawn when first read, then the same every time: the raw slot once stored;
-    before that, its part of the call's ``ids`` (stored now, under ``_lock``, so that two
-    threads reading it at once get one id)."""
+    before that (None there: ``open_own_trace``/``open_child_span`` store None, which no
+    id can be, so that no read raises and catches an AttributeError, ~6k instructions
+    each), its part of the call's ``ids``, stored now under ``_lock``, so that two
+    threads reading it at once get one id."""
     get, put = slot.get, slot.put
 
     def read(self: Any) -> Any:
-        try:
-            return get(self)
-        except AttributeError:
-            pass
+        value = get(self)
+        if value is not None:
+            return value
         with _lock:
-            try:
-                return get(self)
-            except AttributeError:
+            value = get(self)
+            if value is None:
                 call = _pending(self, pending)
-                # No call: made without one (never by open_call); an id of its own then.
+                # No call: never made so (open_call makes every call); an id of its own.
                 value = _call_ids(call)[part] if call is not None else _new_id()
                 put(self, value)
-                return value
+            return value
 
     return property(read, put)
 
@@ -189,7 +186,9 @@ def _base_owner(cls: type, name: str) -> type:
 
 LATE_SPAN_FIELDS = ("start_time", "end_time", "input", "output", "metadata", "llm_usage")
 SPAN_SLOTS = {name: _Slot(_base_owner(Span, name), name) for name in LATE_SPAN_FIELDS}
-_ID = _Slot(_base_owner(Span, "id"), "id")  # the same member for Trace (_Record's)
+_ID_MEMBER: Any = _base_owner(Span, "id").__dict__["id"]  # Trace's too (_Record's)
+_TRACE_ID_MEMBER: Any = _base_owner(Span, "_trace_id").__dict__["_trace_id"]
+_ID = _Slot(_base_owner(Span, "id"), "id")
 _TRACE_ID = _Slot(_base_owner(Span, "_trace_id"), "_trace_id")
 _START = _Slot(_base_owner(Trace, "start_time"), "start_time")
 _END = _Slot(_base_owner(Trace, "end_time"), "end_time")
@@ -239,7 +238,11 @@ _TAGS_SLOT: Any = _set_tags.__self__  # type: ignore[attr-defined]  # Trace's me
 setattr(OwnTrace, "_tags_slot", _TAGS_SLOT)  # noqa: B010
 setattr(OwnTrace, "start_time", _late_property(_START, _get_trace_call, write_trace))  # noqa: B010
 setattr(OwnTrace, "end_time", _late_property(_END, _get_trace_call, write_trace))  # noqa: B010
-# The ids, drawn when first read (an own trace's two from one draw; see _call_ids).
+# The ids, drawn when first read (an own trace's two from one draw; see _call_ids). The
+# raw slots also under names of their own, for the plain stores of the records' makers.
+for _cls in (LlmSpan, OwnTrace):
+    setattr(_cls, "_id_slot", _ID_MEMBER)  # noqa: B010
+setattr(LlmSpan, "_trace_id_slot", _TRACE_ID_MEMBER)  # noqa: B010
 setattr(LlmSpan, "id", _lazy_id(_ID, _get_call, slice(32, None)))  # noqa: B010
 setattr(LlmSpan, "_trace_id", _lazy_id(_TRACE_ID, _get_call, slice(None, 32)))  # noqa: B010
 setattr(OwnTrace, "id", _lazy_id(_ID, _get_trace_call, slice(None, 32)))  # noqa: B010

@@ -38,6 +38,7 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> None:
     """
     trace: OwnTrace = _new_object(OwnTrace)
     trace.name = name
+    trace._id_slot = None  # the raw slot: drawn when first read (_lazy)
     trace.status = "ok"
     trace.error = None
     trace.input = None
@@ -61,7 +62,9 @@ def open_own_trace(name: str, tracer: AsyncTracing, call: LlmCall) -> None:
     span.status = "ok"
     span.error = None
     span.parent_id = None
-    span._token = None  # id and _trace_id: drawn when first read (_lazy)
+    span._token = None
+    span._id_slot = None  # the raw slots: drawn when first read (_lazy)
+    span._trace_id_slot = None
     span._llm = call
     trace.spans = [span]  # OwnTrace.spans is the raw slot (_lazy)
     call.trace = trace
@@ -75,11 +78,12 @@ def open_child_span(trace: Trace, name: str, call: LlmCall) -> Span:
     # The span made in place, as in open_own_trace (deliberately the same stores: a
     # shared helper is one more Python frame per call, on code that runs cold).
     span: LlmSpan = _new_object(LlmSpan)
-    span.name = name  # its id: drawn when first read (_lazy)
+    span.name = name
+    span._id_slot = None  # the raw slot: drawn when first read (_lazy)
     span.status = "ok"
     span.error = None
     span.parent_id = current.id if current is not None and current._trace_id == trace_id else None
-    span._trace_id = trace_id
+    span._trace_id_slot = trace_id  # the raw slot: LlmSpan._trace_id is a property
     span._token = None
     span._llm = call
     spans = trace._spans_slot  # type: ignore[attr-defined]  # the raw slot (_lazy)
