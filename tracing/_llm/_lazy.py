@@ -97,7 +97,12 @@ def write_span(span: LlmSpan) -> None:
             call.started_written = True
             call.write_start(span)
         if call.ended:
-            _fill_span_ids(span, call)  # before the span lets go of its call
+            # The ids not read yet, stored before the span lets go of its call (inline:
+            # this runs once per LLM span, in the flusher).
+            if _get_id(span) is None:
+                _put_id(span, (call.ids or _call_ids(call))[32:])
+            if _get_trace_id(span) is None:  # only an own trace's span leaves it unset
+                _put_trace_id(span, (call.ids or _call_ids(call))[:32])
             _set_call(span, None)
             call.write_end(span)
 
@@ -112,7 +117,8 @@ def write_trace(trace: OwnTrace) -> None:
             call.trace_started = True
             _START.put(trace, call.start_time())
         if call.ended:
-            _fill_trace_id(trace, call)  # before the trace lets go of its call
+            if _get_id(trace) is None:  # stored before the trace lets go of its call
+                _put_id(trace, (call.ids or _call_ids(call))[:32])
             _set_trace_call(trace, None)
             _END.put(trace, call.end_time())
 
@@ -125,19 +131,6 @@ def _call_ids(call: LlmCall) -> str:
     if ids is None:
         ids = call.ids = _getrandbits(256).to_bytes(32, "little").hex()
     return ids
-
-
-def _fill_span_ids(span: Any, call: LlmCall) -> None:
-    """Store the span's id (and an own trace's span's trace id) if not read yet."""
-    if _ID.get(span) is None:
-        _ID.put(span, _call_ids(call)[32:])
-    if _TRACE_ID.get(span) is None:  # only an own trace's span leaves it unset
-        _TRACE_ID.put(span, _call_ids(call)[:32])
-
-
-def _fill_trace_id(trace: Any, call: LlmCall) -> None:
-    if _ID.get(trace) is None:
-        _ID.put(trace, _call_ids(call)[:32])
 
 
 def _lazy_id(slot: _Slot, pending: Callable[[Any], LlmCall | None], part: slice) -> property:
@@ -190,6 +183,8 @@ _ID_MEMBER: Any = _base_owner(Span, "id").__dict__["id"]  # Trace's too (_Record
 _TRACE_ID_MEMBER: Any = _base_owner(Span, "_trace_id").__dict__["_trace_id"]
 _ID = _Slot(_base_owner(Span, "id"), "id")
 _TRACE_ID = _Slot(_base_owner(Span, "_trace_id"), "_trace_id")
+_get_id, _put_id = _ID.get, _ID.put
+_get_trace_id, _put_trace_id = _TRACE_ID.get, _TRACE_ID.put
 _START = _Slot(_base_owner(Trace, "start_time"), "start_time")
 _END = _Slot(_base_owner(Trace, "end_time"), "end_time")
 
