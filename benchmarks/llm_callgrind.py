@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw")
+# The simulated caches: "default" (the figures of sessions 4-8: a 48 KB L1d and a 2 MB
+# last level), or "zen3", this machine's (AMD EPYC, family 25: 32 KB L1i and L1d, a
+# 512 KB L2 as the last level simulated; the 32 MB L3 it shares is not).
+_CACHES = {
+    "default": ["--I1=32768,8,64", "--D1=49152,12,64", "--LL=2097152,16,64"],
+    "zen3": ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=524288,8,64"],
+}
+_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw", "Bcm", "Bim")
 # Valgrind runs uninstrumented (~5x, not ~100x slower) until the child has imported the
 # SDKs and warmed up; it then starts instrumentation by callgrind's client request,
 # through this two-line library (compiled with the system's cc and valgrind headers).
@@ -87,7 +94,9 @@ def _record(path: Path) -> None:
     path.write_text(json.dumps(answers))
 
 
-def _child(sdk: str, where: str, pairs: int, answers_path: str, library: str) -> None:
+def _child(
+    sdk: str, where: str, pairs: int, answers_path: str, library: str, gc_on: bool = False
+) -> None:
     """The measured process (under valgrind)."""
     import ctypes
 
@@ -137,7 +146,8 @@ def _child(sdk: str, where: str, pairs: int, answers_path: str, library: str) ->
         calls[1]()
     drain()
     gc.collect()
-    gc.disable()
+    if not gc_on:
+        gc.disable()
     counted = [_COUNTED["plain"][0], _COUNTED["traced"][0]]
     for pair in range(pairs):
         for which in (0, 1) if pair % 2 == 0 else (1, 0):
@@ -150,7 +160,14 @@ def _child(sdk: str, where: str, pairs: int, answers_path: str, library: str) ->
 
 
 def _run(
-    sdk: str, where: str, pairs: int, answers: Path, out_dir: Path, library: Path
+    sdk: str,
+    where: str,
+    pairs: int,
+    answers: Path,
+    out_dir: Path,
+    library: Path,
+    gc_on: bool,
+    caches: str,
 ) -> dict[str, list[int]]:
     """One client's calls in one setting under callgrind: the events counted per arm."""
     out = out_dir / f"cg.{sdk}.{where}"
@@ -159,9 +176,8 @@ def _run(
             "valgrind",
             "--tool=callgrind",
             "--cache-sim=yes",
-            "--I1=32768,8,64",
-            "--D1=49152,12,64",
-            "--LL=2097152,16,64",
+            *_CACHES[caches],
+            "--branch-sim=yes",
             "--instr-atstart=no",
             "--collect-atstart=no",
             *(f"--toggle-collect={function}" for _, function in _COUNTED.values()),
@@ -175,6 +191,7 @@ def _run(
             str(pairs),
             str(answers),
             str(library),
+            *(["--gc"] if gc_on else []),
         ],
         check=True,
         cwd=ROOT,
@@ -199,11 +216,17 @@ def _run(
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6])
+        gc_on = sys.argv[7:] == ["--gc"]
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], gc_on)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=60)
     parser.add_argument("--sdk", nargs="+", default=["openai", "anthropic"])
+    parser.add_argument(
+        "--gc", action="store_true", help="leave the garbage collector on during the pairs"
+    )
+    parser.add_argument("--where", nargs="+", default=["own", "inside"])
+    parser.add_argument("--caches", choices=sorted(_CACHES), default="default")
     parser.add_argument("--keep", help="directory for the callgrind output files")
     args = parser.parse_args()
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="llm-callgrind-"))
@@ -214,8 +237,8 @@ def main() -> None:
     print(f"| per call, instrumented minus plain | {' | '.join(_EVENTS)} |")
     print("| --- |" + " ---: |" * len(_EVENTS))
     for sdk in args.sdk:
-        for where in ("own", "inside"):
-            counts = _run(sdk, where, args.pairs, recorded, out_dir, library)
+        for where in args.where:
+            counts = _run(sdk, where, args.pairs, recorded, out_dir, library, args.gc, args.caches)
             plain, traced = counts["plain"], counts["traced"]
             added = [(t - p) / args.pairs for t, p in zip(traced, plain, strict=True)]
             label = "outside a trace" if where == "own" else "inside a trace"

@@ -53,6 +53,7 @@ import openai
 import tracing
 from benchmarks._llm_direct import (
     per_async_chunk_us,
+    per_call_after_us,
     per_call_cold_us,
     per_call_us,
     per_chunk_us,
@@ -320,7 +321,7 @@ def run(
     }
     with FakeLLM.threaded() as fake:
         answers = record(fake)
-        direct = measure_direct(tracer, fake)
+        direct = measure_direct(tracer, fake, answers)
     for name, case in CASES.items():
         headers, body = answers[name]
 
@@ -348,8 +349,11 @@ def run(
     return direct, results, chunks
 
 
-def measure_direct(tracer: AsyncTracing, fake: FakeLLM) -> dict[str, float]:
-    """The instrumentation's own microseconds per call and per chunk (``_llm_direct``)."""
+def measure_direct(
+    tracer: AsyncTracing, fake: FakeLLM, answers: dict[str, tuple[dict[str, str], bytes]]
+) -> dict[str, float]:
+    """The instrumentation's own microseconds per call and per chunk (``_llm_direct``);
+    ``answers``: ``record()``'s, for the plain calls the "after" rows make in between."""
     out: dict[str, float] = {}
     for sdk in ("openai", "anthropic"):
         base_url = fake.openai_url if sdk == "openai" else fake.anthropic_url
@@ -366,11 +370,31 @@ def measure_direct(tracer: AsyncTracing, fake: FakeLLM) -> dict[str, float]:
                 out[f"{sdk}: per call"] = per_call_us(tracer, client, options, value)
                 cold = per_call_cold_us(tracer, client, options, value)
                 out[f"{sdk}: per call, each after a 2 MiB memory copy (caches cold)"] = cold
+                plain = plain_caller(sdk, answers)
+                after = per_call_after_us(tracer, client, options, value, plain)
+                out[f"{sdk}: per call, each right after a plain SDK call"] = after
                 write, encode = written_out_us(tracer, client, options, value)
                 out[f"{sdk}: per call, in the flusher: writing the span out"] = write
                 out[f"{sdk}: per call, in the flusher: then encoding the trace"] = encode
             client.close()
     return out
+
+
+def plain_caller(
+    sdk: str, answers: dict[str, tuple[dict[str, str], bytes]]
+) -> Callable[[], object]:
+    """One uninstrumented non-streamed call through a recorded answer (no thread, no
+    socket: nothing else runs while the call after it is timed)."""
+    name = "openai chat" if sdk == "openai" else "anthropic messages"
+    headers, body = answers[name]
+
+    def answer(request: httpx2.Request) -> Any:
+        return httpx2.Response(200, headers=headers, content=body)
+
+    base_url = "http://fake.invalid/v1" if sdk == "openai" else "http://fake.invalid"
+    client = clients(sdk, base_url, httpx2.MockTransport(answer))
+    _, model, _ = CASES[name]
+    return make_call(client, sdk, model, False)
 
 
 def make_recorded(sdk: str, model: str, stream: bool) -> Callable[[Any], Any]:
@@ -460,9 +484,12 @@ def report(
         "recorded requests, responses and stream chunks of the real clients; each call "
         "queues a trace of its own); a lower bound of the figures above. The cold rows "
         "time the same calls one by one, each after a 2 MiB `bytearray` copy (no Python "
-        "work, no SDK), median of 2,000. The flusher rows are the work moved off the "
-        "call: writing a queued call's span out when the flusher encodes it (reading the "
-        "response, shaping the input, the usage and the times), then encoding it, per "
+        'work, no SDK), median of 2,000; the "after a plain SDK call" rows, each right '
+        "after one uninstrumented call of the same SDK (median of 1,000, the collector "
+        "off): the same instructions, in the state a real call leaves the CPU in. The "
+        "flusher rows are the work moved off the call: writing a queued call's span out "
+        "when the flusher encodes it (reading the response, shaping the input, the usage "
+        "and the times), then encoding it, per "
         "trace, in batches of 100 (`encode_batch`, best of 9; in neither arm above):",
         "",
         "| what | us |",
