@@ -84,26 +84,12 @@ def per_call_cold_us(
     """``per_call_us`` with the CPU caches cold: each call follows a copy of ``evict``
     bytes (C ``memcpy``, no Python work), timed one call at a time (median of 2,000, the
     clock's own cost taken out). What a whole call through an SDK sees (RESULTS.md)."""
-    tracer.instrument(client)
-    inst = client.__dict__[STATE]
     source, target = bytearray(evict), bytearray(evict)
-    clock = time.process_time
-    spent: list[float] = []
-    idle: list[float] = []
-    for index in range(2000):
+
+    def copy() -> None:
         target[:] = source
-        began = clock()
-        call = inst.begin(options, False)
-        assert call is not None
-        _hook._observe(call, value, False)
-        spent.append(clock() - began)
-        target[:] = source
-        began = clock()
-        idle.append(clock() - began)
-        if index % 200 == 199:
-            tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
-    tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
-    return (statistics.median(spent) - statistics.median(idle)) * 1e6
+
+    return _each_after(tracer, client, options, value, copy, 2000)
 
 
 def per_call_after_us(
@@ -113,28 +99,41 @@ def per_call_after_us(
     state a real call leaves the CPU in), timed one call at a time, median of 1,000,
     against the clock's own cost after the same ``between()``; the collector off, so
     that only the path's own code is timed. The same instructions as ``per_call_us``."""
+    gc.collect()
+    gc.disable()
+    try:
+        return _each_after(tracer, client, options, value, between, 1000)
+    finally:
+        gc.enable()
+
+
+def _each_after(
+    tracer: AsyncTracing,
+    client: Any,
+    options: Any,
+    value: Any,
+    between: Callable[[], object],
+    rounds: int,
+) -> float:
+    """The median microseconds of one instrumented call made right after ``between()``,
+    less the median of the clock alone after the same ``between()``."""
     tracer.instrument(client)
     inst = client.__dict__[STATE]
     clock = time.process_time
     spent: list[float] = []
     idle: list[float] = []
-    gc.collect()
-    gc.disable()
-    try:
-        for index in range(1000):
-            between()
-            began = clock()
-            call = inst.begin(options, False)
-            assert call is not None
-            _hook._observe(call, value, False)
-            spent.append(clock() - began)
-            between()
-            began = clock()
-            idle.append(clock() - began)
-            if index % 200 == 199:
-                tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
-    finally:
-        gc.enable()
+    for index in range(rounds):
+        between()
+        began = clock()
+        call = inst.begin(options, False)
+        assert call is not None
+        _hook._observe(call, value, False)
+        spent.append(clock() - began)
+        between()
+        began = clock()
+        idle.append(clock() - began)
+        if index % 200 == 199:
+            tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
     tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
     return (statistics.median(spent) - statistics.median(idle)) * 1e6
 

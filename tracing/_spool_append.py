@@ -54,12 +54,7 @@ class Appender:
         done = index = 0
         lengths = [sum(run[4]) for run in framed]
         while index < len(framed):
-            segment = part.current
-            first_size = lengths[index]
-            if segment is None or (segment.size and segment.size + first_size > self._segment_max):
-                if segment is not None:
-                    part.seal_current()
-                segment = part.open_segment()
+            segment = self._segment_for(part, lengths[index])
             stop, size, end, pieces = index, segment.size, done, 0
             while stop < len(framed):
                 position, count = framed[stop][:2]
@@ -89,6 +84,16 @@ class Appender:
             segment.outstanding += end - done
             done, index = end, stop
         return done
+
+    def _segment_for(self, part: Part, size: int) -> Segment:
+        """The segment to append ``size`` bytes to: the current one, or a new one when
+        they would take a non-empty current one past the segment size."""
+        segment = part.current
+        if segment is None or (segment.size and segment.size + size > self._segment_max):
+            if segment is not None:
+                part.seal_current()
+            segment = part.open_segment()
+        return segment
 
     def _synced(self, part: Part, segment: Segment, new_file: bool) -> None:
         """What was just appended to ``segment``, synced with "always" before any of it
@@ -149,11 +154,7 @@ class Appender:
         """Write the framed records from ``done`` on (the first numbered ``seq``) that fit
         the current segment (a new one when it is full). Returns how many records are
         written now."""
-        segment = part.current
-        if segment is None or (segment.size and segment.size + sizes[done] > self._segment_max):
-            if segment is not None:
-                part.seal_current()
-            segment = part.open_segment()
+        segment = self._segment_for(part, sizes[done])
         before = ends[done - 1] if done else 0
         # A record larger than a whole segment goes alone into a fresh one.
         stop = max(bisect_right(ends, before + self._segment_max - segment.size, done), done + 1)

@@ -33,12 +33,7 @@ from ._models import Trace
 from ._spool_append import Appender
 from ._spool_backlog import Backlog
 from ._spool_gil import Lender
-from ._spool_part import (
-    Part,
-    acks_by_segment,
-    create_part,
-    split_ref,
-)
+from ._spool_part import Part, acks_by_segment, create_part, split_ref
 from ._spool_queue import Framed, Ref, SpoolQueue
 from ._spool_sync import Syncer
 
