@@ -1,6 +1,7 @@
 """Appending records to the spool writer's own part (``SpoolWriter``'s half that writes).
 
-Runs the event loop framed are appended as they are, several per ``writev()``; the rest
+Runs the event loop framed (one ``bytes`` each) are appended as they are, several per
+``writev()``, a run split at a record when it does not fit the current segment; the rest
 are encoded and framed here, record by record, into the current segment or a new one
 when it is full. Each append is synced with ``spool_fsync="always"`` before any of its
 records counts as written. Every method may raise ``OSError``; ``SpoolWriter._write``
@@ -14,14 +15,14 @@ import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate, repeat
-from operator import or_
+from operator import add, or_
 
 from ._models import Trace
 from ._spool_encode import encode_group
 from ._spool_format import ACK_SIZE, frame_group
 from ._spool_gil import Lender
 from ._spool_part import IOV_MAX, Part, Segment, ref_base, sync_dir
-from ._spool_queue import Framed, Ref, SpoolQueue
+from ._spool_queue import Framed, Ref, SpoolQueue, split_run
 from ._spool_sync import Syncer
 
 __all__ = ["Appender"]
@@ -48,31 +49,38 @@ class Appender:
     ) -> int:
         """Append the loop's records from the group's start, several runs per ``writev``,
         while they fit the current segment (a new one when it is full) and
-        ``spool_max_bytes``. Returns how many of the group's traces they cover; the
-        rest (a run larger than a segment, the budget reached) go record by record."""
+        ``spool_max_bytes``; a run that does not fit is split at a record and goes on in
+        the next segment. Returns how many of the group's traces they cover; the rest
+        (the budget reached, a record larger than a segment) go record by record."""
         room = self._room(part)
         done = index = 0
-        lengths = [sum(run[4]) for run in framed]
-        while index < len(framed):
+        framed = list(framed)  # runs are split below
+        lengths = [len(run[3]) for run in framed]
+        while index < len(framed) and framed[index][0] == done:
             segment = self._segment_for(part, lengths[index])
-            stop, size, end, pieces = index, segment.size, done, 0
-            while stop < len(framed):
+            stop, size, end = index, segment.size, done
+            while stop < len(framed) and stop - index < IOV_MAX:
                 position, count = framed[stop][:2]
-                pieces += 2 * count
-                if pieces > IOV_MAX and stop > index:
-                    break  # one writev each (a single larger run is joined by append)
                 length = lengths[stop]
-                cost = length + ACK_SIZE * count  # each record's ack must fit later too
-                if position != end or size + length > self._segment_max or cost > room:
-                    break
+                if position != end:
+                    break  # a trace the loop did not frame: the rest record by record
+                if size + length > self._segment_max or length + ACK_SIZE * count > room:
+                    if stop > index:
+                        break  # the next append: a new segment, or the budget then
+                    fit = self._fitting(framed[stop][4], self._segment_max - size, room)
+                    if fit == 0:
+                        break  # a record larger than a segment, or the budget
+                    framed[stop : stop + 1] = split_run(framed[stop], fit)
+                    lengths[stop : stop + 1] = [len(framed[stop][3]), len(framed[stop + 1][3])]
+                    continue
                 size += length
-                room -= cost
+                room -= length + ACK_SIZE * count  # each record's ack must fit later too
                 end += count
                 stop += 1
             if stop == index:
                 break
             start, new_file = segment.size, segment.size == 0
-            part.append(segment, [piece for run in framed[index:stop] for piece in run[3]])
+            part.append(segment, [run[3] for run in framed[index:stop]])
             self._synced(part, segment, new_file)
             base = ref_base(part, segment.number)
             for (position, count, seq, _, sizes), length in zip(
@@ -84,6 +92,14 @@ class Appender:
             segment.outstanding += end - done
             done, index = end, stop
         return done
+
+    @staticmethod
+    def _fitting(sizes: Sequence[int], space: int, room: int) -> int:
+        """How many of a run's first records fit ``space`` bytes of the segment and
+        ``room`` bytes of the budget (each with its acknowledgement's room)."""
+        fit = bisect_right(list(accumulate(sizes)), space)
+        costs = list(accumulate(map(add, sizes, repeat(ACK_SIZE))))
+        return min(fit, bisect_right(costs, room))
 
     def _segment_for(self, part: Part, size: int) -> Segment:
         """The segment to append ``size`` bytes to: the current one, or a new one when
@@ -111,7 +127,6 @@ class Appender:
         self,
         part: Part,
         group: list[Trace],
-        crcs: list[int | None],
         done: int,
         refs: list[Ref | None],
         offsets: list[int],
@@ -119,18 +134,16 @@ class Appender:
         """Encode and frame the group's traces from ``done`` on, and append them."""
         rest = group[done:] if done else group
         payloads = encode_group(rest)
-        crcs = crcs[done:] + [None] * (len(group) - max(len(crcs), done))
         if None in payloads:  # unencodable: nothing to keep on disk (the exporter reports it)
             index: Sequence[int] = [done + i for i, p in enumerate(payloads) if p is not None]
             payloads = [p for p in payloads if p is not None]
-            crcs = [crcs[i - done] for i in index]
         else:
             index = range(done, len(group))
         seq = self._queue.draw_seqs(len(payloads))
         pieces, sizes = frame_group(
             seq,
             payloads,  # type: ignore[arg-type]  # no None left
-            crcs,
+            repeat(None, len(payloads)),
             self._room(part),  # spool_max_bytes: the rest goes to memory
             ACK_SIZE,  # each record's acknowledgement must fit later too
         )

@@ -16,11 +16,13 @@ The inbox's newest traces are encoded on the event loop, a call soon after each 
 are still in the CPU's caches, as the flusher encodes its batches without a spool. The
 writer thread, which gets the GIL only every few milliseconds while the loop is busy,
 would meet a large group of cold traces: measured, about twice the CPU per trace. The
-JSON's CRC-32 is computed there too, kept in a list beside the inbox (its first
-``len(_crcs)`` traces), and the run is framed as records (``Framed``, seqs from this
-queue's counter), so the writer only appends bytes: every instruction it runs holds the
-GIL the loop waits for. The writer encodes and frames whatever is left (no loop, or
-taken first).
+run is framed there too, as one ``bytes`` of records (``Framed``, seqs from this queue's
+counter), so the writer only appends it: every instruction it runs holds the GIL the
+loop waits for. A run is one object with its sizes in an ``array``, not lists of
+pieces and ints: the garbage collector traverses every young list at each collection,
+and those lists (~3,000 references per collection, each a cache miss) made the loop's
+collections cost 1.7x as much (``perf``, benchmarks/RESULTS.md). The writer encodes and
+frames whatever is left (no loop, or taken first).
 All counters change under one lock, so ``snapshot()`` always satisfies
 ``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
 """
@@ -28,6 +30,7 @@ All counters change under one lock, so ``snapshot()`` always satisfies
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import repeat
@@ -52,10 +55,20 @@ PARTIAL_AT = 2 * ENCODE_AT  # encoded inbox traces from which the writer may lea
 _UNBOUNDED = 2**62  # frame_group's budget on the loop: the writer applies spool_max_bytes
 
 # A run of inbox traces the loop framed as records: (position of its first trace, how
-# many, the seq of the first record, the records' pieces for writev (each header, then
-# its JSON, not copied), each record's size). The writer appends the pieces as they are;
-# in a writer's group the position is the group's index.
-Framed = tuple[int, int, int, list[bytes], list[int]]
+# many, the seq of the first record, the records themselves (each header, then its
+# JSON) in one bytes, each record's size). The writer appends the bytes as they are; in
+# a writer's group the position is the group's index.
+Framed = tuple[int, int, int, bytes, "array[int]"]
+
+
+def split_run(run: Framed, count: int) -> tuple[Framed, Framed]:
+    """A run cut after its first ``count`` records (a take that ends inside it)."""
+    position, total, seq, data, sizes = run
+    cut = sum(sizes[:count])
+    return (
+        (position, count, seq, data[:cut], sizes[:count]),
+        (position + count, total - count, seq + count, data[cut:], sizes[count:]),
+    )
 
 
 class SpoolQueue(TraceQueue):
@@ -88,10 +101,10 @@ class SpoolQueue(TraceQueue):
         self._inbox_spooled = 0  # inbox traces counted as spooled (memory was full)
         # Positions count every trace that ever entered the inbox: inbox[0] is trace
         # number _taken. The loop's encoding has been handed traces up to _encoded, and
-        # _crcs holds the JSON's CRCs of inbox[:len(_crcs)], in order.
+        # has finished those up to _ready (framed in _framed unless taken meanwhile).
         self._taken = 0
         self._encoded = 0
-        self._crcs: list[int | None] = []
+        self._ready = 0
         self._framed: list[Framed] = []  # the loop's records of inbox runs, oldest first
         self._seq = 1  # the next record's seq, for the loop's framing and the writer's
         self._encoding = False  # a pre-encoding call is scheduled
@@ -165,9 +178,9 @@ class SpoolQueue(TraceQueue):
         self.lender.arm()  # traces come fast: the writer must get the GIL
 
     def _encode_inbox(self) -> None:
-        """Encode the inbox's newest traces, compute their CRCs and frame them as records
-        (seqs drawn here), all while they are in this CPU's caches: the writer thread then
-        only appends the bytes, touching no trace (it would meet them cold, and every
+        """Encode the inbox's newest traces and frame them as records (their JSON's CRCs
+        taken, seqs drawn here), all while they are in this CPU's caches: the writer thread
+        then only appends the bytes, touching no trace (it would meet them cold, and every
         instruction it runs under the GIL is one the loop waits for)."""
         with self._lock:
             self._encoding = False
@@ -178,19 +191,18 @@ class SpoolQueue(TraceQueue):
             self._seq += len(todo)
         parts = encode_group(todo)
         framed: Framed | None = None
-        if None in parts:
-            crcs: list[int | None] = [None if p is None else crc32(p) for p in parts]
-        else:
+        if todo and None not in parts:  # else the writer frames what it can encode
             crcs = list(map(crc32, parts))  # type: ignore[arg-type]  # no None in it
             pieces, sizes = frame_group(seq, parts, crcs, _UNBOUNDED)  # type: ignore[arg-type]
-            framed = (start, len(todo), seq, pieces, sizes)
+            framed = (start, len(todo), seq, b"".join(pieces), array("q", sizes))
+        end = start + len(todo)
         with self._lock:
-            # Some taken by the writer meanwhile: it computes their CRCs itself.
-            wanted = self._taken + len(self._crcs)  # the position of the next CRC
-            if start <= wanted < start + len(crcs):
-                self._crcs += crcs[wanted - start :]
-                if wanted == start and framed is not None:
-                    self._framed.append(framed)  # none taken: the records are whole
+            self._ready = max(self._ready, end)
+            taken = self._taken  # the writer took (and framed) traces before this meanwhile
+            if framed is not None and taken < end:
+                if taken > start:
+                    framed = split_run(framed, taken - start)[1]
+                self._framed.append(framed)
 
     def draw_seqs(self, count: int) -> int:
         """The first of ``count`` new record seqs (the writer's own framing)."""
@@ -225,16 +237,11 @@ class SpoolQueue(TraceQueue):
     # The writer's side ----------------------------------------------------------------
 
     def take_inbox(self) -> list[Trace]:
-        return self.take_group()[0]
+        return self.take_framed()[0]
 
-    def take_group(self, whole: bool = True) -> tuple[list[Trace], list[int | None]]:
-        """The inbox, and the CRCs of its first traces (``take_framed`` without records)."""
-        group, crcs, _ = self.take_framed(whole)
-        return group, crcs
-
-    def take_framed(self, whole: bool = True) -> tuple[list[Trace], list[int | None], list[Framed]]:
-        """The inbox, the CRCs of its first traces (those the loop encoded), and the
-        loop's records of runs wholly inside the group (positions in the group).
+    def take_framed(self, whole: bool = True) -> tuple[list[Trace], list[Framed]]:
+        """The inbox, and the loop's records of its runs (positions in the group; a run
+        the take ends inside is cut, its rest left for the next take).
 
         ``whole=False`` (a routine group): while an event loop encodes the inbox and has
         encoded at least ``PARTIAL_AT`` of it (traces come fast: ~13,000/s or more), only
@@ -247,8 +254,8 @@ class SpoolQueue(TraceQueue):
         at once (``backlogged``), so a burst is written in bounded steps.
         """
         with self._lock:
-            inbox, crcs = self._inbox, self._crcs
-            take = max(len(crcs), self._stale)
+            inbox, first = self._inbox, self._taken
+            take = max(self._ready - first, self._stale)  # the loop's encoding is done
             partial = not whole and PARTIAL_AT <= take < len(inbox) and self._ask_loop()
             if not partial:
                 take = len(inbox)
@@ -257,21 +264,22 @@ class SpoolQueue(TraceQueue):
                 take = min(take, GROUP_MAX)  # bounded work per group; the rest goes next
             if take < len(inbox):
                 inbox, self._inbox = inbox[:take], inbox[take:]
-                crcs, self._crcs = crcs[:take], crcs[take:]
             else:
-                self._inbox, self._crcs = [], []
+                self._inbox = []
             self._stale = len(self._inbox)
-            first, end = self._taken, self._taken + len(inbox)
-            self._taken = end
+            end = self._taken = first + len(inbox)
             framed, self._framed = self._framed, []
             mine: list[Framed] = []
             for run in framed:
-                if run[0] + run[1] <= end:
-                    if run[0] >= first:  # a run cut by the take is framed again by the writer
-                        mine.append((run[0] - first, *run[1:]))
-                elif run[0] >= end:
+                position, count = run[:2]
+                if position >= end:
                     self._framed.append(run)
-            return inbox, crcs, mine
+                    continue
+                if position + count > end:  # cut: the rest goes with the next take
+                    run, rest = split_run(run, end - position)
+                    self._framed.append(rest)
+                mine.append((position - first, *run[1:]))
+            return inbox, mine
 
     def backlogged(self) -> bool:
         """Whether the inbox holds a whole group more (the writer goes on at once)."""

@@ -2,7 +2,7 @@
 
 Every ``PERIOD`` seconds (or when asked: ``flush()``, ``shutdown()``) it takes the queue's
 inbox with the records the event loop already framed for its runs of traces, and appends
-those pieces as they are (``writev()``, several runs per call), without reading a trace.
+those bytes as they are (``writev()``, several runs per call), without reading a trace.
 What the loop did not frame (a trickle, traces queued from another thread, a run cut by a
 take or larger than a segment) it encodes (``_spool_encode``: the bytes the POST reuses)
 and frames itself (``frame_group``). It syncs with ``spool_fsync="always"`` before any
@@ -175,9 +175,9 @@ class SpoolWriter(Appender):
         now = time.monotonic()
         if self._own is None and self._healthy_at(now):
             self._open()
-        group, crcs, framed = self._queue.take_framed(whole)
+        group, framed = self._queue.take_framed(whole)
         if group:
-            self._place(group, crcs, framed, closing)
+            self._place(group, framed, closing)
             if self._queue.backlogged():
                 self._wake.set()  # a capped group: the next one at once
         if whole or now >= self._next_acks:
@@ -238,14 +238,12 @@ class SpoolWriter(Appender):
 
     # Writing ----------------------------------------------------------------------------
 
-    def _place(
-        self, group: list[Trace], crcs: list[int | None], framed: list[Framed], closing: bool
-    ) -> None:
+    def _place(self, group: list[Trace], framed: list[Framed], closing: bool) -> None:
         refs: list[Ref | None] = [None] * len(group)
         offsets: list[int] = [0] * len(group)
         if self._writable(time.monotonic()):
             try:
-                self._write(group, crcs, framed, refs, offsets)
+                self._write(group, framed, refs, offsets)
             except Exception:
                 logger.exception("tracing spool writer failed to write a group")
         overflowing = self._backlog.overflowing
@@ -265,21 +263,19 @@ class SpoolWriter(Appender):
     def _write(
         self,
         group: list[Trace],
-        crcs: list[int | None],
         framed: list[Framed],
         refs: list[Ref | None],
         offsets: list[int],
     ) -> None:
         """Append the group's records; fill ``refs``/``offsets`` for those written.
         ``framed``: the records the loop made of the group's first traces, appended as
-        they are; the rest are encoded (if the loop did not) and framed here, with
-        ``crcs``, the JSON's CRCs the loop computed for the group's first traces."""
+        they are; the rest are encoded (if the loop did not) and framed here."""
         part = self._own
         assert part is not None
         try:
             done = self._write_framed(part, framed, refs, offsets) if framed else 0
             if done < len(group):
-                self._write_records(part, group, crcs, done, refs, offsets)
+                self._write_records(part, group, done, refs, offsets)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 part.seal_current()

@@ -1,5 +1,5 @@
-"""The writer group's encoding: one orjson call cut into each trace's bytes, the CRCs
-computed on the event loop, and a large group written in several ``writev`` calls."""
+"""The writer group's encoding: one orjson call cut into each trace's bytes, the runs of
+records framed on the event loop, and a large group written in several ``writev`` calls."""
 
 from __future__ import annotations
 
@@ -18,12 +18,25 @@ from tests.spool.test_spool import read_records
 from tracing import Trace
 from tracing._spool_encode import CHUNK, encode_group
 from tracing._spool_format import Record, SegmentReader, encode_record, frame_group, read_acks
-from tracing._spool_queue import ENCODE_AT, GROUP_MAX, PARTIAL_AT, SpoolQueue
+from tracing._spool_queue import ENCODE_AT, GROUP_MAX, PARTIAL_AT, Framed, SpoolQueue
 from tracing._wire import encode_trace
 
 
 def fresh(count: int, **fields: Any) -> list[Trace]:
     return [Trace("enc", id=f"e-{i}", input=f'in {i} \u00e9\n"q"', **fields) for i in range(count)]
+
+
+def spans(framed: list[Framed]) -> list[tuple[int, int]]:
+    return [(position, count) for position, count, *_ in framed]
+
+
+def assert_records(taken: list[Trace], framed: list[Framed]) -> None:
+    """Each run holds, byte for byte, the records framing each of its traces alone."""
+    for position, count, seq, data, sizes in framed:
+        run = taken[position : position + count]
+        alone = [encode_record(seq + i, t._wire or b"") for i, t in enumerate(run)]
+        assert data == b"".join(alone)
+        assert list(sizes) == [len(record) for record in alone]
 
 
 def test_group_bytes_equal_each_traces_own_encoding() -> None:
@@ -91,10 +104,10 @@ def test_a_precomputed_crc_is_the_one_checked(tmp_path: Path) -> None:
     assert sum(sizes) == path.stat().st_size
 
 
-async def test_the_loop_encodes_the_inbox_and_leaves_the_crc() -> None:
+async def test_the_loop_encodes_and_frames_the_inbox() -> None:
     """A put() that reaches ENCODE_AT unencoded traces schedules the encoding on this loop:
     after one turn of the loop each trace has its bytes, and the writer takes their JSON's
-    CRCs with the inbox; place() sets each trace's record place."""
+    records with the inbox; place() sets each trace's record place."""
     queue = SpoolQueue(10_000)
     group = fresh(ENCODE_AT + 3)
     for trace in group:
@@ -104,31 +117,32 @@ async def test_the_loop_encodes_the_inbox_and_leaves_the_crc() -> None:
     # One call (the last 3 put()s found it scheduled), for all that was queued by then.
     assert all(t._wire is not None for t in group)
     assert all(t._spool is None for t in group)
-    taken, crcs = queue.take_group()
+    taken, framed = queue.take_framed()
     assert taken == group
-    assert crcs == [zlib.crc32(t._wire or b"") for t in group]
+    assert spans(framed) == [(0, len(group))]
+    assert_records(taken, framed)
     first, dropped = queue.place(taken, [None] * len(taken), False)
     assert (first, dropped) == (len(group), [])
     assert all(t._spool is None for t in group)
 
 
-async def test_an_inbox_taken_before_the_loop_encodes_keeps_no_crc() -> None:
+async def test_an_inbox_taken_before_the_loop_encodes_gets_no_run() -> None:
     """The writer took the inbox first: the loop's late call finds nothing to encode and
     sets nothing on traces that are the writer's now (it encodes them itself)."""
     queue = SpoolQueue(10_000)
     group = fresh(ENCODE_AT)
     for trace in group:
         assert queue.put(trace)
-    assert queue.take_group() == (group, [])
+    assert queue.take_framed() == (group, [])
     await asyncio.sleep(0)
     assert all(t._wire is None and t._spool is None for t in group)
-    assert queue.take_group() == ([], [])  # the late call left no CRCs for the next inbox
+    assert queue.take_framed() == ([], [])  # the late call left no run for the next inbox
     assert encode_group(group) == [t._wire for t in group]
 
 
-async def test_crcs_of_several_loop_encodings_line_up_with_the_inbox() -> None:
-    """Two encodings on the loop, then a tail it never reached: the CRCs the writer takes
-    are those of the inbox's first traces, in order, and the tail has none."""
+async def test_runs_of_several_loop_encodings_line_up_with_the_inbox() -> None:
+    """Two encodings on the loop, then a tail it never reached: the runs the writer takes
+    cover the inbox's first traces, in order, and the tail is in none."""
     queue = SpoolQueue(10_000)
     group = fresh(2 * ENCODE_AT + 5)
     for trace in group[:ENCODE_AT]:
@@ -140,16 +154,17 @@ async def test_crcs_of_several_loop_encodings_line_up_with_the_inbox() -> None:
     for trace in fresh(3):
         group.append(trace)
         assert queue.put(trace)  # not encoded: under ENCODE_AT new ones
-    taken, crcs = queue.take_group()
+    taken, framed = queue.take_framed()
     assert taken == group
-    assert len(crcs) == len(group) - 3
-    assert crcs == [zlib.crc32(t._wire or b"") for t in group[: len(crcs)]]
-    assert all(t._wire is None for t in group[len(crcs) :])
+    assert spans(framed) == [(0, ENCODE_AT), (ENCODE_AT, ENCODE_AT + 5)]
+    assert [run[2] for run in framed] == [1, 1 + ENCODE_AT]
+    assert_records(taken, framed)
+    assert all(t._wire is None for t in group[-3:])
 
 
 async def test_a_routine_group_leaves_the_unencoded_tail_for_the_next() -> None:
     """Traces coming fast (PARTIAL_AT encoded): a routine take gets the encoded part with
-    its CRCs and leaves the newest, unencoded traces; the next routine take gets those
+    its runs and leaves the newest, unencoded traces; the next routine take gets those
     even though the loop never reached them (no trace waits more than two groups), and
     every trace is taken once, in order."""
     queue = SpoolQueue(10_000)
@@ -160,15 +175,14 @@ async def test_a_routine_group_leaves_the_unencoded_tail_for_the_next() -> None:
     tail = fresh(3)
     for trace in tail:
         assert queue.put(trace)  # under ENCODE_AT new ones: not encoded
-    taken, crcs = queue.take_group(whole=False)
+    taken, framed = queue.take_framed(whole=False)
     assert taken == group
-    assert crcs == [zlib.crc32(t._wire or b"") for t in group]
+    assert spans(framed) == [(0, len(group))]
     assert len(queue._inbox) == 3  # counted as queued meanwhile: the invariant holds
     assert queue.snapshot().queue_size == len(group) + len(tail)
-    taken, crcs = queue.take_group(whole=False)
-    assert (taken, crcs) == (tail, [])
+    assert queue.take_framed(whole=False) == (tail, [])
     assert all(t._wire is None for t in tail)  # the writer encodes them
-    assert queue.take_group(whole=False) == ([], [])
+    assert queue.take_framed(whole=False) == ([], [])
 
 
 async def encoded_then_two_more(queue: SpoolQueue, count: int) -> list[Trace]:
@@ -188,11 +202,11 @@ async def test_a_small_or_asked_for_group_takes_the_whole_inbox() -> None:
     (whole), the inbox is taken whole, encoded or not: no trace waits an extra group."""
     queue = SpoolQueue(10_000)
     group = await encoded_then_two_more(queue, ENCODE_AT)
-    assert queue.take_group(whole=False)[0] == group
+    assert queue.take_framed(whole=False)[0] == group
     group = await encoded_then_two_more(queue, PARTIAL_AT)
-    taken, crcs = queue.take_group(whole=True)
+    taken, framed = queue.take_framed(whole=True)
     assert taken == group
-    assert len(crcs) == PARTIAL_AT
+    assert spans(framed) == [(0, PARTIAL_AT)]
 
 
 async def test_a_large_group_is_written_whole_and_in_order(
@@ -214,8 +228,8 @@ async def test_a_large_group_is_written_whole_and_in_order(
 
 async def test_a_routine_group_is_capped_and_the_rest_goes_next_at_once() -> None:
     """A burst larger than GROUP_MAX: a routine take gets GROUP_MAX traces with their own
-    CRCs, the writer is told to go on at once (backlogged), and the next takes get the
-    rest, in order, each trace once with the CRC of its own bytes. A take asked for by
+    records, the writer is told to go on at once (backlogged), and the next takes get the
+    rest, in order, each trace once in a record of its own bytes. A take asked for by
     flush() or shutdown() (whole) is never capped."""
     queue = SpoolQueue(3 * GROUP_MAX)
     group = fresh(GROUP_MAX + ENCODE_AT + 7)
@@ -223,18 +237,20 @@ async def test_a_routine_group_is_capped_and_the_rest_goes_next_at_once() -> Non
         assert queue.put(trace)
     await asyncio.sleep(0)  # the loop encodes them all
     assert queue.backlogged()
-    first, crcs = queue.take_group(whole=False)
+    first, framed = queue.take_framed(whole=False)
     assert first == group[:GROUP_MAX]
-    assert crcs == [zlib.crc32(t._wire or b"") for t in first]
+    assert spans(framed) == [(0, GROUP_MAX)]
+    assert_records(first, framed)
     assert not queue.backlogged()
-    rest, crcs = queue.take_group(whole=False)
+    rest, framed = queue.take_framed(whole=False)
     assert rest == group[GROUP_MAX:]
-    assert crcs == [zlib.crc32(t._wire or b"") for t in rest]
+    assert spans(framed) == [(0, len(rest))]
+    assert_records(rest, framed)
     assert queue.snapshot().queue_size == len(group)  # held for the writer: still counted
     more = fresh(GROUP_MAX + 1)
     for trace in more:
         assert queue.put(trace)
-    assert queue.take_group(whole=True)[0] == more
+    assert queue.take_framed(whole=True)[0] == more
 
 
 async def test_the_loop_frames_each_encoded_run_as_records() -> None:
@@ -250,35 +266,38 @@ async def test_the_loop_frames_each_encoded_run_as_records() -> None:
     for trace in second:
         assert queue.put(trace)
     await asyncio.sleep(0)
-    taken, crcs, framed = queue.take_framed()
+    taken, framed = queue.take_framed()
     assert taken == first + second
     assert [run[:3] for run in framed] == [
         (0, len(first), 1),
         (len(first), len(second), 1 + len(first)),
     ]
-    for (position, count, seq, pieces, sizes), run in zip(framed, (first, second), strict=True):
-        alone = [encode_record(seq + i, t._wire or b"") for i, t in enumerate(run)]
-        assert b"".join(pieces) == b"".join(alone)
-        assert sizes == [len(record) for record in alone]
-        assert crcs[position : position + count] == [zlib.crc32(t._wire or b"") for t in run]
+    assert_records(taken, framed)
     assert queue.draw_seqs(5) == 1 + len(first) + len(second)
     assert queue.draw_seqs(1) == 6 + len(first) + len(second)
 
 
-async def test_a_run_cut_by_a_take_is_not_handed_over() -> None:
-    """A run cut by a capped take (GROUP_MAX) is left out of both takes: the writer frames
-    those traces itself, from the CRCs it is given, and no record is written twice."""
+async def test_a_run_cut_by_a_take_is_split_between_the_takes() -> None:
+    """A run cut by a capped take (GROUP_MAX) is split at the cut: the first take gets its
+    first GROUP_MAX records, the next take the rest, renumbered from the group's start,
+    and together they are the run's bytes, each record once."""
     queue = SpoolQueue(3 * GROUP_MAX)
     group = fresh(GROUP_MAX + 7)
     for trace in group:
         assert queue.put(trace)
     await asyncio.sleep(0)  # one encoding, one run, for all of them
-    assert [run[:2] for run in queue._framed] == [(0, len(group))]
-    taken, crcs, framed = queue.take_framed(whole=False)
-    assert (len(taken), len(crcs), framed) == (GROUP_MAX, GROUP_MAX, [])
-    taken, crcs, framed = queue.take_framed(whole=False)
-    assert (taken, framed) == (group[GROUP_MAX:], [])
-    assert crcs == [zlib.crc32(t._wire or b"") for t in taken]
+    assert [run[:3] for run in queue._framed] == [(0, len(group), 1)]
+    whole = queue._framed[0][3]
+    taken, framed = queue.take_framed(whole=False)
+    assert len(taken) == GROUP_MAX
+    assert [run[:3] for run in framed] == [(0, GROUP_MAX, 1)]
+    assert_records(taken, framed)
+    head = framed[0][3]
+    taken, framed = queue.take_framed(whole=False)
+    assert taken == group[GROUP_MAX:]
+    assert [run[:3] for run in framed] == [(0, 7, 1 + GROUP_MAX)]
+    assert_records(taken, framed)
+    assert head + framed[0][3] == whole
 
 
 async def test_framed_runs_and_the_writers_own_records_share_a_part(
@@ -309,12 +328,12 @@ async def test_framed_runs_and_the_writers_own_records_share_a_part(
     assert [r.payload for r in found] == [t._wire for t in group]
 
 
-async def test_a_framed_run_larger_than_a_segment_goes_record_by_record(
+async def test_a_framed_run_larger_than_a_segment_is_split_across_segments(
     server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
 ) -> None:
-    """With a small spool_max_bytes a segment (4 KiB) holds a few records only: a run the
-    loop framed does not fit one, so its records are written one by one into segments
-    of their own size, each on disk once and in order."""
+    """With a small spool_max_bytes a segment (16 KiB) holds a few records only: a run the
+    loop framed does not fit one, so it is split at records across segments, keeping
+    the loop's records (their seqs) as they are, each on disk once and in order."""
     server.default = Reply(503)
     tracer = make_spooled(max_queue_size=5000, flush_interval=0, spool_max_bytes=64 * 2**20 // 256)
     group = fresh(ENCODE_AT + 1)
@@ -326,6 +345,14 @@ async def test_a_framed_run_larger_than_a_segment_goes_record_by_record(
     assert stats.spooled == len(group)
     assert list(read_records(spool_dir)) == [t.id for t in group]
     assert len(spool_files(spool_dir)) > 1
+    found: list[Record] = []
+    for path in spool_files(spool_dir):
+        reader = SegmentReader(str(path))
+        found.extend(reader.read(10_000))
+        assert reader.corrupt == 0
+        reader.close()
+    assert [r.seq for r in found] == list(range(1, len(group) + 1))  # the loop's own
+    assert [r.payload for r in found] == [t._wire for t in group]
 
 
 @pytest.mark.parametrize("framed_by", ["loop", "writer"])
