@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ from tests.spool.conftest import MakeSpooled
 from tests.spool.test_spool import read_records
 from tracing import Trace
 from tracing._spool_encode import CHUNK, encode_group
-from tracing._spool_format import Record, SegmentReader, encode_record, frame_group, read_acks
+from tracing._spool_format import (
+    HEADER,
+    Record,
+    SegmentReader,
+    encode_record,
+    frame_group,
+    read_acks,
+)
 from tracing._spool_queue import ENCODE_AT, GROUP_MAX, PARTIAL_AT, Framed, SpoolQueue
 from tracing._wire import encode_trace
 
@@ -353,6 +361,37 @@ async def test_a_framed_run_larger_than_a_segment_is_split_across_segments(
         reader.close()
     assert [r.seq for r in found] == list(range(1, len(group) + 1))  # the loop's own
     assert [r.payload for r in found] == [t._wire for t in group]
+
+
+async def test_a_framed_run_past_spool_max_bytes_is_cut_at_the_bound(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """spool_max_bytes reached inside a run the loop framed: the run's first records are
+    written as they are (the loop's seqs) while they and their acknowledgements' room fit
+    the bound; the rest have no record, so a shutdown with the backend down keeps only the
+    written ones on disk."""
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    group = [
+        Trace("b", id=f"b-{i:03d}", input="x" * 500, start_time=start, end_time=end)
+        for i in range(ENCODE_AT + 1)
+    ]
+    record = HEADER.size + len(encode_trace(group[0]))
+    for trace in group:
+        trace._wire = None
+    server.default = Reply(503)
+    tracer = make_spooled(max_queue_size=5000, flush_interval=0, spool_max_bytes=12 * record)
+    for trace in group:
+        assert tracer.enqueue(trace)
+    await asyncio.sleep(0)
+    assert [run[:2] for run in tracer._queue._framed] == [(0, len(group))]  # type: ignore[attr-defined]
+    stats = await tracer.shutdown(timeout=5)
+    assert stats.spooled == 11  # the twelfth's room is kept for the acknowledgements
+    found: list[Record] = []
+    for path in spool_files(spool_dir):
+        reader = SegmentReader(str(path))
+        found.extend(reader.read(10_000))
+        reader.close()
+    assert [(r.seq, r.trace_id) for r in found] == [(i + 1, group[i].id) for i in range(11)]
 
 
 @pytest.mark.parametrize("framed_by", ["loop", "writer"])
