@@ -1,7 +1,7 @@
 """Appending records to the spool writer's own part (``SpoolWriter``'s half that writes).
 
 Runs the event loop framed (one ``bytes`` each) are appended as they are, several per
-``writev()``, a run split at a record when it does not fit the current segment; the rest
+``writev()``, a run split at a record where the segment or ``spool_max_bytes`` ends; the rest
 are encoded and framed here, record by record, into the current segment or a new one
 when it is full. Each append is synced with ``spool_fsync="always"`` before any of its
 records counts as written. Every method may raise ``OSError``; ``SpoolWriter._write``

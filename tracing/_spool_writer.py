@@ -2,10 +2,11 @@
 
 Every ``PERIOD`` seconds (or when asked: ``flush()``, ``shutdown()``) it takes the queue's
 inbox with the records the event loop already framed for its runs of traces, and appends
-those bytes as they are (``writev()``, several runs per call), without reading a trace.
-What the loop did not frame (a trickle, traces queued from another thread, a run cut by a
-take or larger than a segment) it encodes (``_spool_encode``: the bytes the POST reuses)
-and frames itself (``frame_group``). It syncs with ``spool_fsync="always"`` before any
+those bytes as they are (``writev()``, several runs per call; a run is split at a record
+where a segment or ``spool_max_bytes`` ends), without reading a trace. What the loop did
+not frame (a trickle, traces queued from another thread or taken before the loop reached
+them) it encodes (``_spool_encode``: the bytes the POST reuses) and frames itself
+(``frame_group``). It syncs with ``spool_fsync="always"`` before any
 record counts as written, and places the traces (see ``_spool_queue``). Then it writes
 the acknowledgements the flusher collected, deletes segments whose every record was
 answered for, reads disk-only and adopted records back while memory has room, syncs
