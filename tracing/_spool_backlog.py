@@ -2,9 +2,14 @@
 
 Run by the spool writer's thread only. ``refill()`` moves traces into memory while it has
 room, oldest first: adopted parts (older, the oldest part first), then this tracer's own
-records that went to disk only while memory was full. ``adopt()`` takes every part whose
-lock is free; a part is deleted once it was read to the end and every record in it was
-answered for.
+records that went to disk only while memory was full. It reads at most ``STEP`` records
+a cycle, and says when there is more and room for it: the writer then starts its next
+cycle (a group of new traces first) at once. Pieces of up to 1,000 records made the
+writer's cycles longer and the groups of new traces later (traces coming faster than
+they were sent, ``max_queue_size`` 10,000: groups up to 79-97 ms apart, where the
+contract says 50; with steps, 56-90 ms, and 1.2x the throughput; benchmarks/RESULTS.md).
+``adopt()`` takes every part whose lock is free; a part is deleted once it was read to
+the end and every record in it was answered for.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from ._spool_part import Part, adoptable
 from ._spool_queue import SpoolQueue
 from ._spool_replay import PIECE, AdoptedReader, OwnReader
 
-__all__ = ["Backlog"]
+__all__ = ["STEP", "Backlog"]
+
+STEP = 250  # records read back per writer cycle (at most PIECE)
 
 
 class Backlog:
@@ -54,12 +61,15 @@ class Backlog:
     def parts(self) -> list[Part]:
         return [reader.part for reader in self._adopted]
 
-    def refill(self) -> None:
-        room = self._queue.room()
+    def refill(self, step: int = STEP) -> bool:
+        """Read up to ``step`` records back into memory's room; whether room and records
+        are left (the writer goes on with its next cycle at once)."""
+        room = start = self._queue.room()
+        room = min(room, step, PIECE)
         for reader in [r for r in self._adopted if not r.done]:  # oldest part first
             if room <= 0:
                 break
-            traces = reader.read(min(room, PIECE))
+            traces = reader.read(room)
             if traces:
                 self._queue.refill(traces, "mine" if reader.part.mine else "adopted")
                 room -= len(traces)
@@ -71,7 +81,7 @@ class Backlog:
         own = self._own
         if own is not None and room > 0:
             try:
-                traces = own.read(min(room, PIECE))
+                traces = own.read(room)
             except OSError as exc:
                 logger.warning("tracing spool: cannot read back %s: %s", own.part.path, exc)
                 traces = []
@@ -83,6 +93,8 @@ class Backlog:
             if own.caught_up():
                 self.close_own_reader()
         self._refilled()
+        left = self._own is not None or any(not r.done for r in self._adopted)
+        return left and room <= 0 and start > step
 
     def _report_corrupt(self, reader: AdoptedReader | OwnReader) -> None:
         count, reader.corrupt = reader.corrupt, 0

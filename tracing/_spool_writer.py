@@ -185,8 +185,8 @@ class SpoolWriter(Appender):
             self._next_acks = now + ACK_INTERVAL
             self._write_acks()
             self.lender.wants = time.monotonic()
-        if not closing and self._queue.refilling:
-            self._backlog.refill()
+        if not closing and self._queue.refilling and self._backlog.refill():
+            self._wake.set()  # more to read back: the next cycle (its group first) at once
         if self._fsync == "interval" and self._syncer.due(now, SYNC_INTERVAL):
             self._syncer.sync_soon(self._own.path if self._own is not None else None)
         if not closing and self._own is not None and now >= self._next_scan:

@@ -1,5 +1,6 @@
 """A large backlog is replayed in bounded pieces: the replaying process's memory stays far
-below the backlog's size (the 1 GB figure is in benchmarks/spool.py)."""
+below the backlog's size (the 1 GB figure is in benchmarks/spool.py), and each writer
+cycle reads one step of it back."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from tests._server import FaultServer, Reply
 from tests.spool._backlog import write_backlog
 from tests.spool._child import Child, check_counts, spool_files
+from tracing._spool_backlog import STEP, Backlog
+from tracing._spool_queue import SpoolQueue
 
 COUNT = 60_000
 
@@ -37,3 +40,41 @@ async def test_large_backlog_replays_with_bounded_memory(
     grown = (final["maxrss_kb"] - start_kb) * 1024
     assert grown < size / 3, (grown, size)
     assert not spool_files(spool_dir)
+
+
+def test_a_backlog_is_read_back_a_step_at_a_time(tmp_path: Path) -> None:
+    """Each refill (one per writer cycle) reads at most STEP records back and says when
+    there is more and room for it, so the writer starts its next cycle (its group of new
+    traces first) at once; it says nothing more when memory's room was the limit, or when
+    the backlog is read. Every record arrives once, in order."""
+    spool_dir = tmp_path / "spool"
+    write_backlog(spool_dir, 2 * STEP + 10, size=10)
+    queue = SpoolQueue(10_000)
+    backlog = Backlog(str(spool_dir), queue, set(), lambda: None)
+    backlog.adopt("none of these")
+    try:
+        assert len(queue) == 0
+        assert backlog.refill() is True
+        assert len(queue) == STEP
+        assert backlog.refill() is True
+        assert backlog.refill() is False  # the last 10: nothing left
+        assert len(queue) == 2 * STEP + 10
+        assert [t.id for t in queue.take(10_000)] == [f"b-{i}" for i in range(1, 2 * STEP + 11)]
+        assert backlog.refill() is False
+    finally:
+        backlog.release_all()
+
+
+def test_a_refill_limited_by_memory_does_not_ask_for_more_at_once(tmp_path: Path) -> None:
+    """Memory has room for fewer than STEP traces: the refill fills it and does not ask
+    for the next cycle at once (the flusher makes room first)."""
+    spool_dir = tmp_path / "spool"
+    write_backlog(spool_dir, 2 * STEP, size=10)
+    queue = SpoolQueue(STEP // 2)
+    backlog = Backlog(str(spool_dir), queue, set(), lambda: None)
+    backlog.adopt("none of these")
+    try:
+        assert backlog.refill() is False
+        assert len(queue) == STEP // 2
+    finally:
+        backlog.release_all()
