@@ -20,9 +20,10 @@ run is framed there too, as one ``bytes`` of records (``Framed``, seqs from this
 counter), so the writer only appends it: every instruction it runs holds the GIL the
 loop waits for. A run is one object with its sizes in an ``array``, not lists of
 pieces and ints: the garbage collector traverses every young list at each collection,
-and those lists (~3,000 references per collection, each a cache miss) made the loop's
-collections cost 1.7x as much (``perf``, benchmarks/RESULTS.md). The writer encodes and
-frames whatever is left (no loop, or taken first).
+and those lists (about 2,600 references per collection, each a likely cache miss) made
+the young collections take 0.33-0.35 s of a 150,000-trace run, against 0.16-0.19 s with
+the spool off and 0.23-0.28 s as now (benchmarks/RESULTS.md, session 10). The writer
+encodes and frames whatever is left (no loop, or taken first).
 All counters change under one lock, so ``snapshot()`` always satisfies
 ``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
 """
