@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests._server import FaultServer, Reply
 from tests.spool._backlog import write_backlog
 from tests.spool._child import Child, check_counts, spool_files
 from tracing._spool_backlog import STEP, Backlog
+from tracing._spool_format import encode_record
 from tracing._spool_queue import SpoolQueue
 
 COUNT = 60_000
@@ -76,5 +78,31 @@ def test_a_refill_limited_by_memory_does_not_ask_for_more_at_once(tmp_path: Path
     try:
         assert backlog.refill() is False
         assert len(queue) == STEP // 2
+    finally:
+        backlog.release_all()
+
+
+def test_a_record_without_an_id_is_read_back_with_the_rest(tmp_path: Path) -> None:
+    """A record whose JSON has no "id" (good CRC; not one this SDK writes) comes back as
+    a stub with an empty id and its bytes as stored, in its place: the read-back neither
+    fails nor skips the records read with it (the collector refuses that one, counted)."""
+    part = tmp_path / "spool" / "p-0000000000000001-000000noid"
+    part.mkdir(parents=True, mode=0o700)
+    (part / "lock").touch(mode=0o600)
+    payloads = [orjson.dumps({"id": "r-1", "name": "n"}), b'{"name":"no id"}']
+    payloads.append(orjson.dumps({"id": "r-3", "name": "n"}))
+    (part / "00000001.seg").write_bytes(
+        b"".join(encode_record(seq, p) for seq, p in enumerate(payloads, 1))
+    )
+    queue = SpoolQueue(100)
+    backlog = Backlog(str(tmp_path / "spool"), queue, set(), lambda: None)
+    backlog.adopt("none of these")
+    try:
+        assert len(queue) == 0
+        assert backlog.refill() is False
+        traces = queue.take(10)
+        assert [t.id for t in traces] == ["r-1", "", "r-3"]
+        assert [t._wire for t in traces] == payloads
+        assert queue.snapshot().replayed == 3
     finally:
         backlog.release_all()
