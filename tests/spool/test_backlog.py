@@ -16,6 +16,7 @@ from tests.spool._child import Child, check_counts, spool_files
 from tracing._spool_backlog import STEP, Backlog
 from tracing._spool_format import encode_record
 from tracing._spool_queue import SpoolQueue
+from tracing._spool_replay import NO_ID
 
 COUNT = 60_000
 
@@ -84,8 +85,8 @@ def test_a_refill_limited_by_memory_does_not_ask_for_more_at_once(tmp_path: Path
 
 def test_a_record_without_an_id_is_read_back_with_the_rest(tmp_path: Path) -> None:
     """A record whose JSON has no "id" (good CRC; not one this SDK writes) comes back as
-    a stub with an empty id and its bytes as stored, in its place: the read-back neither
-    fails nor skips the records read with it (the collector refuses that one, counted)."""
+    a stub under a placeholder id with its bytes as stored, in its place: the read-back
+    neither fails nor skips the records read with it."""
     part = tmp_path / "spool" / "p-0000000000000001-000000noid"
     part.mkdir(parents=True, mode=0o700)
     (part / "lock").touch(mode=0o600)
@@ -101,7 +102,7 @@ def test_a_record_without_an_id_is_read_back_with_the_rest(tmp_path: Path) -> No
         assert len(queue) == 0
         assert backlog.refill() is False
         traces = queue.take(10)
-        assert [t.id for t in traces] == ["r-1", "", "r-3"]
+        assert [t.id for t in traces] == ["r-1", NO_ID, "r-3"]
         assert [t._wire for t in traces] == payloads
         assert queue.snapshot().replayed == 3
     finally:
