@@ -19,11 +19,11 @@ from collections.abc import Callable
 from ._log import logger
 from ._spool_part import Part, adoptable
 from ._spool_queue import SpoolQueue
-from ._spool_replay import PIECE, AdoptedReader, OwnReader
+from ._spool_replay import AdoptedReader, OwnReader
 
 __all__ = ["STEP", "Backlog"]
 
-STEP = 250  # records read back per writer cycle (at most PIECE)
+STEP = 250  # records read back per writer cycle (_spool_replay.PIECE bounds a read)
 
 
 class Backlog:
@@ -61,11 +61,11 @@ class Backlog:
     def parts(self) -> list[Part]:
         return [reader.part for reader in self._adopted]
 
-    def refill(self, step: int = STEP) -> bool:
-        """Read up to ``step`` records back into memory's room; whether room and records
+    def refill(self) -> bool:
+        """Read up to ``STEP`` records back into memory's room; whether room and records
         are left (the writer goes on with its next cycle at once)."""
-        room = start = self._queue.room()
-        room = min(room, step, PIECE)
+        start = self._queue.room()
+        room = min(start, STEP)
         for reader in [r for r in self._adopted if not r.done]:  # oldest part first
             if room <= 0:
                 break
@@ -94,7 +94,7 @@ class Backlog:
                 self.close_own_reader()
         self._refilled()
         left = self._own is not None or any(not r.done for r in self._adopted)
-        return left and room <= 0 and start > step
+        return left and room <= 0 and start > STEP
 
     def _report_corrupt(self, reader: AdoptedReader | OwnReader) -> None:
         count, reader.corrupt = reader.corrupt, 0

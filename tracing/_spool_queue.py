@@ -193,7 +193,7 @@ class SpoolQueue(TraceQueue):
         parts = encode_group(todo)
         framed: Framed | None = None
         if todo and None not in parts:  # else the writer frames what it can encode
-            crcs = list(map(crc32, parts))  # type: ignore[arg-type]  # no None in it
+            crcs = map(crc32, parts)  # type: ignore[arg-type]  # no None in it
             pieces, sizes = frame_group(seq, parts, crcs, _UNBOUNDED)  # type: ignore[arg-type]
             framed = (start, len(todo), seq, b"".join(pieces), array("q", sizes))
         end = start + len(todo)

@@ -6,11 +6,12 @@ those bytes as they are (``writev()``, several runs per call; a run is split at 
 where a segment or ``spool_max_bytes`` ends), without reading a trace. What the loop did
 not frame (a trickle, traces queued from another thread or taken before the loop reached
 them) it encodes (``_spool_encode``: the bytes the POST reuses) and frames itself
-(``frame_group``). It syncs with ``spool_fsync="always"`` before any
-record counts as written, and places the traces (see ``_spool_queue``). Then it writes
-the acknowledgements the flusher collected, deletes segments whose every record was
-answered for, reads disk-only and adopted records back while memory has room, syncs
-about once a second with ``"interval"``, and looks for orphaned parts every few seconds.
+(``frame_group``). It syncs with ``spool_fsync="always"`` before any record counts as
+written, and places the traces (see ``_spool_queue``). Then it writes the
+acknowledgements the flusher collected, deletes segments whose every record was answered
+for, reads disk-only and adopted records back a step at a time while memory has room,
+syncs about once a second with ``"interval"``, and looks for orphaned parts every few
+seconds.
 
 A busy event loop would starve this thread of the GIL for seconds; the loop lends it
 (``_spool_gil``) whenever the thread has wanted it for more than 5 ms.
