@@ -111,7 +111,7 @@ class AsyncTracing(_DirectSending, _ClientEvents):
         self._flush_at = config.flush_at
         self._spool: Spool | None = None
         if config.spool_dir is not None and config.enabled:
-            spooled = SpoolQueue(config.max_queue_size)
+            spooled = SpoolQueue(config.max_queue_size, swap=config.protocol == "tracing")
             self._queue: TraceQueue = spooled
             self._flusher = Flusher(config, spooled, self._report)
             self._spool = Spool(

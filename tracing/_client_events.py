@@ -20,6 +20,7 @@ from ._log import RateLimitedWarning, ids, logger
 from ._models import Stats, Trace
 from ._queue import TraceQueue
 from ._spool import Spool
+from ._spool_stub import for_user
 
 __all__ = ["_ClientEvents", "_State"]
 
@@ -71,7 +72,7 @@ class _ClientEvents:
         if callback is None:
             return
         try:
-            callback(exc, traces)
+            callback(exc, for_user(traces))
         except Exception:
             logger.exception("tracing on_error callback raised")
 

@@ -23,7 +23,8 @@ pieces and ints: the garbage collector traverses every young list at each collec
 and those lists (about 2,600 references per collection, each a likely cache miss) made
 the young collections take 0.33-0.35 s of a 150,000-trace run, against 0.16-0.19 s with
 the spool off and 0.23-0.28 s as now (benchmarks/RESULTS.md, session 10). The writer
-encodes and frames whatever is left (no loop, or taken first).
+encodes and frames whatever is left (no loop, or taken first). With the JSON protocol,
+each trace framed is then kept as its bytes only (``_spool_stub``).
 All counters change under one lock, so ``snapshot()`` always satisfies
 ``enqueued + replayed == sent + failed + dropped + queue_size + spooled + in_flight``.
 """
@@ -43,6 +44,7 @@ from ._queue import TraceQueue
 from ._spool_encode import encode_group
 from ._spool_format import frame_group
 from ._spool_gil import Lender
+from ._spool_stub import encoded, swap_encoded
 
 __all__ = ["OVERFLOW", "Framed", "Ref", "SpoolQueue"]
 
@@ -75,8 +77,11 @@ def split_run(run: Framed, count: int) -> tuple[Framed, Framed]:
 class SpoolQueue(TraceQueue):
     """A ``TraceQueue`` whose traces pass through the spool writer's inbox."""
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, swap: bool = False) -> None:
         super().__init__(max_size)
+        # Whether the loop's encoding swaps each trace in the inbox for its bytes only
+        # (``_spool_stub``): the JSON protocol, which posts those bytes and nothing else.
+        self._swap = swap
         # Traces accepted for disk only wait in the inbox until the writer's next group or
         # the one after (take_group); this bounds that wait's memory, and a burst beyond
         # it is dropped.
@@ -197,6 +202,7 @@ class SpoolQueue(TraceQueue):
             pieces, sizes = frame_group(seq, parts, crcs, _UNBOUNDED)  # type: ignore[arg-type]
             framed = (start, len(todo), seq, b"".join(pieces), array("q", sizes))
         end = start + len(todo)
+        stubs = list(map(encoded, todo)) if framed is not None and self._swap else None
         with self._lock:
             self._ready = max(self._ready, end)
             taken = self._taken  # the writer took (and framed) traces before this meanwhile
@@ -204,6 +210,9 @@ class SpoolQueue(TraceQueue):
                 if taken > start:
                     framed = split_run(framed, taken - start)[1]
                 self._framed.append(framed)
+                if stubs is not None:  # those still in the inbox: the rest are placed
+                    first = max(start, taken)
+                    self._inbox[first - taken : end - taken] = stubs[first - start :]
 
     def draw_seqs(self, count: int) -> int:
         """The first of ``count`` new record seqs (the writer's own framing)."""
@@ -318,6 +327,8 @@ class SpoolQueue(TraceQueue):
         Returns the index of the first trace left on disk only (``len(group)``: none) and
         the traces dropped (no record, no room).
         """
+        if self._swap:  # what the writer encoded itself (the loop's are swapped already)
+            group = swap_encoded(group)
         first = len(group)
         dropped: list[Trace] = []
         with self._lock:

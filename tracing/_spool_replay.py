@@ -13,25 +13,26 @@ from __future__ import annotations
 import contextlib
 
 from ._log import logger
-from ._models import ReadBack, Trace, start_trace
+from ._models import ReadBack, Trace
 from ._spool_decode import trace_from_wire
 from ._spool_format import Record, SegmentReader
 from ._spool_part import Part, Segment, ref_base
 from ._spool_queue import Ref
+from ._spool_stub import read_back
 
 __all__ = ["NO_ID", "PIECE", "AdoptedReader", "OwnReader", "stub_trace"]
 
 PIECE = 1000
-REPLAYED_NAME = "(replayed from the spool)"
 NO_ID = "(no id in the spool record)"  # a stub's id when its record's JSON has none
 
 
 def stub_trace(record: Record, ref: Ref, full: bool = False) -> Trace:
     """A trace read back from disk: its id and its wire bytes, sent as they were written.
 
-    With the JSON protocol only the id is decoded and the JSON is posted unchanged
-    (``on_error`` gets this stub for a replayed trace the collector rejects: the id is
-    right, the other fields are not read back). With OTLP the trace is rebuilt in full.
+    With the JSON protocol only the id is read and the JSON is posted unchanged: the
+    trace is an ``Encoded`` (``_spool_stub``), as a live one once framed, and ``on_error``
+    gets it rebuilt from its JSON (a replayed trace the collector rejects). With OTLP the
+    trace is rebuilt in full now, as that protocol encodes from the fields.
     """
     trace = None
     if full:  # a protocol that encodes from the fields (OTLP) needs them back
@@ -41,9 +42,8 @@ def stub_trace(record: Record, ref: Ref, full: bool = False) -> Trace:
             trace = None
     if trace is None:
         # A record without an "id" (not one this SDK writes) still comes back, under a
-        # placeholder: start_trace() refuses an empty id, and that would fail the whole
-        # step of the read-back.
-        trace = start_trace(REPLAYED_NAME, record.trace_id or NO_ID, None, None, None, {}, None)
+        # placeholder: an empty id would fail the whole step of the read-back.
+        return read_back(record.trace_id or NO_ID, record.payload, ReadBack(ref))
     trace._wire = record.payload
     trace._ended = trace._queued = True
     trace._spool = ReadBack(ref)
