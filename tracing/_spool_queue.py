@@ -44,7 +44,7 @@ from ._queue import TraceQueue
 from ._spool_encode import encode_group
 from ._spool_format import frame_group
 from ._spool_gil import Lender
-from ._spool_stub import encoded, swap_encoded
+from ._spool_stub import swap_encoded, swapped
 
 __all__ = ["OVERFLOW", "Framed", "Ref", "SpoolQueue"]
 
@@ -79,8 +79,9 @@ class SpoolQueue(TraceQueue):
 
     def __init__(self, max_size: int, swap: bool = False) -> None:
         super().__init__(max_size)
-        # Whether the loop's encoding swaps each trace in the inbox for its bytes only
-        # (``_spool_stub``): the JSON protocol, which posts those bytes and nothing else.
+        # Whether each trace framed is swapped for its bytes only (``_spool_stub``): in the
+        # inbox by the loop's encoding, in the writer's group by place(). The JSON
+        # protocol only: it posts those bytes and reads nothing else of a queued trace.
         self._swap = swap
         # Traces accepted for disk only wait in the inbox until the writer's next group or
         # the one after (take_group); this bounds that wait's memory, and a burst beyond
@@ -202,7 +203,7 @@ class SpoolQueue(TraceQueue):
             pieces, sizes = frame_group(seq, parts, crcs, _UNBOUNDED)  # type: ignore[arg-type]
             framed = (start, len(todo), seq, b"".join(pieces), array("q", sizes))
         end = start + len(todo)
-        stubs = list(map(encoded, todo)) if framed is not None and self._swap else None
+        stubs = swapped(todo) if framed is not None and self._swap else None
         with self._lock:
             self._ready = max(self._ready, end)
             taken = self._taken  # the writer took (and framed) traces before this meanwhile

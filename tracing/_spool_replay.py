@@ -18,7 +18,7 @@ from ._spool_decode import trace_from_wire
 from ._spool_format import Record, SegmentReader
 from ._spool_part import Part, Segment, ref_base
 from ._spool_queue import Ref
-from ._spool_stub import read_back
+from ._spool_stub import stub_of
 
 __all__ = ["NO_ID", "PIECE", "AdoptedReader", "OwnReader", "stub_trace"]
 
@@ -43,7 +43,7 @@ def stub_trace(record: Record, ref: Ref, full: bool = False) -> Trace:
     if trace is None:
         # A record without an "id" (not one this SDK writes) still comes back, under a
         # placeholder: an empty id would fail the whole step of the read-back.
-        return read_back(record.trace_id or NO_ID, record.payload, ReadBack(ref))
+        return stub_of(record.trace_id or NO_ID, record.payload, ReadBack(ref))
     trace._wire = record.payload
     trace._ended = trace._queued = True
     trace._spool = ReadBack(ref)

@@ -22,13 +22,14 @@ from disk. OTLP encodes from the fields, so with it nothing is swapped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, cast
 
 from ._log import logger
 from ._models import Trace, _new_object, start_trace
 from ._spool_decode import trace_from_wire
 
-__all__ = ["Encoded", "encoded", "for_user", "read_back", "swap_encoded"]
+__all__ = ["Encoded", "for_user", "stub_of", "swap_encoded", "swapped"]
 
 UNREADABLE_NAME = "(queued trace, its JSON not read back)"
 
@@ -37,15 +38,13 @@ class Encoded:
     """A queued trace as its id, its JSON and its record; only the spool makes them.
 
     Not a ``Trace`` subclass: that would carry all of its ~20 slots (~200 bytes, each
-    visited by every garbage collection), where the queue reads only these five."""
+    visited by every garbage collection), where the queue reads only these three."""
 
-    __slots__ = ("_ended", "_queued", "_spool", "_wire", "id")
+    __slots__ = ("_spool", "_wire", "id")
 
     id: str
     _wire: bytes | None
     _spool: Any
-    _ended: bool
-    _queued: bool
 
     def __repr__(self) -> str:
         return f"<tracing queued trace {self.id} ({len(self._wire or b'')} bytes of JSON)>"
@@ -54,27 +53,24 @@ class Encoded:
 # As a plain ``type``: the queue's lists are typed ``Trace`` (what an ``Encoded`` stands for).
 _ENCODED: type = Encoded
 _ONLY_ENCODED = {_ENCODED}
+_ID, _WIRE, _SPOOL = attrgetter("id"), attrgetter("_wire"), attrgetter("_spool")
 
 
-def encoded(trace: Trace) -> Trace:
-    """The ``Encoded`` of ``trace``, whose ``_wire`` is set (made without ``__init__``),
-    typed as the ``Trace`` it stands for in the queue."""
-    stub: Encoded = _new_object(Encoded)
-    stub.id = trace.id
-    stub._wire = trace._wire
-    stub._spool = trace._spool
-    stub._ended = stub._queued = True
-    return cast(Trace, stub)
-
-
-def read_back(trace_id: str, payload: bytes, ref: Any) -> Trace:
-    """The ``Encoded`` of a record read back from disk (``ref``: its ``ReadBack``)."""
+def stub_of(trace_id: str, payload: bytes | None, spool: Any) -> Trace:
+    """An ``Encoded`` (made without ``__init__``), typed as the ``Trace`` it stands for
+    in the queue: a framed trace's, or a record's read back from disk (``spool``: its
+    ``ReadBack``)."""
     stub: Encoded = _new_object(Encoded)
     stub.id = trace_id
     stub._wire = payload
-    stub._spool = ref
-    stub._ended = stub._queued = True
+    stub._spool = spool
     return cast(Trace, stub)
+
+
+def swapped(traces: list[Trace]) -> list[Trace]:
+    """The ``Encoded`` of each of ``traces``, all with their JSON (the loop's encoding:
+    the fields read by ``map`` in C)."""
+    return list(map(stub_of, map(_ID, traces), map(_WIRE, traces), map(_SPOOL, traces)))
 
 
 def swap_encoded(group: list[Trace]) -> list[Trace]:
@@ -83,7 +79,9 @@ def swap_encoded(group: list[Trace]) -> list[Trace]:
     if set(map(type, group)) == _ONLY_ENCODED:  # the usual case: a check in C
         return group
     return [
-        trace if type(trace) is _ENCODED or trace._wire is None else encoded(trace)
+        trace
+        if type(trace) is _ENCODED or trace._wire is None
+        else stub_of(trace.id, trace._wire, trace._spool)
         for trace in group
     ]
 
