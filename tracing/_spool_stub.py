@@ -21,9 +21,11 @@ from disk. OTLP encodes from the fields, so with it nothing is swapped.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from itertools import repeat
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
 from ._log import logger
 from ._models import Trace, _new_object, start_trace
@@ -58,19 +60,25 @@ _ID, _WIRE, _SPOOL = attrgetter("id"), attrgetter("_wire"), attrgetter("_spool")
 
 def stub_of(trace_id: str, payload: bytes | None, spool: Any) -> Trace:
     """An ``Encoded`` (made without ``__init__``), typed as the ``Trace`` it stands for
-    in the queue: a framed trace's, or a record's read back from disk (``spool``: its
-    ``ReadBack``)."""
-    stub: Encoded = _new_object(Encoded)
+    in the queue: a record's read back from disk (``spool``: its ``ReadBack``), or a
+    trace the writer framed itself."""
+    stub: Trace = _new_object(_ENCODED)
     stub.id = trace_id
     stub._wire = payload
     stub._spool = spool
-    return cast(Trace, stub)
+    return stub
 
 
 def swapped(traces: list[Trace]) -> list[Trace]:
-    """The ``Encoded`` of each of ``traces``, all with their JSON (the loop's encoding:
-    the fields read by ``map`` in C)."""
-    return list(map(stub_of, map(_ID, traces), map(_WIRE, traces), map(_SPOOL, traces)))
+    """The ``Encoded`` of each of ``traces``, all with their JSON (the loop's encoding).
+
+    Made and filled by ``map`` in C: no Python frame per trace. This runs on the event
+    loop for every trace queued with the spool on; a call of ``stub_of`` per trace was
+    ~100 ns and ~1,000 instructions of it (benchmarks/RESULTS.md, session 14)."""
+    stubs: list[Trace] = list(map(_new_object, repeat(_ENCODED, len(traces))))
+    for name, field in (("id", _ID), ("_wire", _WIRE), ("_spool", _SPOOL)):
+        deque(map(setattr, stubs, repeat(name), map(field, traces)), maxlen=0)
+    return stubs
 
 
 def swap_encoded(group: list[Trace]) -> list[Trace]:
