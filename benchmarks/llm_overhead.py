@@ -50,7 +50,6 @@ import anthropic
 import httpx2
 import openai
 
-import tracing
 from benchmarks._llm_direct import (
     per_async_chunk_us,
     per_call_after_us,
@@ -60,6 +59,7 @@ from benchmarks._llm_direct import (
     recorded,
     written_out_us,
 )
+from benchmarks._llm_report import ChunkTiming, Timing, report
 from tracing import AsyncTracing
 from tracing._context import _trace_var
 
@@ -128,11 +128,6 @@ def clients(sdk: str, base_url: str, transport: Any) -> Any:
     if sdk == "openai":
         return openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=http)
     return anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0, http_client=http)
-
-
-Timing = tuple[float, float, float, float, int, float, float]
-# median uninstrumented, median added, 95 % interval of the added median (low, high),
-# pairs, mean added, half-width of the mean's 95 % interval
 
 
 def _median_interval(values: list[float]) -> tuple[float, float, float]:
@@ -208,11 +203,6 @@ def compare(
     median, low, high = _median_interval(added)
     mean, half = _mean_interval(added)
     return statistics.median(base), median, low, high, pairs, mean, half
-
-
-ChunkTiming = tuple[float, float, float, float, float, float, int]
-# median plain chunk, median added, its interval (low, high), mean added, its half-width,
-# chunk pairs
 
 
 def compare_chunks(
@@ -409,95 +399,6 @@ def make_recorded(sdk: str, model: str, stream: bool) -> Callable[[Any], Any]:
         return client.messages.create(model=model, max_tokens=512, messages=MESSAGES, stream=stream)
 
     return run_one
-
-
-def _us(seconds: float) -> str:
-    return f"{seconds * 1e6:,.1f}"
-
-
-def report(
-    direct: dict[str, float],
-    results: dict[str, dict[str, Timing]],
-    chunks: dict[str, ChunkTiming],
-    seconds: float,
-    load: tuple[tuple[float, ...], tuple[float, ...]],
-) -> str:
-    before, after = (", ".join(f"{value:.2f}" for value in avg) for avg in load)
-    lines = [
-        "## LLM client instrumentation (`benchmarks/llm_overhead.py`)",
-        "",
-        f"openai {openai.__version__}, anthropic {anthropic.__version__}, sync clients, "
-        f"CPU time; load average before {before}, after {after} (2 cores, shared); "
-        f"`tracing` imported from `{Path(tracing.__file__).parent}`.",
-        "",
-        "Whole calls through the SDKs: pairs of calls (uninstrumented, instrumented; the "
-        f"order alternating), about {seconds:g} s of CPU per row; the added cost is the "
-        "median of the pairs' differences, with its 95 % confidence interval, and their "
-        "mean (which also counts the rare pairs a garbage collection lands in: the extra "
-        "objects an instrumented call makes bring collections forward, and the median "
-        "leaves them out). Outside a trace each instrumented call also makes and queues a "
-        "trace of its own; inside a trace it adds one span. The control rows compare two "
-        "uninstrumented clients: the zero of the method. Targets: < 30 us added per call, "
-        "< 1 us per chunk.",
-        "",
-        "| setting | call | uninstrumented (us) | added, median (us) | 95 % interval (us) "
-        "| added, mean (us) | added (%) | pairs |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for setting, rows in results.items():
-        for name, (base, added, low, high, pairs, mean, half) in rows.items():
-            lines.append(
-                f"| {setting} | {name} | {_us(base)} | {_us(added)} "
-                f"| {_us(low)} to {_us(high)} | {_us(mean)} +/- {_us(half)} "
-                f"| {added / base * 100:.1f} | {pairs:,} |"
-            )
-    lines.append("")
-    for setting, rows in results.items():
-        for sdk, label in (("openai chat", "chunk"), ("anthropic messages", "event")):
-            short = rows.get(f"{sdk}, stream of 20 {label}s")
-            long = rows.get(f"{sdk}, stream of 200 {label}s")
-            if short is None or long is None:
-                continue
-            per_chunk = (long[1] - short[1]) / 180
-            spread = math.hypot(long[3] - long[2], short[3] - short[2]) / 2 / 180
-            lines.append(
-                f"- {setting}, {sdk}: (200-{label} stream - 20-{label} stream) / 180: "
-                f"{per_chunk * 1e6:+.2f} us per {label} "
-                f"(95 % interval about +/- {spread * 1e6:.2f} us)."
-            )
-    lines += [
-        "",
-        "Per chunk, measured chunk by chunk (`compare_chunks`: an uninstrumented and an "
-        "instrumented 200-chunk stream read in step, one chunk of each in turn, each "
-        "`next()` timed; the first and last 5 chunks of each stream left out), in process:",
-        "",
-        "| stream | uninstrumented chunk (us) | added, median (us) | 95 % interval (us) "
-        "| added, mean (us) | chunk pairs |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-        *(
-            f"| {name} | {_us(base)} | {added * 1e6:.2f} | {low * 1e6:.2f} to {high * 1e6:.2f} "
-            f"| {mean * 1e6:.2f} +/- {half * 1e6:.2f} | {pairs:,} |"
-            for name, (base, added, low, high, mean, half, pairs) in chunks.items()
-        ),
-        "",
-        "The instrumentation's own code in a tight loop, caches warm (best of 9 runs; "
-        "recorded requests, responses and stream chunks of the real clients; each call "
-        "queues a trace of its own); a lower bound of the figures above. The cold rows "
-        "time the same calls one by one, each after a 2 MiB `bytearray` copy (no Python "
-        'work, no SDK), median of 2,000; the "after a plain SDK call" rows, each right '
-        "after one uninstrumented call of the same SDK (median of 1,000, the collector "
-        "off): the same instructions, in the state a real call leaves the CPU in. The "
-        "flusher rows are the work moved off the call: writing a queued call's span out "
-        "when the flusher encodes it (reading the response, shaping the input, the usage "
-        "and the times), then encoding it, per "
-        "trace, in batches of 100 (`encode_batch`, best of 9; in neither arm above):",
-        "",
-        "| what | us |",
-        "| --- | ---: |",
-        *(f"| {name} | {value:.2f} |" for name, value in direct.items()),
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def main() -> None:
