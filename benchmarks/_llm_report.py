@@ -24,6 +24,7 @@ ChunkTiming = tuple[float, float, float, float, float, float, int]
 
 PER_CALL = 30e-6  # the targets, in seconds
 PER_CHUNK = 1e-6
+_STREAMED = (("openai chat", "chunk"), ("anthropic messages", "event"))  # case, item
 
 
 def _us(seconds: float) -> str:
@@ -52,8 +53,8 @@ def report(
         "objects an instrumented call makes bring collections forward, and the median "
         "leaves them out). Outside a trace each instrumented call also makes and queues a "
         "trace of its own; inside a trace it adds one span. The control rows compare two "
-        "uninstrumented clients: the zero of the method. Targets: < 30 us added per call, "
-        "< 1 us per chunk.",
+        "uninstrumented clients: the zero of the method. Targets: "
+        f"< {PER_CALL * 1e6:.0f} us added per call, < {PER_CHUNK * 1e6:.0f} us per chunk.",
         "",
         "| setting | call | uninstrumented (us) | added, median (us) | 95 % interval (us) "
         "| added, mean (us) | added (%) | pairs |",
@@ -68,7 +69,7 @@ def report(
             )
     lines.append("")
     for setting, rows in results.items():
-        for sdk, label in (("openai chat", "chunk"), ("anthropic messages", "event")):
+        for sdk, label in _STREAMED:
             short = rows.get(f"{sdk}, stream of 20 {label}s")
             long = rows.get(f"{sdk}, stream of 200 {label}s")
             if short is None or long is None:
@@ -126,7 +127,7 @@ def verdict(results: dict[str, dict[str, Timing]], chunks: dict[str, ChunkTiming
     does)."""
     rows = results.get("in process", {})
     lines = ["Against the targets (in process, a trace of its own per call):", ""]
-    for sdk, label in (("openai chat", "chunk"), ("anthropic messages", "event")):
+    for sdk, label in _STREAMED:
         call = rows.get(sdk)
         if call is not None:
             lines.append(
