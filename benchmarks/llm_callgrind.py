@@ -1,6 +1,6 @@
 """Instructions an instrumented LLM call adds, counted by callgrind (deterministic).
 
-    python -m benchmarks.llm_callgrind [--pairs 60] [--sdk openai anthropic]
+    python -m benchmarks.llm_callgrind [--pairs 60] [--sdk openai anthropic] [--stream]
 
 For each client and setting (outside any trace: each instrumented call makes and queues
 a trace of its own; inside a current trace), one run under ``valgrind --tool=callgrind``
@@ -14,7 +14,9 @@ by address, allocation). The garbage collector is off during the pairs (which ar
 collection lands in would move a run by thousands of instructions) and the queue is
 drained outside the counted calls. The figure per row is (instrumented arm's count -
 plain arm's count) / pairs. The answers are recorded first, outside valgrind, from
-``examples/_fake_llm.py``.
+``examples/_fake_llm.py``. ``--stream``: each call is a 200-chunk stream (OpenAI) or
+200-event one (Anthropic), read to its end, instead of a complete answer; ~20 pairs are
+enough there (each stream is ~160 million instructions).
 """
 
 from __future__ import annotations
@@ -78,8 +80,17 @@ def _in_bin(call: Any) -> None:
 _COUNTED = {"plain": (_in_oct, "builtin_oct"), "traced": (_in_bin, "builtin_bin")}
 
 
+# answers key -> llm_overhead's case
+_ANSWERS = {
+    "openai": "openai chat",
+    "anthropic": "anthropic messages",
+    "openai-stream": "openai chat, stream of 200 chunks",
+    "anthropic-stream": "anthropic messages, stream of 200 events",
+}
+
+
 def _record(path: Path) -> None:
-    """``llm_overhead.record``'s answers for the two non-streamed cases, as JSON."""
+    """``llm_overhead.record``'s answers for the non-streamed and 200-chunk cases, as JSON."""
     sys.path.insert(0, str(ROOT / "examples"))
     from _fake_llm import FakeLLM  # type: ignore[import-not-found]
 
@@ -88,25 +99,32 @@ def _record(path: Path) -> None:
     with FakeLLM.threaded() as fake:
         recorded = record(fake)
     answers: dict[str, list[str]] = {}
-    for sdk, case in (("openai", "openai chat"), ("anthropic", "anthropic messages")):
+    for key, case in _ANSWERS.items():
         headers, body = recorded[case]
-        answers[sdk] = [headers["content-type"], body.decode()]
+        answers[key] = [headers["content-type"], body.decode()]
     path.write_text(json.dumps(answers))
 
 
 def _child(
-    sdk: str, where: str, pairs: int, answers_path: str, library: str, gc_on: bool = False
+    sdk: str,
+    where: str,
+    pairs: int,
+    answers_path: str,
+    library: str,
+    gc_on: bool = False,
+    stream: bool = False,
 ) -> None:
     """The measured process (under valgrind)."""
     import ctypes
 
     import httpx2
 
-    from benchmarks.llm_overhead import MESSAGES, clients
+    from benchmarks.llm_overhead import CASES, clients, make_call
     from tracing import AsyncTracing
     from tracing._context import _trace_var
 
-    content_type, body = json.loads(Path(answers_path).read_text())[sdk]
+    key = f"{sdk}-stream" if stream else sdk
+    content_type, body = json.loads(Path(answers_path).read_text())[key]
 
     def answer(request: Any) -> Any:
         return httpx2.Response(200, headers={"content-type": content_type}, content=body)
@@ -122,16 +140,8 @@ def _child(
     plain, traced = make(), make()
     tracer.instrument(traced)
 
-    def caller(client: Any) -> Any:
-        if sdk == "openai":
-            return lambda: client.chat.completions.create(
-                model="gpt-4o-chunks20", messages=MESSAGES
-            )
-        return lambda: client.messages.create(
-            model="claude-chunks20", max_tokens=512, messages=MESSAGES
-        )
-
-    calls = [caller(plain), caller(traced)]
+    case = CASES[_ANSWERS[key]]  # (sdk, model, stream): llm_overhead's own calls
+    calls = [make_call(plain, *case), make_call(traced, *case)]
 
     def drain() -> None:
         tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
@@ -168,9 +178,10 @@ def _run(
     library: Path,
     gc_on: bool,
     caches: str,
+    stream: bool,
 ) -> dict[str, list[int]]:
     """One client's calls in one setting under callgrind: the events counted per arm."""
-    out = out_dir / f"cg.{sdk}.{where}"
+    out = out_dir / f"cg.{sdk}.{where}{'.stream' if stream else ''}"
     subprocess.run(
         [
             "valgrind",
@@ -192,6 +203,7 @@ def _run(
             str(answers),
             str(library),
             *(["--gc"] if gc_on else []),
+            *(["--stream"] if stream else []),
         ],
         check=True,
         cwd=ROOT,
@@ -216,8 +228,8 @@ def _run(
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        gc_on = sys.argv[7:] == ["--gc"]
-        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], gc_on)
+        sdk, where, pairs, answers, library, *flags = sys.argv[2:]
+        _child(sdk, where, int(pairs), answers, library, "--gc" in flags, "--stream" in flags)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=60)
@@ -228,6 +240,9 @@ def main() -> None:
     parser.add_argument("--where", nargs="+", default=["own", "inside"])
     parser.add_argument("--caches", choices=sorted(_CACHES), default="default")
     parser.add_argument("--keep", help="directory for the callgrind output files")
+    parser.add_argument(
+        "--stream", action="store_true", help="200-chunk streams instead of complete answers"
+    )
     args = parser.parse_args()
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="llm-callgrind-"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,10 +253,22 @@ def main() -> None:
     print("| --- |" + " ---: |" * len(_EVENTS))
     for sdk in args.sdk:
         for where in args.where:
-            counts = _run(sdk, where, args.pairs, recorded, out_dir, library, args.gc, args.caches)
+            counts = _run(
+                sdk,
+                where,
+                args.pairs,
+                recorded,
+                out_dir,
+                library,
+                args.gc,
+                args.caches,
+                args.stream,
+            )
             plain, traced = counts["plain"], counts["traced"]
             added = [(t - p) / args.pairs for t, p in zip(traced, plain, strict=True)]
             label = "outside a trace" if where == "own" else "inside a trace"
+            if args.stream:
+                label += ", a 200-chunk stream"
             cells = " | ".join(f"{value:,.0f}" for value in added)
             print(f"| {sdk}, {label} | {cells} |", flush=True)
 

@@ -13,6 +13,7 @@ from aiohttp import web
 __all__ = ["Plan", "Routes", "data"]
 
 _CHUNKS = re.compile(r"chunks(\d+)")
+_CHOICES = re.compile(r"choices(\d+)")
 RETRY = {"retry-after-ms": "20", "retry-after": "1"}
 
 
@@ -46,6 +47,8 @@ class Plan:
         self.pieces = [words[i % len(words)] + " " for i in range(max(count, 1))]
         self.reply = "".join(self.pieces)
         self.tools = "tools" in self.model
+        found = _CHOICES.search(self.model)
+        self.choices = int(found.group(1)) if found and not self.tools else 1
         self.cached = "cached" in self.model
         self.prompt = 7 + len(json.dumps(source, sort_keys=True)) % 1000
         self.completion = len(self.pieces) if not self.tools else 16

@@ -15,11 +15,15 @@ in ``requests``. The requested model picks the behaviour (words in its name, com
 - ``tools``: a tool call (``get_weather``) instead of text;
 - ``cached``: cached input and reasoning tokens (Anthropic: cache read and creation);
 - ``nousage``: an OpenAI stream without the usage-only final chunk;
+- ``usageinline``: an OpenAI chat stream whose usage rides on its last text chunk (as some
+  OpenAI-compatible servers send it), with no usage-only chunk;
 - ``fail``: a stream that fails after two chunks; a 400 for a complete response;
 - ``odd``: an OpenAI chat stream with a chunk whose ``choices`` is null, an Anthropic
   stream with a ``content_block_delta`` whose ``delta`` is null;
 - ``flaky``: a 429 (with retry-after), then a 500, then the answer (the clients retry);
-- ``chunksN``: N text chunks (default 4).
+- ``chunksN``: N text chunks (default 4);
+- ``choicesN``: N choices (OpenAI chat, ``n > 1``), choice i's text prefixed ``(i)``; a stream
+  sends one choice per chunk, and the last choice finishes with ``length``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,12 @@ from typing import Any
 from _fake_base import Plan, Routes, data
 from aiohttp import web
 
+
+def choice_text(text: str, index: int) -> str:
+    """Choice ``index``'s version of the reply's text (``choicesN``): told apart by a prefix."""
+    return text if index == 0 else f"({index}) {text}"
+
+
 __all__ = ["OpenAIRoutes"]
 
 
@@ -60,11 +66,14 @@ class OpenAIRoutes(Routes):
                 "model": plan.response_model,
                 "choices": [
                     {
-                        "index": 0,
-                        "message": message,
+                        "index": index,
+                        "message": {**message, "content": choice_text(plan.reply, index)}
+                        if index and message["content"]
+                        else message,
                         "logprobs": None,
                         "finish_reason": "tool_calls" if plan.tools else "stop",
                     }
+                    for index in range(plan.choices)
                 ],
                 "usage": usage,
                 "service_tier": "default",
@@ -81,9 +90,18 @@ class OpenAIRoutes(Routes):
             "system_fingerprint": "fp_5050236cbd",
         }
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return data({**envelope, "choices": [choice]})
+        def chunk(
+            delta: dict[str, Any],
+            finish: str | None = None,
+            index: int = 0,
+            usage: dict[str, Any] | None = None,
+        ) -> bytes:
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+            extra = {"usage": usage} if usage is not None else {}
+            return data({**envelope, "choices": [choice], **extra})
+
+        inline = "usageinline" in plan.model
+        usage = self._chat_usage(plan)
 
         if plan.tools:
             yield chunk(
@@ -104,6 +122,16 @@ class OpenAIRoutes(Routes):
             for part in ('{"', 'city":', '"SF"}'):
                 yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
             finish = "tool_calls"
+        elif plan.choices > 1:  # n > 1: one choice per chunk, each with its index
+            for index in range(plan.choices):
+                yield chunk({"role": "assistant", "content": "", "refusal": None}, None, index)
+            for number, piece in enumerate(plan.pieces):
+                for index in range(plan.choices):
+                    text = choice_text(piece, index) if number == 0 else piece
+                    yield chunk({"content": text}, None, index)
+            for index in range(plan.choices - 1):
+                yield chunk({}, "stop", index)
+            finish = "length"  # the last choice's, so the finish reasons differ
         else:
             yield chunk({"role": "assistant", "content": "", "refusal": None})
             for number, piece in enumerate(plan.pieces):
@@ -112,13 +140,15 @@ class OpenAIRoutes(Routes):
                     return
                 if "odd" in plan.model and number == 1:
                     yield data({**envelope, "choices": None})  # an OpenAI-compatible quirk
-                yield chunk({"content": piece})
+                last = inline and number == len(plan.pieces) - 1
+                yield chunk({"content": piece}, usage=usage if last else None)
             finish = "stop"
-        yield chunk({}, finish)
+        yield chunk({}, finish, plan.choices - 1 if not plan.tools else 0)
         if "nousage" in plan.model:
             self._record(plan, None, None, None)
+        elif inline:
+            self._record(plan, usage, plan.prompt, plan.completion)
         else:
-            usage = self._chat_usage(plan)
             self._record(plan, usage, plan.prompt, plan.completion)
             yield data({**envelope, "choices": [], "usage": usage})
         yield b"data: [DONE]\n\n"

@@ -277,3 +277,66 @@ async def test_ends_once(fake: FakeLLM, tracer: AsyncTracing) -> None:
     assert span.metadata == metadata
     assert "stream_incomplete" not in metadata
     assert span.llm_usage is not None
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_several_choices_streamed(
+    fake: FakeLLM, tracer: AsyncTracing, is_async: bool
+) -> None:
+    """``n > 1``: each chunk carries one choice with its index (the sync reader's inlined
+    path takes choice 0's text chunks only); the span records every choice's text, in
+    order, and each finish reason, as the uninstrumented stream told them."""
+    client = tracer.instrument(openai_client(fake, is_async=is_async))
+    async with tracer.trace("request") as trace:
+        seen = await read_all(lambda: chat_stream(client, "gpt-choices2-chunks6"), is_async)
+    texts: dict[int, str] = {}
+    finishes = []
+    for chunk in seen:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+            if choice.finish_reason:
+                finishes.append(choice.finish_reason)
+    assert sorted(texts) == [0, 1]
+    assert texts[1] == "(1) " + texts[0] != "(1) "
+    [span] = trace.spans
+    assert span.output == [
+        {"role": "assistant", "content": texts[0]},
+        {"role": "assistant", "content": texts[1]},
+    ]
+    assert span.metadata["gen_ai.response.finish_reasons"] == finishes == ["stop", "length"]
+    assert span.llm_usage is not None
+    assert span.llm_usage.completion_tokens == fake.served[-1]["completion_tokens"]
+
+
+async def test_several_choices_not_streamed(fake: FakeLLM, tracer: AsyncTracing) -> None:
+    """``n > 1`` without a stream: every choice's message, in order."""
+    client = tracer.instrument(openai_client(fake, is_async=True))
+    async with tracer.trace("request") as trace:
+        response = await client.chat.completions.create(
+            model="gpt-choices3-chunks4", messages=MESSAGES, n=3
+        )
+    assert [choice.index for choice in response.choices] == [0, 1, 2]
+    [span] = trace.spans
+    assert span.output == [
+        {"role": "assistant", "content": choice.message.content} for choice in response.choices
+    ]
+    assert span.output[2]["content"].startswith("(2) ")
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_usage_on_a_text_chunk(fake: FakeLLM, tracer: AsyncTracing, is_async: bool) -> None:
+    """Usage sent on the last text chunk, with no usage-only chunk after it (some
+    OpenAI-compatible servers): recorded, and that chunk's text too."""
+    client = tracer.instrument(openai_client(fake, is_async=is_async))
+    async with tracer.trace("request") as trace:
+        seen = await read_all(lambda: chat_stream(client, "gpt-usageinline-chunks5"), is_async)
+    carrying = [chunk for chunk in seen if chunk.usage is not None]
+    assert len(carrying) == 1
+    assert carrying[0].choices[0].delta.content
+    assert not any(chunk.choices == [] for chunk in seen)
+    served = fake.served[-1]
+    [span] = trace.spans
+    assert span.llm_usage is not None
+    assert span.llm_usage.prompt_tokens == served["prompt_tokens"]
+    assert span.llm_usage.completion_tokens == served["completion_tokens"]
+    assert span.output == {"role": "assistant", "content": served["reply"]}

@@ -220,37 +220,35 @@ class ChatStream:
         return chunk
 
     def iterate(self, inner: Iterator[Any], watch: Any) -> Iterator[Any]:
-        """``_streams._iterate`` with ``add()`` inlined (sync streams): one Python frame
-        per chunk, not two, on code each chunk's SDK work has pushed out of the caches."""
-        result = self.result
-        first = self.first
+        """``_streams._iterate`` with ``add()``'s usual case inlined (sync streams): a chunk
+        with one choice, number 0, carrying text only (no tool call, finish reason or
+        usage) costs one Python frame and no call; the first chunk and every other one
+        go through ``add()``. Each read here is one ``add()`` would make, so an odd
+        chunk that fails one goes to ``add()``, which marks the stream unreadable."""
+        add = self.add
+        append = self.first.append
         try:
             for chunk in inner:
-                if result.first_chunk is None:
-                    _first_chunk(chunk, result)
-                try:  # add(chunk)
+                add(chunk)  # the first: its time, model and id
+                yield chunk
+                break
+            for chunk in inner:
+                try:
                     fields = chunk.__dict__
-                    for choice in fields["choices"]:
-                        own = choice.__dict__
-                        delta = own["delta"]
-                        if delta is not None:
-                            delta = delta.__dict__
-                            content = delta["content"]
-                            if content:
-                                index = own["index"]
-                                if index == 0:
-                                    first.append(content)
-                                else:
-                                    self.texts.setdefault(index, []).append(content)
-                            if delta["tool_calls"]:
-                                self._add_tool_calls(own["index"], delta["tool_calls"])
-                        if own["finish_reason"]:
-                            result.finish_reasons.append(own["finish_reason"])
-                    usage = fields["usage"]
-                    if usage is not None:
-                        _usage(usage, result)
-                except Exception:
-                    result = self.result = unreadable_chunk()
+                    (choice,) = fields["choices"]
+                    own = choice.__dict__
+                    delta = own["delta"].__dict__
+                    if (
+                        own["index"]
+                        or delta["tool_calls"]
+                        or own["finish_reason"]
+                        or fields["usage"] is not None
+                    ):
+                        add(chunk)
+                    elif content := delta["content"]:
+                        append(content)
+                except Exception:  # no or several choices, a null delta, an odd chunk
+                    add(chunk)
                 yield chunk
         except BaseException as exc:
             watch.stopped(exc)
