@@ -149,4 +149,13 @@ def verdict(results: dict[str, dict[str, Timing]], chunks: dict[str, ChunkTiming
                 f"{one_by_one[1] * 1e6:.2f} us (< {PER_CHUNK * 1e6:.0f} us: "
                 f"{_met(one_by_one[1], PER_CHUNK)})."
             )
+    loopback = results.get("loopback", {})
+    over = [(sdk, loopback[sdk]) for sdk, _ in _STREAMED if sdk in loopback]
+    if over:  # the real HTTP stack too; the fake server shares the machine's cores
+        lines += ["", "Over loopback (the fake server in its own process):", ""]
+        for sdk, call in over:
+            lines.append(
+                f"- {sdk}, per call: {call[1] * 1e6:.1f} us added "
+                f"(< {PER_CALL * 1e6:.0f} us: {_met(call[1], PER_CALL)})."
+            )
     return [*lines, ""]
