@@ -121,6 +121,13 @@ def _met(value: float, limit: float) -> str:
     return "met" if value < limit else "**not met**"
 
 
+def _per_call(sdk: str, call: Timing) -> str:
+    return (
+        f"- {sdk}, per call: {call[1] * 1e6:.1f} us added "
+        f"(< {PER_CALL * 1e6:.0f} us: {_met(call[1], PER_CALL)})."
+    )
+
+
 def verdict(results: dict[str, dict[str, Timing]], chunks: dict[str, ChunkTiming]) -> list[str]:
     """The lines that read the tables against the targets (in process, outside a trace:
     each instrumented call also makes and queues its own trace, the most work a call
@@ -130,10 +137,7 @@ def verdict(results: dict[str, dict[str, Timing]], chunks: dict[str, ChunkTiming
     for sdk, label in _STREAMED:
         call = rows.get(sdk)
         if call is not None:
-            lines.append(
-                f"- {sdk}, per call: {call[1] * 1e6:.1f} us added "
-                f"(< {PER_CALL * 1e6:.0f} us: {_met(call[1], PER_CALL)})."
-            )
+            lines.append(_per_call(sdk, call))
         stream = rows.get(f"{sdk}, stream of 200 {label}s")
         if stream is not None:
             allowance = PER_CALL + 200 * PER_CHUNK
@@ -153,9 +157,5 @@ def verdict(results: dict[str, dict[str, Timing]], chunks: dict[str, ChunkTiming
     over = [(sdk, loopback[sdk]) for sdk, _ in _STREAMED if sdk in loopback]
     if over:  # the real HTTP stack too; the fake server shares the machine's cores
         lines += ["", "Over loopback (the fake server in its own process):", ""]
-        for sdk, call in over:
-            lines.append(
-                f"- {sdk}, per call: {call[1] * 1e6:.1f} us added "
-                f"(< {PER_CALL * 1e6:.0f} us: {_met(call[1], PER_CALL)})."
-            )
+        lines += [_per_call(sdk, call) for sdk, call in over]
     return [*lines, ""]

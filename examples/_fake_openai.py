@@ -12,13 +12,12 @@ from typing import Any
 from _fake_base import Plan, Routes, data
 from aiohttp import web
 
+__all__ = ["OpenAIRoutes"]
+
 
 def choice_text(text: str, index: int) -> str:
     """Choice ``index``'s version of the reply's text (``choicesN``): told apart by a prefix."""
     return text if index == 0 else f"({index}) {text}"
-
-
-__all__ = ["OpenAIRoutes"]
 
 
 class OpenAIRoutes(Routes):
@@ -67,9 +66,9 @@ class OpenAIRoutes(Routes):
                 "choices": [
                     {
                         "index": index,
-                        "message": {**message, "content": choice_text(plan.reply, index)}
-                        if index and message["content"]
-                        else message,
+                        "message": message
+                        if index == 0  # several choices only for text (Plan)
+                        else {**message, "content": choice_text(plan.reply, index)},
                         "logprobs": None,
                         "finish_reason": "tool_calls" if plan.tools else "stop",
                     }
@@ -143,14 +142,13 @@ class OpenAIRoutes(Routes):
                 last = inline and number == len(plan.pieces) - 1
                 yield chunk({"content": piece}, usage=usage if last else None)
             finish = "stop"
-        yield chunk({}, finish, plan.choices - 1 if not plan.tools else 0)
+        yield chunk({}, finish, plan.choices - 1)  # one choice with tools (Plan)
         if "nousage" in plan.model:
             self._record(plan, None, None, None)
-        elif inline:
-            self._record(plan, usage, plan.prompt, plan.completion)
         else:
             self._record(plan, usage, plan.prompt, plan.completion)
-            yield data({**envelope, "choices": [], "usage": usage})
+            if not inline:
+                yield data({**envelope, "choices": [], "usage": usage})
         yield b"data: [DONE]\n\n"
 
     # OpenAI legacy completions and embeddings -------------------------------------------
