@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import statistics
 import subprocess
@@ -59,6 +58,9 @@ from benchmarks._llm_direct import (
     recorded,
     written_out_us,
 )
+from benchmarks._llm_pairs import MESSAGES, compare_async
+from benchmarks._llm_pairs import mean_interval as _mean_interval
+from benchmarks._llm_pairs import median_interval as _median_interval
 from benchmarks._llm_report import ChunkTiming, Timing, report
 from tracing import AsyncTracing
 from tracing._context import _trace_var
@@ -68,7 +70,6 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from _fake_llm import FakeLLM  # noqa: E402
 
-MESSAGES: Any = [{"role": "user", "content": "Summarise the incident report in two lines."}]
 CASES: dict[str, tuple[str, str, bool]] = {
     # name: (sdk, model, stream)
     "openai chat": ("openai", "gpt-4o-chunks20", False),
@@ -128,21 +129,6 @@ def clients(sdk: str, base_url: str, transport: Any) -> Any:
     if sdk == "openai":
         return openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=http)
     return anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0, http_client=http)
-
-
-def _median_interval(values: list[float]) -> tuple[float, float, float]:
-    """The median and a distribution-free 95 % confidence interval of it."""
-    ordered = sorted(values)
-    n = len(ordered)
-    half = 0.98 * math.sqrt(n)  # 1.96 * sqrt(n) / 2 ranks either side of the middle
-    low = ordered[max(int(n / 2 - half), 0)]
-    high = ordered[min(math.ceil(n / 2 + half), n - 1)]
-    return statistics.median(ordered), low, high
-
-
-def _mean_interval(values: list[float]) -> tuple[float, float]:
-    """The mean and the half-width of its 95 % interval (normal approximation)."""
-    return statistics.fmean(values), 1.96 * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def _drain(tracer: AsyncTracing) -> None:
@@ -307,6 +293,7 @@ def run(
     results: dict[str, dict[str, Timing]] = {
         "in process": {},
         "in process, inside a trace": {},
+        "in process, async clients": {},
         "loopback": {},
     }
     with FakeLLM.threaded() as fake:
@@ -323,6 +310,7 @@ def run(
         results["in process"][name] = compare(tracer, maker, case, seconds)
         if name.endswith(("200 chunks", "200 events")):
             chunks[name] = compare_chunks(tracer, maker, case, seconds)
+            results["in process, async clients"][name] = compare_async(answer, case, seconds)
         if not case[2]:
             control = compare(tracer, maker, case, seconds, control=True)
             results["in process"][f"{name} (control: both uninstrumented)"] = control

@@ -23,7 +23,8 @@ in ``requests``. The requested model picks the behaviour (words in its name, com
 - ``flaky``: a 429 (with retry-after), then a 500, then the answer (the clients retry);
 - ``chunksN``: N text chunks (default 4);
 - ``choicesN``: N choices (OpenAI chat, ``n > 1``), choice i's text prefixed ``(i)``; a stream
-  sends one choice per chunk, and the last choice finishes with ``length``.
+  sends one choice per chunk, and the last choice finishes with ``length``;
+- ``together`` (with ``choicesN``): a stream's text chunks carry every choice at once.
 """
 
 from __future__ import annotations

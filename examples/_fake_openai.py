@@ -125,8 +125,23 @@ class OpenAIRoutes(Routes):
             for index in range(plan.choices):
                 yield chunk({"role": "assistant", "content": "", "refusal": None}, None, index)
             for number, piece in enumerate(plan.pieces):
-                for index in range(plan.choices):
-                    text = choice_text(piece, index) if number == 0 else piece
+                texts = [
+                    choice_text(piece, index) if number == 0 else piece
+                    for index in range(plan.choices)
+                ]
+                if "together" in plan.model:  # every choice in each chunk
+                    choices = [
+                        {
+                            "index": i,
+                            "delta": {"content": t},
+                            "logprobs": None,
+                            "finish_reason": None,
+                        }
+                        for i, t in enumerate(texts)
+                    ]
+                    yield data({**envelope, "choices": choices})
+                    continue
+                for index, text in enumerate(texts):
                     yield chunk({"content": text}, None, index)
             for index in range(plan.choices - 1):
                 yield chunk({}, "stop", index)

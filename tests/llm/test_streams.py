@@ -279,16 +279,23 @@ async def test_ends_once(fake: FakeLLM, tracer: AsyncTracing) -> None:
     assert span.llm_usage is not None
 
 
+@pytest.mark.parametrize("layout", ["", "-together"], ids=["one-per-chunk", "together"])
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_several_choices_streamed(
-    fake: FakeLLM, tracer: AsyncTracing, is_async: bool
+    fake: FakeLLM, tracer: AsyncTracing, is_async: bool, layout: str
 ) -> None:
-    """``n > 1``: each chunk carries one choice with its index (the sync reader's inlined
-    path takes choice 0's text chunks only); the span records every choice's text, in
-    order, and each finish reason, as the uninstrumented stream told them."""
+    """``n > 1``: each chunk carries one choice with its index, or (``together``) every
+    choice at once (the readers' inlined path takes a lone choice 0's text only); the span
+    records every choice's text, in order, and each finish reason, as the uninstrumented
+    stream told them."""
     client = tracer.instrument(openai_client(fake, is_async=is_async))
+    model = f"gpt-choices2{layout}-chunks6"
     async with tracer.trace("request") as trace:
-        seen = await read_all(lambda: chat_stream(client, "gpt-choices2-chunks6"), is_async)
+        seen = await read_all(lambda: chat_stream(client, model), is_async)
+    if layout:  # the state the case is about: chunks with both choices
+        assert any(len(chunk.choices) == 2 for chunk in seen)
+    else:
+        assert all(len(chunk.choices) == 1 for chunk in seen if chunk.choices)
     texts: dict[int, str] = {}
     finishes = []
     for chunk in seen:

@@ -13,8 +13,8 @@ from typing import Any
 from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._content import freeze, input_snapshot, snapshot, strip_base64, thaw
-from ._openai import _RESPONSES_USAGE, _usage
 from ._openai import ENDPOINTS as _OTHERS
+from ._openai_chunks import _RESPONSES_USAGE, _usage
 from ._shapes import given, message_output, tool_call
 
 __all__ = ["ENDPOINTS", "Responses"]

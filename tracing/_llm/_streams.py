@@ -101,6 +101,15 @@ def sync_reader(inner: Iterator[Any], watch: _Watch) -> Iterator[Any]:
     return _iterate(inner, watch)
 
 
+def async_reader(inner: AsyncIterator[Any], watch: _Watch) -> AsyncIterator[Any]:
+    """``sync_reader`` for async streams: the accumulator's ``aiterate``, else ``_aiterate``."""
+    aiterate = getattr(watch.accumulator, "aiterate", None)
+    if aiterate is not None:
+        reader: AsyncIterator[Any] = aiterate(inner, watch)
+        return reader
+    return _aiterate(inner, watch)
+
+
 def _nothing() -> None:
     return None
 
@@ -120,7 +129,7 @@ def watch_stream(stream: Any, call: LlmCall, accumulator: Any, is_async: bool) -
     response = stream.response
     reader: Any
     if is_async:
-        stream._iterator = reader = _aiterate(inner, watch)
+        stream._iterator = reader = async_reader(inner, watch)
         original_aclose = response.aclose
 
         async def aclose() -> None:
