@@ -18,7 +18,7 @@ import openai
 from benchmarks._llm_report import Timing
 from tracing import AsyncTracing
 
-__all__ = ["MESSAGES", "compare_async", "mean_interval", "median_interval"]
+__all__ = ["MESSAGES", "clients", "compare_async", "drain", "mean_interval", "median_interval"]
 
 MESSAGES: Any = [{"role": "user", "content": "Summarise the incident report in two lines."}]
 
@@ -38,15 +38,27 @@ def mean_interval(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), 1.96 * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def _async_client(sdk: str, transport: Any) -> Any:
-    http = httpx2.AsyncClient(transport=transport)
-    if sdk == "openai":
-        return openai.AsyncOpenAI(
-            base_url="http://fake.invalid/v1", api_key="k", max_retries=0, http_client=http
+def clients(sdk: str, base_url: str, transport: Any, is_async: bool = False) -> Any:
+    """A client of ``sdk`` at ``base_url`` (no retries), its HTTP through ``transport``
+    (None: a real connection)."""
+    if is_async:
+        ahttp = httpx2.AsyncClient(transport=transport) if transport is not None else None
+        if sdk == "openai":
+            return openai.AsyncOpenAI(
+                base_url=base_url, api_key="k", max_retries=0, http_client=ahttp
+            )
+        return anthropic.AsyncAnthropic(
+            base_url=base_url, api_key="k", max_retries=0, http_client=ahttp
         )
-    return anthropic.AsyncAnthropic(
-        base_url="http://fake.invalid", api_key="k", max_retries=0, http_client=http
-    )
+    http = httpx2.Client(transport=transport) if transport is not None else None
+    if sdk == "openai":
+        return openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=http)
+    return anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0, http_client=http)
+
+
+def drain(tracer: AsyncTracing) -> None:
+    """What the flusher would have taken and sent, so memory stays flat."""
+    tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
 
 
 def _streamed(client: Any, sdk: str, model: str) -> Callable[[], Awaitable[None]]:
@@ -81,17 +93,17 @@ def compare_async(
         tracer = AsyncTracing(
             endpoint="http://127.0.0.1:9", max_queue_size=10**6, flush_at=10**6, flush_interval=0
         )
-        plain = _async_client(sdk, httpx2.MockTransport(answer))
-        traced = tracer.instrument(_async_client(sdk, httpx2.MockTransport(answer)))
+        base_url = "http://fake.invalid/v1" if sdk == "openai" else "http://fake.invalid"
+        plain = clients(sdk, base_url, httpx2.MockTransport(answer), is_async=True)
+        traced = tracer.instrument(
+            clients(sdk, base_url, httpx2.MockTransport(answer), is_async=True)
+        )
         arms = [_streamed(plain, sdk, model), _streamed(traced, sdk, model)]
-
-        def drain() -> None:  # what the flusher would have sent
-            tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
 
         for _ in range(10):  # warm up
             await arms[0]()
             await arms[1]()
-        drain()
+        drain(tracer)
         clock = time.process_time
         began = clock()
         await arms[0]()
@@ -107,8 +119,8 @@ def compare_async(
             base.append(spent[0])
             added.append(spent[1] - spent[0])
             if pair % 50 == 49:
-                drain()
-        drain()
+                drain(tracer)
+        drain(tracer)
         await plain.close()
         await traced.close()
         await tracer.shutdown(timeout=0)

@@ -45,9 +45,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx2
-import openai
 
 from benchmarks._llm_direct import (
     per_async_chunk_us,
@@ -58,7 +56,8 @@ from benchmarks._llm_direct import (
     recorded,
     written_out_us,
 )
-from benchmarks._llm_pairs import MESSAGES, compare_async
+from benchmarks._llm_pairs import MESSAGES, clients, compare_async
+from benchmarks._llm_pairs import drain as _drain
 from benchmarks._llm_pairs import mean_interval as _mean_interval
 from benchmarks._llm_pairs import median_interval as _median_interval
 from benchmarks._llm_report import ChunkTiming, Timing, report
@@ -122,18 +121,6 @@ def record(fake: FakeLLM) -> dict[str, tuple[dict[str, str], bytes]]:
             response = http.post(url, json=body)
             answers[name] = ({"content-type": response.headers["content-type"]}, response.content)
     return answers
-
-
-def clients(sdk: str, base_url: str, transport: Any) -> Any:
-    http = httpx2.Client(transport=transport) if transport is not None else None
-    if sdk == "openai":
-        return openai.OpenAI(base_url=base_url, api_key="k", max_retries=0, http_client=http)
-    return anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0, http_client=http)
-
-
-def _drain(tracer: AsyncTracing) -> None:
-    """What the flusher would have taken and sent, so memory stays flat."""
-    tracer._queue.settle(sent=len(tracer._queue.take(10**9)))
 
 
 def _end_current(tracer: AsyncTracing) -> None:

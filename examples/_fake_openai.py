@@ -89,15 +89,17 @@ class OpenAIRoutes(Routes):
             "system_fingerprint": "fp_5050236cbd",
         }
 
+        def choice(delta: dict[str, Any], finish: str | None, index: int) -> dict[str, Any]:
+            return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+
         def chunk(
             delta: dict[str, Any],
             finish: str | None = None,
             index: int = 0,
             usage: dict[str, Any] | None = None,
         ) -> bytes:
-            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
             extra = {"usage": usage} if usage is not None else {}
-            return data({**envelope, "choices": [choice], **extra})
+            return data({**envelope, "choices": [choice(delta, finish, index)], **extra})
 
         inline = "usageinline" in plan.model
         usage = self._chat_usage(plan)
@@ -130,15 +132,7 @@ class OpenAIRoutes(Routes):
                     for index in range(plan.choices)
                 ]
                 if "together" in plan.model:  # every choice in each chunk
-                    choices = [
-                        {
-                            "index": i,
-                            "delta": {"content": t},
-                            "logprobs": None,
-                            "finish_reason": None,
-                        }
-                        for i, t in enumerate(texts)
-                    ]
+                    choices = [choice({"content": t}, None, i) for i, t in enumerate(texts)]
                     yield data({**envelope, "choices": choices})
                     continue
                 for index, text in enumerate(texts):

@@ -15,7 +15,7 @@ import orjson
 
 from ._call import Result
 from ._content import freeze_field, input_snapshot, snapshot, thaw
-from ._openai_chunks import ChatStream, CompletionsStream, _usage
+from ._openai_chunks import ChatStream, CompletionsStream, read_usage
 from ._shapes import SENTINELS, message_output, tool_call
 
 __all__ = ["ENDPOINTS"]
@@ -53,7 +53,7 @@ class _Choices:
                 result.finish_reasons.append(reason)
             outputs.append(self.output(choice))
         result.output = outputs[0] if len(outputs) == 1 else (outputs or None)
-        _usage(getattr(obj, "usage", None), result)
+        read_usage(getattr(obj, "usage", None), result)
 
     def output(self, choice: Any) -> Any:  # pragma: no cover - every subclass has one
         raise NotImplementedError

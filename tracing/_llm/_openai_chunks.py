@@ -16,7 +16,7 @@ from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._shapes import message_output, one_or_many, tool_call
 
-__all__ = ["_RESPONSES_USAGE", "ChatStream", "CompletionsStream", "_usage"]
+__all__ = ["RESPONSES_USAGE", "ChatStream", "CompletionsStream", "read_usage"]
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -33,7 +33,7 @@ _CHAT_USAGE = (
     "prompt_tokens_details",
     "completion_tokens_details",
 )
-_RESPONSES_USAGE = (
+RESPONSES_USAGE = (
     "input_tokens",
     "output_tokens",
     "input_tokens_details",
@@ -41,7 +41,7 @@ _RESPONSES_USAGE = (
 )
 
 
-def _usage(usage: Any, result: Result, names: tuple[str, str, str, str] = _CHAT_USAGE) -> None:
+def read_usage(usage: Any, result: Result, names: tuple[str, str, str, str] = _CHAT_USAGE) -> None:
     if usage is None:
         return
     prompt, completion, prompt_details, completion_details = names
@@ -104,7 +104,7 @@ class ChatStream:
                     result.finish_reasons.append(own["finish_reason"])
             usage = fields["usage"]
             if usage is not None:
-                _usage(usage, result)
+                read_usage(usage, result)
         except Exception:
             self.result = unreadable_chunk()
         return chunk
@@ -228,7 +228,7 @@ class CompletionsStream:
                     result.finish_reasons.append(reason)
             usage = getattr(chunk, "usage", None)
             if usage is not None:
-                _usage(usage, result)
+                read_usage(usage, result)
         except Exception:
             self.result = unreadable_chunk()
         return chunk

@@ -14,7 +14,7 @@ from ._call import Result, unreadable_chunk
 from ._call import perf as _perf
 from ._content import freeze, input_snapshot, snapshot, strip_base64, thaw
 from ._openai import ENDPOINTS as _OTHERS
-from ._openai_chunks import _RESPONSES_USAGE, _usage
+from ._openai_chunks import RESPONSES_USAGE, read_usage
 from ._shapes import given, message_output, tool_call
 
 __all__ = ["ENDPOINTS", "Responses"]
@@ -56,7 +56,7 @@ class Responses:
                     )
                 )
         result.output = message_output("".join(texts) if texts else None, calls)
-        _usage(getattr(obj, "usage", None), result, _RESPONSES_USAGE)
+        read_usage(getattr(obj, "usage", None), result, RESPONSES_USAGE)
 
     def stream(self, result: Result) -> ResponsesStream:
         return ResponsesStream(result, self)
