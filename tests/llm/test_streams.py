@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.llm._calls import request
 from tests.llm.conftest import FakeLLM, anthropic_client, openai_client
 from tracing import AsyncTracing
 from tracing._llm import _soft
@@ -347,3 +349,124 @@ async def test_usage_on_a_text_chunk(fake: FakeLLM, tracer: AsyncTracing, is_asy
     assert span.llm_usage.prompt_tokens == served["prompt_tokens"]
     assert span.llm_usage.completion_tokens == served["completion_tokens"]
     assert span.output == {"role": "assistant", "content": served["reply"]}
+
+
+STREAMED = {"chat": "gpt-chunks8", "responses": "gpt-chunks8", "completions": "gpt-chunks8"}
+STREAMED["messages"] = "claude-chunks8"
+
+
+def _open(shape: str, client: Any) -> Any:
+    """A stream of ``shape`` (a call kind, or ``<kind>-helper``: the SDK's ``stream()``
+    helper, a context manager); a coroutine for an async client's plain call."""
+    if shape == "chat-helper":
+        return client.chat.completions.stream(model="gpt-chunks8", messages=MESSAGES)
+    if shape == "messages-helper":
+        return client.messages.stream(model="claude-chunks8", max_tokens=64, messages=MESSAGES)
+    return request(shape, client, model=STREAMED[shape], text="tell me a story", stream=True)
+
+
+def _response_of(stream: Any) -> Any:
+    # openai's helper stream keeps its HTTP response as _response
+    response = getattr(stream, "response", None)
+    return stream._response if response is None else response
+
+
+def _sync_read(shape: str, client: Any) -> tuple[int, Any]:
+    """Read a stream to its end, then drop it: how many items, and a weak reference to
+    its HTTP response."""
+    if shape.endswith("-helper"):
+        with _open(shape, client) as stream:
+            count = len(list(stream))
+    else:
+        stream = _open(shape, client)
+        count = len(list(stream))
+    ref = weakref.ref(_response_of(stream))
+    del stream
+    return count, ref
+
+
+async def _async_read(shape: str, client: Any) -> tuple[int, Any]:
+    """``_sync_read`` for async clients."""
+    if shape.endswith("-helper"):
+        async with _open(shape, client) as stream:
+            count = len([item async for item in stream])
+    else:
+        stream = await _open(shape, client)
+        count = len([item async for item in stream])
+    ref = weakref.ref(_response_of(stream))
+    del stream
+    return count, ref
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("shape", [*STREAMED, "chat-helper", "messages-helper"])
+async def test_response_freed_without_the_collector(
+    fake: FakeLLM, tracer: AsyncTracing, shape: str, is_async: bool
+) -> None:
+    """A stream read to its end and dropped frees its HTTP response (its request, headers
+    and buffers) at once, as the uninstrumented SDK does: the watch leaves no reference
+    cycle that only the garbage collector (or nothing, with it disabled) would free."""
+    make = anthropic_client if shape.startswith("messages") else openai_client
+    plain, traced = make(fake, is_async=is_async), tracer.instrument(make(fake, is_async=is_async))
+    gc.collect()
+    gc.disable()
+    try:
+        async with tracer.trace("request") as trace:
+            for client in (plain, traced):
+                if is_async:
+                    count, ref = await _async_read(shape, client)
+                else:
+                    count, ref = await asyncio.to_thread(_sync_read, shape, client)
+                assert count > 3
+                for _ in range(10):  # an unfinished async generator: closed by a loop task
+                    if ref() is None:
+                        break
+                    await asyncio.sleep(0)
+                assert ref() is None, "plain" if client is plain else "traced"
+    finally:
+        gc.enable()
+    [span] = trace.spans
+    assert span.end_time is not None
+    assert span.llm_usage is not None
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-us", "before-and-after-us"])
+async def test_close_set_by_another_library_is_kept(
+    fake: FakeLLM, tracer: AsyncTracing, after: bool
+) -> None:
+    """A ``close`` another library set on the response before us (here an httpx event
+    hook) is called through ours while the stream is watched, and is the response's
+    ``close`` again once the span has ended; one set after us (wrapping ours) stays."""
+    closes: list[str] = []
+    theirs: list[Any] = []
+
+    def wrap(response: Any, label: str) -> None:
+        original = response.close
+
+        def close() -> None:
+            closes.append(label)
+            original()
+
+        response.close = close
+        theirs.append(close)
+
+    http = openai.DefaultHttpxClient(event_hooks={"response": [lambda r: wrap(r, "before")]})
+    client = tracer.instrument(openai_client(fake, http_client=http))
+
+    def read_two_then_close() -> Any:
+        stream = chat_stream(client)
+        next(stream)
+        next(stream)
+        response = stream.response
+        assert response.close is not theirs[0]  # ours, while the span is open
+        if after:
+            wrap(response, "after")
+        stream.close()
+        return response
+
+    async with tracer.trace("request") as trace:
+        response = await asyncio.to_thread(read_two_then_close)
+    [span] = trace.spans
+    assert span.metadata["stream_incomplete"] == "closed"
+    assert closes == (["after", "before"] if after else ["before"])
+    assert response.__dict__["close"] is theirs[-1]

@@ -10,6 +10,13 @@ reads (at the end of the body, after ``[DONE]``, on an error), and the generator
 outcome decides. A
 ``weakref.finalize`` on the stream ends a span whose stream was dropped unread. Whichever
 comes first ends the span; the others do nothing.
+
+The ``close``/``aclose`` set on the response hold its own bound methods (they must work
+even while the response is being collected), so until the span ends the response is in
+a reference cycle. The end removes them again: a stream read to its end and dropped then
+frees its response, request, headers and buffers (~50 objects) at once, as without
+tracing, instead of leaving them to the garbage collector; the next stream's allocations
+reuse that memory while it is still in the CPU's caches (benchmarks/RESULTS.md, session 19).
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from ._soft import failed
 
 __all__ = ["watch_stream"]
 
+_UNSET = object()
+
 
 class _Watch:
-    __slots__ = ("accumulator", "add", "call", "finalizer", "reader")
+    __slots__ = ("accumulator", "add", "call", "finalizer", "patched", "reader", "response")
 
     def __init__(self, call: LlmCall, accumulator: Any) -> None:
         self.call = call
@@ -35,6 +44,30 @@ class _Watch:
         self.add: Callable[[Any], Any] = _same if accumulator is None else accumulator.add
         self.reader: Callable[[], Any] = _nothing
         self.finalizer: weakref.finalize[Any, Any] | None = None
+        self.response: Any = None
+        # What the response's instance had under each name we set, and what we set.
+        self.patched: list[tuple[str, Any, Any]] = []
+
+    def patch(self, response: Any, name: str, replacement: Any) -> None:
+        """Set ``response.<name>`` to ``replacement`` until the span ends."""
+        self.response = response
+        self.patched.append((name, response.__dict__.get(name, _UNSET), replacement))
+        setattr(response, name, replacement)
+
+    def unpatch(self) -> None:
+        """Take our ``close``/``aclose`` off the response (one that is no longer ours, set
+        by someone after us, stays), which ends the cycle through them."""
+        response, patched = self.response, self.patched
+        self.response, self.patched = None, []
+        if response is None:
+            return
+        own = response.__dict__
+        for name, before, replacement in patched:
+            if own.get(name) is replacement:
+                if before is _UNSET:
+                    del own[name]
+                else:
+                    own[name] = before
 
     def stopped(self, exc: BaseException) -> None:
         """The reading generator stops on ``exc``: closed early, or the stream failed."""
@@ -44,6 +77,8 @@ class _Watch:
             self.end(error=exc)
 
     def end(self, error: BaseException | None = None, incomplete: str | None = None) -> None:
+        if self.response is not None:
+            self.unpatch()
         call = self.call
         if call.done:
             return
@@ -136,7 +171,7 @@ def watch_stream(stream: Any, call: LlmCall, accumulator: Any, is_async: bool) -
             watch.closed()
             await original_aclose()
 
-        response.aclose = aclose
+        watch.patch(response, "aclose", aclose)
     else:
         stream._iterator = reader = sync_reader(inner, watch)
     watch.reader = weakref.ref(reader)
@@ -148,6 +183,6 @@ def watch_stream(stream: Any, call: LlmCall, accumulator: Any, is_async: bool) -
         watch.closed()
         original_close()
 
-    response.close = close
+    watch.patch(response, "close", close)
     watch.finalizer = finalizer = weakref.finalize(stream, _abandoned, watch)
     finalizer.atexit = False
