@@ -351,8 +351,13 @@ async def test_usage_on_a_text_chunk(fake: FakeLLM, tracer: AsyncTracing, is_asy
     assert span.output == {"role": "assistant", "content": served["reply"]}
 
 
-STREAMED = {"chat": "gpt-chunks8", "responses": "gpt-chunks8", "completions": "gpt-chunks8"}
-STREAMED["messages"] = "claude-chunks8"
+# Each streamed call kind (tests/llm/_calls.py) and the fake server's model for it.
+STREAMED = {
+    "chat": "gpt-chunks8",
+    "responses": "gpt-chunks8",
+    "completions": "gpt-chunks8",
+    "messages": "claude-chunks8",
+}
 
 
 def _open(shape: str, client: Any) -> Any:

@@ -77,8 +77,7 @@ class _Watch:
             self.end(error=exc)
 
     def end(self, error: BaseException | None = None, incomplete: str | None = None) -> None:
-        if self.response is not None:
-            self.unpatch()
+        self.unpatch()
         call = self.call
         if call.done:
             return
