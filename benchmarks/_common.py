@@ -31,6 +31,7 @@ __all__ = [
     "METADATA",
     "OUTPUT",
     "ROOT",
+    "SCALE_ENV",
     "YIELD_EVERY",
     "LagTicker",
     "Recorder",
@@ -40,13 +41,27 @@ __all__ = [
     "record_dict",
     "rss_now_mb",
     "start_sink",
+    "texts",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def texts(scale: int = 1) -> tuple[str, str]:
+    """The input and output of every driver's traces: ~600 and ~300 characters, or
+    ``scale`` times as long (prompts and answers the size of an LLM call's)."""
+    return (
+        ("Summarise the following customer ticket in two sentences. " * 11 * scale)[: 600 * scale],
+        ("The customer cannot log in after the password reset email expired. " * 5 * scale)[
+            : 300 * scale
+        ],
+    )
+
+
 # Same content for every driver: ~600 chars in, ~300 out, four metadata keys, tokens.
-INPUT = ("Summarise the following customer ticket in two sentences. " * 11)[:600]
-OUTPUT = ("The customer cannot log in after the password reset email expired. " * 5)[:300]
+# ``SCALE_ENV`` (set by ``benchmarks.spool --scale``) makes the texts that many times longer.
+SCALE_ENV = "BENCH_TRACE_SCALE"
+INPUT, OUTPUT = texts(int(os.environ.get(SCALE_ENV, "1")))
 METADATA = {"user_id": "user-1234", "session": "s-5678", "env": "bench", "route": "/chat"}
 MODEL, PROVIDER, PROMPT_TOKENS, COMPLETION_TOKENS = "gpt-4o-mini", "openai", 152, 61
 NAME = "summarize-ticket"

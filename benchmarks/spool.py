@@ -1,6 +1,7 @@
 """The durable spool's cost and its replay rate, against the spool off in the same run.
 
-    python -m benchmarks.spool [--rounds 5] [--n 150000] [--backlog 1000000] [--append FILE]
+    python -m benchmarks.spool [--rounds 5] [--n 150000] [--backlog 1000000] [--scale 1]
+                               [--append FILE]
 
 Each measurement is its own process (``drive_tracing``'s ``trace()+end()`` loop at 1 KB
 traces against the loopback sink, the same workload as ``make bench``): spool off, then
@@ -14,6 +15,10 @@ second and their ratios moved by 0.1 from run to run. Then a backlog of ``--back
 orphaned traces (~1.1 KB each: 1 M is ~1.1 GB) is written in the spool's own format,
 and a fresh process with that ``spool_dir`` replays it all to the sink: traces/s and peak
 RSS.
+
+``--scale K`` makes every trace's input and output K times longer (``--scale 8``: ~7.7 KB
+of JSON a trace, the size of an LLM call with its prompt and answer): the spool's CRC and
+its copies into the page cache grow with the bytes, where the encoder's cost barely does.
 
 ``--pin`` runs every driver on CPU 0 and the sink on the last CPU: the application on one
 core with the backend elsewhere (as a one-process-per-core deployment), so the sink never
@@ -38,7 +43,7 @@ import orjson
 
 from tracing._spool_format import encode_record
 
-from ._common import INPUT, OUTPUT, ROOT, append_section, free_port, start_sink
+from ._common import ROOT, SCALE_ENV, append_section, free_port, start_sink, texts
 
 MODES = ["off", "interval", "always", "never"]
 SEGMENT = 16 * 2**20
@@ -48,7 +53,9 @@ def _pin_driver() -> None:
     os.sched_setaffinity(0, {0})
 
 
-def run_driver(sink: str, n: int, mode: str, spool_dir: str, pin: bool = False) -> dict[str, Any]:
+def run_driver(
+    sink: str, n: int, mode: str, spool_dir: str, pin: bool = False, scale: int = 1
+) -> dict[str, Any]:
     out = subprocess.run(
         [
             *(sys.executable, "-m", "benchmarks.drive_spool", "--sink", sink, "--n", str(n)),
@@ -60,6 +67,7 @@ def run_driver(sink: str, n: int, mode: str, spool_dir: str, pin: bool = False) 
         check=True,
         timeout=1800,
         preexec_fn=_pin_driver if pin else None,
+        env={**os.environ, SCALE_ENV: str(scale)},
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     if "error" in result:
@@ -67,8 +75,9 @@ def run_driver(sink: str, n: int, mode: str, spool_dir: str, pin: bool = False) 
     return result
 
 
-def write_backlog(spool_dir: Path, count: int) -> int:
+def write_backlog(spool_dir: Path, count: int, scale: int = 1) -> int:
     """An orphaned part (free lock) of ``count`` traces in the spool's format."""
+    text_in, text_out = texts(scale)
     part = spool_dir / "p-0000000000000001-00000000bench"
     part.mkdir(parents=True)
     (part / "lock").touch()
@@ -82,8 +91,8 @@ def write_backlog(spool_dir: Path, count: int) -> int:
                 "startTime": "2026-12-01T00:00:00.000000Z",
                 "endTime": "2026-12-01T00:00:01.000000Z",
                 "status": "ok",
-                "input": INPUT,
-                "output": OUTPUT,
+                "input": text_in,
+                "output": text_out,
             }
         )
         record = encode_record(seq, payload)
@@ -102,14 +111,15 @@ def measure(args: argparse.Namespace, sink: str, work: Path) -> dict[str, Any]:
     for index in range(args.rounds):
         for mode in MODES:
             spool_dir = work / f"{mode}-{index}"
-            rounds[mode].append(run_driver(sink, args.n, mode, str(spool_dir), args.pin))
+            result = run_driver(sink, args.n, mode, str(spool_dir), args.pin, args.scale)
+            rounds[mode].append(result)
             shutil.rmtree(spool_dir, ignore_errors=True)
             print(mode, index, _brief(rounds[mode][-1]), file=sys.stderr)
     backlog_dir = work / "backlog"
     t0 = time.perf_counter()
-    size = write_backlog(backlog_dir, args.backlog)
+    size = write_backlog(backlog_dir, args.backlog, args.scale)
     written_s = time.perf_counter() - t0
-    replay = run_driver(sink, args.backlog, "replay", str(backlog_dir), args.pin)
+    replay = run_driver(sink, args.backlog, "replay", str(backlog_dir), args.pin, args.scale)
     print("replay", _brief(replay), file=sys.stderr)
     return {
         "rounds": rounds,
@@ -141,7 +151,9 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
             " Pinned (`--pin`): every driver on CPU 0, the sink on the last CPU."
             if args.pin
             else ""
-        ),
+        )
+        + f" Traces of {_posted_kb(off):.1f} KB of JSON each as posted"
+        + (f" (`--scale {args.scale}`)." if args.scale != 1 else "."),
         "",
         "| mode | trace()+end() median | vs off | end-to-end traces/s | vs off "
         "| CPU us/trace | peak RSS MB |",
@@ -199,6 +211,12 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _posted_kb(runs: list[dict[str, Any]]) -> float:
+    """The JSON posted per trace, as the sink counted it (the body's envelope included)."""
+    sizes = [float(r["sink_bytes"]) / max(int(r["sink_records"]), 1) for r in runs]
+    return statistics.median(sizes) / 1024
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -211,7 +229,10 @@ def main() -> None:
     parser.add_argument("--append", type=Path)
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
     parser.add_argument("--pin", action="store_true", help="drivers on CPU 0, the sink apart")
+    parser.add_argument("--scale", type=int, default=1, help="input and output K times longer")
     args = parser.parse_args()
+    if args.scale < 1:
+        parser.error("--scale must be at least 1")
     if args.quick:
         args.rounds, args.n, args.backlog = 1, 5_000, 20_000
     port = free_port()
