@@ -25,6 +25,10 @@ in ``requests``. The requested model picks the behaviour (words in its name, com
 - ``choicesN``: N choices (OpenAI chat, ``n > 1``), choice i's text prefixed ``(i)``; a stream
   sends one choice per chunk, and the last choice finishes with ``length``;
 - ``together`` (with ``choicesN``): a stream's text chunks carry every choice at once.
+
+An Azure OpenAI deployment's chat stream (``/openai/deployments/<model>/...``, any model)
+starts, as Azure's does, with a chunk of prompt filter results: no choices, an empty id
+and model.
 """
 
 from __future__ import annotations

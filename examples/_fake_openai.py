@@ -15,6 +15,26 @@ from aiohttp import web
 __all__ = ["OpenAIRoutes"]
 
 
+# What Azure OpenAI streams before a chat answer's first chunk: no choices, and an empty
+# id and model (recorded from a deployment's answer, its filter categories trimmed).
+AZURE_FILTER_CHUNK: dict[str, Any] = {
+    "choices": [],
+    "created": 0,
+    "id": "",
+    "model": "",
+    "object": "",
+    "prompt_filter_results": [
+        {
+            "prompt_index": 0,
+            "content_filter_results": {
+                "hate": {"filtered": False, "severity": "safe"},
+                "violence": {"filtered": False, "severity": "safe"},
+            },
+        }
+    ],
+}
+
+
 def choice_text(text: str, index: int) -> str:
     """Choice ``index``'s version of the reply's text (``choicesN``): told apart by a prefix."""
     return text if index == 0 else f"({index}) {text}"
@@ -103,6 +123,8 @@ class OpenAIRoutes(Routes):
 
         inline = "usageinline" in plan.model
         usage = self._chat_usage(plan)
+        if plan.path.startswith("/openai/deployments/"):
+            yield data(AZURE_FILTER_CHUNK)  # Azure OpenAI: its prompt filter's results first
 
         if plan.tools:
             yield chunk(

@@ -243,19 +243,43 @@ async def test_provider_from_base_url(make: Any, provider: str) -> None:
         await closing
 
 
-async def test_azure_client(fake: FakeLLM, tracer: AsyncTracing) -> None:
-    """AzureOpenAI (deployment URLs) is recorded with provider azure.ai.openai."""
-    client = tracer.instrument(
-        openai.AsyncAzureOpenAI(api_key="k", api_version="2024-10-21", azure_endpoint=fake.url)
-    )
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "complete"])
+@pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
+async def test_azure_client(
+    fake: FakeLLM, tracer: AsyncTracing, is_async: bool, stream: bool
+) -> None:
+    """AzureOpenAI (deployment URLs) is recorded with provider azure.ai.openai, and the
+    model and id its answer names: in a stream, from the first chunk that has choices, not
+    from the prompt filter's chunk Azure sends before it (no choices, empty model and id),
+    which is not the first token either."""
+    kind = openai.AsyncAzureOpenAI if is_async else openai.AzureOpenAI
+    client = tracer.instrument(kind(api_key="k", api_version="2024-10-21", azure_endpoint=fake.url))
     async with tracer.trace("request") as trace:
-        await call("chat", client, model="gpt-4o", text="hi", stream=True)
-    await client.close()
-    assert fake.served[0]["path"] == "/openai/deployments/gpt-4o/chat/completions"
+        answer = await call("chat", client, model="gpt-4o", text="hi", stream=stream)
+    items = answer if stream else [answer]
+    closing = client.close()
+    if closing is not None:
+        await closing
+    [served] = fake.served
+    assert served["path"] == "/openai/deployments/gpt-4o/chat/completions"
+    if stream:
+        assert items[0].choices == []  # Azure's prompt filter chunk
+        assert (items[0].model, items[0].id) == ("", "")
+        assert items[1].model == "gpt-4o-2025-01-01"  # the fake's response model
     [span] = trace.spans
     assert span.llm_usage is not None
     assert span.llm_usage.provider == "azure.ai.openai"
-    assert span.llm_usage.prompt_tokens == fake.served[0]["prompt_tokens"]
+    assert span.llm_usage.model == "gpt-4o-2025-01-01"
+    assert span.llm_usage.prompt_tokens == served["prompt_tokens"]
+    assert span.metadata["gen_ai.response.model"] == "gpt-4o-2025-01-01"
+    assert span.metadata["gen_ai.response.id"] == items[-1].id
+    assert span.metadata["gen_ai.response.id"].startswith("chatcmpl-")
+    assert span.output == {"role": "assistant", "content": served["reply"]}
+    if stream:
+        assert span.start_time is not None
+        assert span.end_time is not None
+        first = span.metadata["time_to_first_token"]
+        assert 0 <= first <= (span.end_time - span.start_time).total_seconds()
 
 
 def test_import_tracing_imports_neither_sdk() -> None:

@@ -56,10 +56,18 @@ def read_usage(usage: Any, result: Result, names: tuple[str, str, str, str] = _C
 
 
 def _first_chunk(chunk: Any, result: Result) -> None:
-    """A chunk stream's first item: the time, and the model and id it names."""
-    result.first_chunk = _perf()
-    result.model = getattr(chunk, "model", None)
-    result.response_id = getattr(chunk, "id", None)
+    """A chunk stream's items up to the first with choices: the model and id they name, and
+    that one's time as the first token's. Azure OpenAI sends first a chunk of its prompt
+    filter's results, with no choices and an empty model and id: it names neither, and no
+    token came with it."""
+    model = getattr(chunk, "model", None)
+    if model:
+        result.model = model
+    response_id = getattr(chunk, "id", None)
+    if response_id:
+        result.response_id = response_id
+    if getattr(chunk, "choices", None):
+        result.first_chunk = _perf()
 
 
 class ChatStream:
@@ -119,9 +127,10 @@ class ChatStream:
         append = self.first.append
         try:
             for chunk in inner:
-                add(chunk)  # the first: its time, model and id
+                add(chunk)  # up to the first with choices: its time, model and id
                 yield chunk
-                break
+                if self.result.first_chunk is not None:
+                    break
             for chunk in inner:
                 try:
                     fields = chunk.__dict__
@@ -152,9 +161,10 @@ class ChatStream:
         append = self.first.append
         try:
             async for chunk in inner:
-                add(chunk)  # the first: its time, model and id
+                add(chunk)  # up to the first with choices: its time, model and id
                 yield chunk
-                break
+                if self.result.first_chunk is not None:
+                    break
             async for chunk in inner:
                 try:
                     fields = chunk.__dict__
