@@ -53,3 +53,48 @@ async def test_a_trace_neither_memory_nor_the_spool_takes_is_dropped_and_told(
     assert line, caplog.text
     assert line[1] == line[2]
     assert 0 < int(line[1]) <= len(lost)
+
+
+async def test_enqueue_refuses_a_trace_the_spool_has_no_room_for(
+    server: FaultServer, make_tracer: MakeTracer, tmp_path: Path
+) -> None:
+    """Memory full, and a spool with no room for a record: ``enqueue()`` refuses the trace
+    at once (False, counted dropped, ``on_error`` with the spool's reason), as it does
+    without a spool; it does not accept the trace and drop it later."""
+    server.default = Reply(503)
+    told: list[tuple[str, str]] = []
+    tracer = make_tracer(
+        spool_dir=tmp_path / "spool",
+        spool_max_bytes=1,
+        max_queue_size=10,
+        flush_at=10,
+        on_error=lambda exc, traces: told.extend((str(exc), t.id) for t in traces),
+    )
+    await tracer.start()
+    assert tracer.stats().dropped == 0
+    accepted = [tracer.enqueue(Trace("small", id=f"small-{i:02d}")) for i in range(50)]
+    assert accepted == [True] * 10 + [False] * 40
+    stats = tracer.stats()
+    check_invariant(stats)
+    assert (stats.dropped, stats.spooled) == (40, 0)
+    assert told == [(f"trace dropped: {REASON}", f"small-{i:02d}") for i in range(10, 50)]
+
+
+async def test_a_burst_far_past_memory_waits_on_disk_without_a_drop(
+    server: FaultServer, make_tracer: MakeTracer, tmp_path: Path
+) -> None:
+    """During an outage, a burst of 30,000 traces made without a pause, with room for 100
+    in memory: the writer's inbox holds them until they are written (bounded by the
+    spool's room, not by a fixed count), so every one is accepted and kept on disk, and
+    none is dropped while ``spool_max_bytes`` has room."""
+    server.default = Reply(503)
+    tracer = make_tracer(spool_dir=tmp_path / "spool", max_queue_size=100, flush_at=100)
+    await tracer.start()
+    count = 30_000
+    assert tracer.stats().enqueued == 0
+    accepted = [tracer.enqueue(Trace("burst", id=f"burst-{i:05d}")) for i in range(count)]
+    assert accepted.count(True) == count
+    stats = await tracer.shutdown(timeout=1)
+    check_invariant(stats)
+    assert stats.dropped == 0
+    assert (stats.enqueued, stats.spooled) == (count, count)

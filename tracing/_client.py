@@ -17,7 +17,7 @@ import aiohttp
 
 from . import _atexit
 from ._client_direct import _DirectSending
-from ._client_events import _ClientEvents, _State
+from ._client_events import SPOOL_FULL, _ClientEvents, _State
 from ._config import ErrorCallback, Mask, resolve_config
 from ._exceptions import DeliveryError
 from ._filters import apply_mask, sampled_in
@@ -335,7 +335,7 @@ class AsyncTracing(_DirectSending, _ClientEvents):
                 except Exception:  # never into the host: the trace waits for the next start
                     logger.exception("tracing could not start its background flusher")
         if not self._queue.put(trace):
-            self._dropped(trace, "the queue is full")
+            self._dropped(trace, "the queue is full" if self._spool is None else SPOOL_FULL)
             return False
         # The deque's own length (what TraceQueue.__len__ returns), not len(self._queue):
         # a Python __len__ frame, ~800 instructions per trace queued (callgrind).

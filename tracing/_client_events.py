@@ -32,6 +32,9 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
+SPOOL_FULL = "memory was full and the spool could not take it"  # a drop's reason
+
+
 class _ClientEvents:
     """Reporting and process events of ``AsyncTracing``; its ``__init__`` sets these."""
 
@@ -46,11 +49,8 @@ class _ClientEvents:
     # Reporting -------------------------------------------------------------------------
 
     def _dropped_by_spool(self, traces: Sequence[Trace]) -> None:
-        self._drops.hit(len(traces), reason="memory was full and the spool could not take it")
-        self._call_on_error(
-            TracingError("trace dropped: memory was full and the spool could not take it"),
-            traces,
-        )
+        self._drops.hit(len(traces), reason=SPOOL_FULL)
+        self._call_on_error(TracingError(f"trace dropped: {SPOOL_FULL}"), traces)
 
     def _dropped(self, trace: Trace, reason: str) -> None:
         self._drops.hit(reason=reason)

@@ -51,7 +51,8 @@ __all__ = ["OVERFLOW", "Framed", "Ref", "SpoolQueue"]
 Ref = int  # part slot, segment number and record seq in one int: see _spool_part
 OVERFLOW = object()
 _SPOOL = attrgetter("_spool")
-BURST = 4096
+BURST = 2**20  # traces waiting in the inbox for disk only, at most (a writer that cannot keep up)
+DISK_SLOTS = 4096  # traces the disk is taken to have room for until the writer counts it
 GROUP_MAX = 4096  # traces in one routine group: a burst is written in several, back to back
 ENCODE_AT = 128  # inbox traces not yet encoded that make put() schedule the loop's encoding
 PARTIAL_AT = 2 * ENCODE_AT  # encoded inbox traces from which the writer may leave the rest
@@ -84,8 +85,8 @@ class SpoolQueue(TraceQueue):
         # protocol only: it posts those bytes and reads nothing else of a queued trace.
         self._swap = swap
         # Traces accepted for disk only wait in the inbox until the writer's next group or
-        # the one after (take_group); this bounds that wait's memory, and a burst beyond
-        # it is dropped.
+        # the one after (take_group). What bounds them is the disk's room (disk_slots);
+        # this is a last bound on that wait's memory, for a writer that cannot keep up.
         self._burst = max(max_size, BURST)
         self._on_put: Callable[[], None] | None = None
         self.lender = Lender()  # replaced by the writer's own
@@ -118,8 +119,11 @@ class SpoolQueue(TraceQueue):
         self._stale = 0  # inbox traces the writer left at its last take (they go next)
         self._loop: asyncio.AbstractEventLoop | None = None  # where the encoding runs
         self._acks: list[Ref | None] = []
-        # Set by the writer: whether a trace may be accepted onto disk only.
-        self.disk_room = True
+        # Set by the writer after each group: how many more records the part has room for
+        # (spool_max_bytes, at the size of the records it wrote last), 0 while the disk
+        # fails. Every inbox trace takes one, so a trace is accepted for disk only while
+        # the inbox holds fewer: enqueue() returns False for one the disk cannot take.
+        self.disk_slots = DISK_SLOTS
         self.refilling = True  # False once shutdown() begins: the backlog stays on disk
 
     def __repr__(self) -> str:
@@ -141,7 +145,7 @@ class SpoolQueue(TraceQueue):
             if len(self._items) + self.in_flight + self._held < self.max_size:
                 self._inbox.append(trace)
                 self._held += 1
-            elif self.disk_room and self._inbox_spooled < self._burst:
+            elif len(self._inbox) < self.disk_slots and self._inbox_spooled < self._burst:
                 trace._spool = OVERFLOW
                 self._inbox.append(trace)
                 self._inbox_spooled += 1
@@ -278,6 +282,7 @@ class SpoolQueue(TraceQueue):
             else:
                 self._inbox = []
             self._stale = len(self._inbox)
+            self.disk_slots -= len(inbox)  # theirs, until the writer counts the room again
             end = self._taken = first + len(inbox)
             framed, self._framed = self._framed, []
             mine: list[Framed] = []

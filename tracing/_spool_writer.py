@@ -34,6 +34,7 @@ from ._log import logger
 from ._models import Trace
 from ._spool_append import Appender
 from ._spool_backlog import Backlog
+from ._spool_format import ACK_SIZE
 from ._spool_gil import Lender
 from ._spool_part import Part, acks_by_segment, create_part, split_ref
 from ._spool_queue import Framed, Ref, SpoolQueue
@@ -45,6 +46,8 @@ PERIOD = 0.02  # seconds between groups: well inside the 50 ms the contract allo
 SYNC_INTERVAL = 1.0  # spool_fsync="interval"
 SCAN_INTERVAL = 2.0  # looking for orphaned parts
 ACK_INTERVAL = 0.1  # writing acknowledgements, unless asked (a late one only means a resend)
+RECORD_GUESS = 512  # bytes a record is taken to need until the writer has written some
+RECORD_MIN = 64  # the smallest record size the room is counted in
 RETRY_FIRST, RETRY_MAX = 0.5, 5.0  # after a disk error
 
 Dropped = Callable[[Sequence[Trace]], None]
@@ -85,6 +88,8 @@ class SpoolWriter(Appender):
         self._retry_delay = RETRY_FIRST
         self._next_scan = 0.0
         self._next_acks = 0.0
+        self._record_size = RECORD_GUESS  # the last group's records' size, an eighth more
+        self._queue.disk_slots = self._max_bytes // (RECORD_GUESS + ACK_SIZE)
         self._syncer = Syncer()  # also what was written since the last sync
 
     def __repr__(self) -> str:
@@ -193,7 +198,7 @@ class SpoolWriter(Appender):
         if not closing and self._own is not None and now >= self._next_scan:
             self._next_scan = now + SCAN_INTERVAL
             self._backlog.adopt(self._own.name)
-        self._queue.disk_room = self._writable(now)
+        self._queue.disk_slots = self._disk_slots(now)
 
     def _after_refill(self) -> None:
         if len(self._queue) >= self._flush_at:
@@ -201,6 +206,15 @@ class SpoolWriter(Appender):
 
     def _healthy_at(self, now: float) -> bool:
         return self._healthy or now >= self._retry_at
+
+    def _disk_slots(self, now: float) -> int:
+        """How many more records the own part has room for, at the size of the last group's
+        records (an eighth more, as the next ones may be larger); 0 while it cannot be
+        written."""
+        own = self._own
+        if own is None or not self._healthy_at(now):
+            return 0
+        return max(self._room(own), 0) // (self._record_size + ACK_SIZE)
 
     def _writable(self, now: float) -> bool:
         own = self._own
@@ -274,6 +288,7 @@ class SpoolWriter(Appender):
         they are; the rest are encoded (if the loop did not) and framed here."""
         part = self._own
         assert part is not None
+        before = part.bytes
         try:
             done = self._write_framed(part, framed, refs, offsets) if framed else 0
             if done < len(group):
@@ -283,7 +298,9 @@ class SpoolWriter(Appender):
                 part.seal_current()
             self._failed("write", exc)
             return
-        if any(refs):
+        written = len(refs) - refs.count(None)
+        if written:
+            self._record_size = max((part.bytes - before) // written * 9 // 8, RECORD_MIN)
             self._recovered()
 
     def _write_acks(self) -> None:

@@ -207,6 +207,8 @@ async def test_a_small_spool_max_bytes_bounds_records_and_acknowledgements(
     )
     for trace in batch:
         tracer.enqueue(trace)
+    assert tracer._spool is not None
+    await tracer._spool.sync(timeout=30)  # every trace above written, placed or dropped
     stats = await wait_stats(tracer, lambda s: s.dropped > 0 and s.spooled > 0)
     on_disk = sum(p.stat().st_size for p in spool_dir.glob("p-*/*.seg"))
     assert on_disk % record == 0
