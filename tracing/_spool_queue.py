@@ -89,6 +89,8 @@ class SpoolQueue(TraceQueue):
         # this is a last bound on that wait's memory, for a writer that cannot keep up.
         self._burst = max(max_size, BURST)
         self._on_put: Callable[[], None] | None = None
+        # Set by the writer while adopted records wait for memory's room: its wake-up.
+        self.on_answer: Callable[[], None] | None = None
         self.lender = Lender()  # replaced by the writer's own
 
     @property
@@ -240,6 +242,9 @@ class SpoolQueue(TraceQueue):
             if rejected:
                 self._acks.extend(trace._spool for trace, _ in rejected)
         self.lender.arm()  # the writer writes these acks, and reads the backlog back
+        wake = self.on_answer
+        if wake is not None:
+            wake()
 
     def give_up(self, traces: Sequence[Trace]) -> list[Trace]:
         lost = [trace for trace in traces if trace._spool is None]

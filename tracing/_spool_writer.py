@@ -33,7 +33,7 @@ from ._config import Config
 from ._log import logger
 from ._models import Trace
 from ._spool_append import Appender
-from ._spool_backlog import Backlog
+from ._spool_backlog import Backlog, replay_ahead
 from ._spool_format import ACK_SIZE
 from ._spool_gil import Lender
 from ._spool_part import Part, acks_by_segment, create_part, split_ref
@@ -82,7 +82,14 @@ class SpoolWriter(Appender):
         self._waiters: list[concurrent.futures.Future[None]] = []
         self._closing = False
         self._own: Part | None = None
-        self._backlog = Backlog(self._dir, self._queue, self._mine, self._after_refill, self._full)
+        self._backlog = Backlog(
+            self._dir,
+            self._queue,
+            self._mine,
+            self._after_refill,
+            self._full,
+            replay_ahead(self._queue.max_size, self._flush_at),
+        )
         self._healthy = True
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
@@ -193,6 +200,9 @@ class SpoolWriter(Appender):
             self.lender.wants = time.monotonic()
         if not closing and self._queue.refilling and self._backlog.refill():
             self._wake.set()  # more to read back: the next cycle (its group first) at once
+        # Adopted records wait for memory to empty below the backlog's share: each answer
+        # from the server wakes the next cycle, not the next period (20 ms).
+        self._queue.on_answer = self._wake.set if self._backlog.capped else None
         if self._fsync == "interval" and self._syncer.due(now, SYNC_INTERVAL):
             self._syncer.sync_soon(self._own.path if self._own is not None else None)
         if not closing and self._own is not None and now >= self._next_scan:

@@ -13,7 +13,9 @@ import pytest
 from tests._server import FaultServer, Reply
 from tests.spool._backlog import write_backlog
 from tests.spool._child import Child, check_counts, spool_files
-from tracing._spool_backlog import STEP, Backlog
+from tests.spool.conftest import MakeSpooled
+from tracing import Trace
+from tracing._spool_backlog import STEP, Backlog, replay_ahead
 from tracing._spool_format import encode_record
 from tracing._spool_queue import SpoolQueue
 from tracing._spool_replay import NO_ID
@@ -107,3 +109,52 @@ def test_a_record_without_an_id_is_read_back_with_the_rest(tmp_path: Path) -> No
         assert queue.snapshot().replayed == 3
     finally:
         backlog.release_all()
+
+
+def test_adopted_records_fill_memory_only_up_to_ahead(tmp_path: Path) -> None:
+    """Records of an adopted part are read into memory only while it holds fewer than
+    ``ahead`` traces, whatever its room: what is queued behind them is sent a few batches
+    later, not after the whole backlog. Sending makes room for as many again."""
+    spool_dir = tmp_path / "spool"
+    write_backlog(spool_dir, 4 * STEP, size=10)
+    queue = SpoolQueue(10_000)
+    ahead = STEP + 50
+    backlog = Backlog(str(spool_dir), queue, set(), lambda: None, ahead=ahead)
+    backlog.adopt("none of these")
+    try:
+        assert len(queue) == 0
+        backlog.refill()
+        assert len(queue) == STEP
+        assert backlog.refill() is False  # capped: no cycle at once
+        assert len(queue) == ahead
+        backlog.refill()
+        assert len(queue) == ahead
+        sent = queue.take(100)
+        queue.settle(sent=len(sent))
+        backlog.refill()
+        assert len(queue) == ahead
+        assert [t.id for t in sent] == [f"b-{i}" for i in range(1, 101)]
+    finally:
+        backlog.release_all()
+    assert replay_ahead(10_000, 100) == 2_000  # 20 batches
+    assert replay_ahead(1_000, 100) == 500  # half of memory
+    assert replay_ahead(1, 1) == 1
+
+
+async def test_new_traces_go_alongside_an_adopted_backlog(
+    server: FaultServer, make_spooled: MakeSpooled, spool_dir: Path
+) -> None:
+    """A tracer that adopts a 4,000-trace backlog and sends 100 traces a second (the
+    limiter) sends the traces enqueued after its start a few batches later, while most of
+    the backlog still waits on disk, not after all of it (40 s here)."""
+    await asyncio.to_thread(write_backlog, spool_dir, 4_000, 100)
+    server.default = Reply(200)
+    tracer = make_spooled(flush_at=10, max_batch_size=10, rate_limit=10, max_concurrency=1)
+    await tracer.start()
+    await server.wait_for_traces(1)  # the replay has begun
+    new = [Trace("new", id=f"new-{i}") for i in range(5)]
+    assert all(tracer.enqueue(trace) for trace in new)
+    await server.wait_until(lambda: {t.id for t in new} <= set(server.accepted_ids()), timeout=20)
+    backlog_sent = [i for i in server.accepted_ids() if i.startswith("b-")]
+    assert len(backlog_sent) < 2_000, len(backlog_sent)
+    assert backlog_sent == [f"b-{i}" for i in range(1, len(backlog_sent) + 1)]  # oldest first
