@@ -44,6 +44,7 @@ from ._queue import TraceQueue
 from ._spool_encode import encode_group
 from ._spool_format import frame_group
 from ._spool_gil import Lender
+from ._spool_lost import own_record, record_gone
 from ._spool_stub import swap_encoded, swapped
 
 __all__ = ["OVERFLOW", "Framed", "Ref", "SpoolQueue"]
@@ -121,6 +122,7 @@ class SpoolQueue(TraceQueue):
         self._stale = 0  # inbox traces the writer left at its last take (they go next)
         self._loop: asyncio.AbstractEventLoop | None = None  # where the encoding runs
         self._acks: list[Ref | None] = []
+        self.spooled_own = 0  # of spooled, the records on disk only in this tracer's own part
         # Set by the writer after each group: how many more records the part has room for
         # (spool_max_bytes, at the size of the records it wrote last), 0 while the disk
         # fails. Every inbox trace takes one, so a trace is accepted for disk only while
@@ -247,10 +249,12 @@ class SpoolQueue(TraceQueue):
             wake()
 
     def give_up(self, traces: Sequence[Trace]) -> list[Trace]:
-        lost = [trace for trace in traces if trace._spool is None]
+        lost = [trace for trace in traces if trace._spool is None or record_gone(trace._spool)]
+        own = sum(map(own_record, map(_SPOOL, traces)))  # kept in this tracer's part
         with self._lock:
             self.in_flight -= len(traces)
             self.spooled += len(traces) - len(lost)
+            self.spooled_own += own
             self.failed += len(lost)
         return lost
 
@@ -367,6 +371,7 @@ class SpoolQueue(TraceQueue):
                     disk_only = True
                     first = min(first, index)
                     self.spooled += 1
+                    self.spooled_own += 1
                 elif not full:
                     items.append(trace)
                 else:
@@ -391,10 +396,13 @@ class SpoolQueue(TraceQueue):
                 mine = min(count, self.spooled)
                 self.replayed += count - mine
                 count = mine
+            else:
+                self.spooled_own -= count
             self.spooled -= count
 
     def lost_on_disk(self, count: int) -> None:
-        """Disk-only records of this part that could not be read back (damaged)."""
+        """Disk-only records of this part that could not be read back (damaged, deleted)."""
         with self._lock:
             self.spooled -= count
+            self.spooled_own -= count
             self.failed += count

@@ -36,6 +36,7 @@ from ._spool_append import Appender
 from ._spool_backlog import Backlog, replay_ahead
 from ._spool_format import ACK_SIZE
 from ._spool_gil import Lender
+from ._spool_lost import deleted, mark_gone
 from ._spool_part import Part, acks_by_segment, create_part, split_ref
 from ._spool_queue import Framed, Ref, SpoolQueue
 from ._spool_sync import Syncer
@@ -187,6 +188,8 @@ class SpoolWriter(Appender):
 
     def _cycle(self, closing: bool, whole: bool = True) -> None:
         now = time.monotonic()
+        if self._own is not None and deleted(self._own):
+            self._lost_part(self._own)
         if self._own is None and self._healthy_at(now):
             self._open()
         group, framed = self._queue.take_framed(whole)
@@ -250,6 +253,25 @@ class SpoolWriter(Appender):
         if not self._healthy:
             self._healthy = True
             logger.warning("tracing spool: writing to %s again", self._dir)
+
+    def _lost_part(self, own: Part) -> None:
+        """The own part was deleted under the writer (see ``_spool_lost``): what it held
+        on disk only is lost, and the next part is made now."""
+        lost = self._queue.spooled_own
+        mark_gone(own)
+        self._backlog.close_own_reader()
+        self._syncer.dirty = {path for path in self._syncer.dirty if not path.startswith(own.path)}
+        own.release(remove=False)
+        self._own = None
+        self._mine.discard(own.name)
+        if lost:
+            self._queue.lost_on_disk(lost)
+        logger.warning(
+            "tracing spool: %s was deleted while in use; %d trace(s) kept there on disk only "
+            "are lost, queued ones are sent from memory, and a new part is made",
+            own.path,
+            lost,
+        )
 
     def _open(self) -> None:
         try:

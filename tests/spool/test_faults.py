@@ -7,10 +7,15 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import shutil
 from pathlib import Path
 
-from tests._server import FaultServer, Reply
+import pytest
+
+from tests._server import FaultServer, Reply, check_invariant
 from tests.spool._child import Child, check_counts, spool_files
+from tests.spool.conftest import MakeSpooled, wait_stats
+from tracing import Trace
 
 
 def no_file_growth() -> None:
@@ -82,3 +87,47 @@ async def test_read_only_spool_dir_falls_back_and_resumes(
     assert (final["sent"], final["dropped"], final["failed"]) == (len(ids), 0, 0)
     assert sorted(server.accepted_ids()) == sorted(ids)
     assert child.log.count("cannot create its directory") == 1, child.log
+
+
+async def test_a_spool_dir_deleted_while_in_use(
+    server: FaultServer,
+    make_spooled: MakeSpooled,
+    spool_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``spool_dir`` deleted under a running tracer (its open files still take writes),
+    the backend down: one warning; what the part held on disk only is counted failed (its
+    bytes are gone); queued traces whose records were there are not said to be kept (a
+    shutdown that cannot send them fails them and passes them to ``on_error``); traces
+    after it are spooled in a new part, which the next start delivers."""
+    server.default = Reply(503)
+    told: list[str] = []
+    tracer = make_spooled(
+        max_queue_size=10, flush_at=10, on_error=lambda exc, ts: told.extend(t.id for t in ts)
+    )
+    await tracer.start()
+    before = [f"before-{i:02d}" for i in range(30)]
+    assert all(tracer.enqueue(Trace("before", id=i)) for i in before)
+    assert tracer._spool is not None
+    await tracer._spool.sync(timeout=30)
+    assert tracer.stats().spooled == 20  # memory holds 10
+    [old] = spool_dir.glob("p-*")
+    shutil.rmtree(spool_dir)
+    # The writer notices at its next cycle, and makes a new part at once.
+    stats = await wait_stats(tracer, lambda _: any(p != old for p in spool_dir.glob("p-*")))
+    assert stats.spooled == 0
+    assert stats.failed >= 20
+    assert f"{old} was deleted while in use; 20 trace(s) kept there on disk only" in caplog.text
+    after = [f"after-{i}" for i in range(5)]
+    assert all(tracer.enqueue(Trace("after", id=i)) for i in after)
+    await tracer._spool.sync(timeout=30)
+    final = await tracer.shutdown(timeout=2)
+    check_invariant(final)
+    assert (final.spooled, final.failed, final.dropped) == (5, 30, 0)
+    assert sorted(told) == before[:10]  # the 20 others' bytes are gone: counted, not told
+    server.default = Reply(200)
+    again = make_spooled()
+    await again.start()
+    await server.wait_until(lambda: set(after) <= set(server.accepted_ids()), timeout=30)
+    assert not set(before) & set(server.accepted_ids())
+    assert again.stats().replayed == 5
