@@ -22,6 +22,7 @@ from ._config import ErrorCallback, Mask, resolve_config
 from ._exceptions import DeliveryError
 from ._filters import apply_mask, sampled_in
 from ._flusher import Flusher
+from ._holds import Holds
 from ._log import RateLimitedWarning, flush_never_ended, logger
 from ._models import Stats, Trace, start_trace
 from ._observe import make_decorator
@@ -123,6 +124,7 @@ class AsyncTracing(_DirectSending, _ClientEvents):
         self._state = _State.NEW
         self._stopped: asyncio.Future[Stats] | None = None
         self._drops = RateLimitedWarning("tracing dropped %d trace(s)")
+        self._holds = Holds()  # traces waiting for their streams (LLM calls)
         if config.enabled:
             _atexit.register(self)
 
@@ -181,6 +183,7 @@ class AsyncTracing(_DirectSending, _ClientEvents):
             return self.stats()
         if self._state is _State.STOPPING and self._stopped is not None:
             return await asyncio.shield(self._stopped)
+        self._queue_waiting()
         self._state = _State.STOPPING
         self._stopped = asyncio.get_running_loop().create_future()
         try:
@@ -305,6 +308,10 @@ class AsyncTracing(_DirectSending, _ClientEvents):
             raise ValueError(f"trace must be a tracing.Trace, got {trace!r}")
         if not self._enabled or trace._queued:
             return False
+        if self._holds.held and self._holds.wait(trace):
+            if not trace._ended:
+                trace._finish()
+            return True  # queued when its last stream ends (_holds)
         trace._queued = True
         config = self._config
         if config.sample_rate < 1.0 and not sampled_in(trace.id, config.sample_rate):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ._config import Config
 from ._exceptions import TracingError
 from ._flusher import Flusher
+from ._holds import Holds
 from ._log import RateLimitedWarning, ids, logger
 from ._models import Stats, Trace
 from ._queue import TraceQueue
@@ -35,6 +36,16 @@ class _State(enum.Enum):
 SPOOL_FULL = "memory was full and the spool could not take it"  # a drop's reason
 
 
+def _stretch(trace: Trace) -> None:
+    """A trace queued after its streams: its end stretched to its latest span's."""
+    try:
+        ends = [span.end_time for span in trace.spans if span.end_time is not None]
+        if ends and trace.end_time is not None and max(ends) > trace.end_time:
+            trace.end_time = max(ends)
+    except Exception:  # never into the stream's consumer
+        logger.exception("tracing could not read a streamed trace's spans")
+
+
 class _ClientEvents:
     """Reporting and process events of ``AsyncTracing``; its ``__init__`` sets these."""
 
@@ -43,6 +54,7 @@ class _ClientEvents:
     _flusher: Flusher
     _spool: Spool | None
     _drops: RateLimitedWarning
+    _holds: Holds
     _state: _State
     _stopped: asyncio.Future[Stats] | None
 
@@ -76,11 +88,36 @@ class _ClientEvents:
         except Exception:
             logger.exception("tracing on_error callback raised")
 
+    # Traces waiting for their streams (see _holds) ----------------------------------
+
+    def _release(self, trace: Trace) -> None:
+        """One of ``trace``'s streams ended; the last queues the trace if it waits, its
+        end stretched to its spans' (the stream was read after the block ended)."""
+        if self._holds.release(trace):
+            _stretch(trace)
+            self.enqueue(trace)
+
+    def _queue_waiting(self) -> None:
+        """Shutdown or exit: every trace still waiting for a stream is queued now, each
+        stream still unread ended as it is (``stream_incomplete: "shutdown"``)."""
+        for trace in self._holds.drain():
+            for span in trace.spans:
+                call = getattr(span, "_llm", None)
+                if call is not None and call.held and not call.done:
+                    call.finish(incomplete="shutdown")
+            _stretch(trace)
+            self.enqueue(trace)
+
+    if TYPE_CHECKING:
+
+        def enqueue(self, trace: Trace) -> bool: ...  # AsyncTracing's
+
     # Process events (see _atexit) ------------------------------------------------------
 
     def _needs_exit_delivery(self) -> bool:
         return self._state is not _State.CLOSED and (
-            len(self._queue) > 0
+            bool(self._holds.held)
+            or len(self._queue) > 0
             or self._queue.in_flight > 0
             or (self._spool is not None and self._spool.running)
         )
@@ -90,6 +127,7 @@ class _ClientEvents:
         if loop is not None and loop.is_running():
             self._shut_down_on(loop, seconds)  # its loop still runs, in another thread
             return
+        self._queue_waiting()
         self._state = _State.CLOSED
         if self._spool is not None:
             self._spool.deliver_at_exit(seconds)
@@ -114,6 +152,7 @@ class _ClientEvents:
         async def shutdown(self, timeout: float | None = None) -> Stats: ...  # AsyncTracing's
 
     def _after_fork(self) -> None:
+        self._holds.after_fork()
         self._queue.after_fork()
         self._flusher.after_fork()
         if self._spool is not None:

@@ -144,6 +144,13 @@ class ReadBack(int):
     __slots__ = ()
 
 
+def _streaming(span: Span) -> bool:
+    """An LLM call's span whose stream is still being read: it holds its trace
+    (``_holds``), and its end is the stream's, not the trace's."""
+    call = getattr(span, "_llm", None)
+    return call is not None and call.held and not call.done
+
+
 @attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class Trace(_Record):
     """One run of an LLM or agent task: the unit the SDK queues and sends.
@@ -192,7 +199,7 @@ class Trace(_Record):
         spans = _get_spans(self)
         if spans:
             for span in spans:
-                if span.end_time is None:
+                if span.end_time is None and not _streaming(span):
                     span.end_time = end
 
     async def end(

@@ -111,6 +111,7 @@ class LlmCall(Result):
     started_written = False  # the span's start is written
     trace_started = False  # the own trace's start time is written
     plain = False  # set by the hook: a complete response, no raw-response header
+    held = False  # its stream holds its (current) trace until it ends (tracing/_holds.py)
     error: BaseException | None = None
     incomplete: str | None = None
     end_ns = 0
@@ -157,6 +158,8 @@ class LlmCall(Result):
         if self.own_trace:
             trace._ended = True
             self.tracer.enqueue(trace)
+        elif self.held:
+            self.tracer._release(trace)
 
     def _failed(self, error: BaseException, trace: Any, span: Any) -> None:
         """An error's status and text, now (what ``span.end(error=...)`` sets)."""

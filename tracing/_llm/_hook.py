@@ -101,6 +101,9 @@ def _observe(call: LlmCall, value: Any, is_async: bool) -> None:
     try:
         if call.stream:
             watch_stream(value, call, endpoint.stream(call), is_async)
+            if not call.own_trace and not call.trace._queued:
+                call.held = True  # the trace waits for the stream (tracing/_holds.py)
+                call.tracer._holds.hold(call.trace)
             return
         endpoint.read(value, call)
     except Exception:
