@@ -17,7 +17,9 @@ in ``requests``. The requested model picks the behaviour (words in its name, com
 - ``nousage``: an OpenAI stream without the usage-only final chunk;
 - ``usageinline``: an OpenAI chat stream whose usage rides on its last text chunk (as some
   OpenAI-compatible servers send it), with no usage-only chunk;
-- ``fail``: a stream that fails after two chunks; a 400 for a complete response;
+- ``fail``: a stream that fails after two chunks (a Responses stream: an ``error``
+  event); a 400 for a complete response;
+- ``broken``: a Responses stream that ends in ``response.failed`` after two deltas;
 - ``odd``: an OpenAI chat stream with a chunk whose ``choices`` is null, an Anthropic
   stream with a ``content_block_delta`` whose ``delta`` is null;
 - ``flaky``: a 429 (with retry-after), then a 500, then the answer (the clients retry);

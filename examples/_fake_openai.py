@@ -319,6 +319,11 @@ class OpenAIRoutes(Routes):
                 if "fail" in plan.model and number_ == 2:
                     yield event("error", code="server_error", message="fake failure", param=None)
                     return
+                if "broken" in plan.model and number_ == 2:
+                    failed = self._response(plan, "failed")
+                    failed["error"] = {"code": "server_error", "message": "fake failure"}
+                    yield event("response.failed", response=failed)
+                    return
                 yield event(
                     "response.output_text.delta",
                     item_id=item["id"],

@@ -175,6 +175,30 @@ async def test_fails_mid_stream(
     assert seen  # the chunks before the failure reached the caller
 
 
+@pytest.mark.parametrize("model", ["gpt-fail", "gpt-broken"], ids=["error", "failed"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_responses_stream_that_says_it_failed(
+    fake: FakeLLM, tracer: AsyncTracing, model: str, is_async: bool
+) -> None:
+    """A Responses stream ending in an ``error`` event or ``response.failed``, for which
+    the SDK raises nothing: the caller reads it to its end, and the span has status
+    error with the event's code and message."""
+    client = tracer.instrument(openai_client(fake, is_async=is_async))
+
+    def start() -> Any:
+        return client.responses.create(model=model, input="tell me a story", stream=True)
+
+    async with tracer.trace("request") as trace:
+        events = await read_all(start, is_async)
+    kinds = [event.type for event in events]
+    assert kinds[-1] == ("error" if model == "gpt-fail" else "response.failed")
+    assert "response.output_text.delta" in kinds
+    [span] = trace.spans
+    assert span.status == "error"
+    assert span.error == "StreamFailed: server_error: fake failure"
+    assert span.metadata["error.type"] == "StreamFailed"
+
+
 def fresh_failure_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """Failures are logged once per process, repeats once per 5 s: fresh state, so what
     ran before (the other parameter, a rerun in the same process) cannot hide the line."""

@@ -73,15 +73,18 @@ _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "respons
 
 
 class ResponsesStream:
-    """Responses events: text deltas as they come; the final event's response wins."""
+    """Responses events: text deltas as they come; the final event's response wins. A
+    stream that ends in ``response.failed`` or an ``error`` event (the SDK raises
+    nothing for either) leaves ``failure``, which the watch records as the span's error."""
 
-    __slots__ = ("endpoint", "final", "result", "texts")
+    __slots__ = ("endpoint", "failure", "final", "result", "texts")
 
     def __init__(self, result: Result, endpoint: Responses) -> None:
         self.result = result
         self.endpoint = endpoint
         self.texts: list[str] = []
         self.final = False
+        self.failure: str | None = None
 
     def add(self, event: Any) -> Any:
         result = self.result
@@ -96,6 +99,10 @@ class ResponsesStream:
                 if response is not None:
                     self.endpoint.read(response, result)
                     self.final = True
+                    if kind == "response.failed":
+                        self.failure = _failure(kind, getattr(response, "error", None))
+            elif kind == "error":
+                self.failure = _failure(kind, event)
             elif kind == "response.created":
                 response = getattr(event, "response", None)
                 result.model = getattr(response, "model", None)
@@ -107,6 +114,15 @@ class ResponsesStream:
     def close(self) -> None:
         if not self.final:
             self.result.output = message_output("".join(self.texts) or None, None)
+
+
+def _failure(kind: str, error: Any) -> str:
+    """``"{code}: {message}"`` of a failed response's error or an error event, or the
+    event's type when it carries neither."""
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    text = ": ".join(str(part) for part in (code, message) if part)
+    return text or kind
 
 
 ENDPOINTS: dict[str, Any] = {**_OTHERS, "/responses": Responses()}

@@ -28,9 +28,14 @@ from typing import Any
 from ._call import LlmCall
 from ._soft import failed
 
-__all__ = ["watch_stream"]
+__all__ = ["StreamFailed", "watch_stream"]
 
 _UNSET = object()
+
+
+class StreamFailed(Exception):
+    """Recorded, never raised: a stream whose events said it failed while the SDK raised
+    nothing (a Responses stream's ``response.failed`` or ``error`` event)."""
 
 
 class _Watch:
@@ -86,6 +91,9 @@ class _Watch:
         if self.accumulator is not None:
             try:
                 self.accumulator.close()
+                failure = getattr(self.accumulator, "failure", None)
+                if error is None and failure:
+                    error = StreamFailed(failure)
             except Exception:
                 failed("finish reading an LLM stream")
         call.finish(error=error, incomplete=incomplete)
