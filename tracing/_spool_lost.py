@@ -2,8 +2,12 @@
 
 Writes to the files the writer holds open still succeed after their directory is gone, so
 without a look it would go on appending to files no one can read again, and
-``shutdown()`` would say their traces are kept. So the writer looks at every cycle: one
-``fstat`` of the part's lock, whose link count drops to 0 when it is deleted. Then the
+``shutdown()`` would say their traces are kept. So the writer looks every 2 s, with its
+scan for orphaned parts: one ``fstat`` of the part's lock, whose link count drops to 0
+when it is deleted (not every cycle: each system call the writer makes is one more wait
+for the GIL, and one ``fstat`` a cycle took the end-to-end throughput with the spool
+from 0.74 to 0.58-0.63 of the spool off, two runs of 5 rounds against the code before
+it; benchmarks/RESULTS.md, session 20). Then the
 records its part held on disk only are counted lost (``failed``, with one warning: their
 bytes are gone), the queued traces whose records were there count as having none (if they
 cannot be sent, ``shutdown()`` fails them and passes them to ``on_error`` instead of

@@ -188,8 +188,6 @@ class SpoolWriter(Appender):
 
     def _cycle(self, closing: bool, whole: bool = True) -> None:
         now = time.monotonic()
-        if self._own is not None and deleted(self._own):
-            self._lost_part(self._own)
         if self._own is None and self._healthy_at(now):
             self._open()
         group, framed = self._queue.take_framed(whole)
@@ -210,7 +208,10 @@ class SpoolWriter(Appender):
             self._syncer.sync_soon(self._own.path if self._own is not None else None)
         if not closing and self._own is not None and now >= self._next_scan:
             self._next_scan = now + SCAN_INTERVAL
-            self._backlog.adopt(self._own.name)
+            if deleted(self._own):  # a system call: each one a wait for the GIL, so not
+                self._lost_part(self._own)  # every cycle; a new part the next one
+            else:
+                self._backlog.adopt(self._own.name)
         self._queue.disk_slots = self._disk_slots(now)
 
     def _after_refill(self) -> None:
