@@ -41,6 +41,7 @@ _get_running_loop = asyncio._get_running_loop
 # enqueue() compares the state up to three times per trace: a module global is read ~10x
 # faster than an Enum member through its class (measured; benchmarks/README.md).
 _NEW, _RUNNING, _STOPPING, _CLOSED = _State.NEW, _State.RUNNING, _State.STOPPING, _State.CLOSED
+_OPEN = frozenset({_NEW, _RUNNING})  # states in which a held trace may wait (_holds)
 
 
 class AsyncTracing(_DirectSending, _ClientEvents):
@@ -308,14 +309,14 @@ class AsyncTracing(_DirectSending, _ClientEvents):
             raise ValueError(f"trace must be a tracing.Trace, got {trace!r}")
         if not self._enabled or trace._queued:
             return False
-        if self._holds.held and self._holds.wait(trace):
-            if not trace._ended:
-                trace._finish()
-            return True  # queued when its last stream ends (_holds)
         trace._queued = True
         config = self._config
         if config.sample_rate < 1.0 and not sampled_in(trace.id, config.sample_rate):
             return False
+        if self._holds.held and self._state in _OPEN and self._holds.wait(trace):
+            if not trace._ended:
+                trace._finish()
+            return True  # put in the queue when its last stream ends (_holds)
         if not trace._ended:
             trace._finish()
         if config.mask is not None:

@@ -95,6 +95,7 @@ class _ClientEvents:
         end stretched to its spans' (the stream was read after the block ended)."""
         if self._holds.release(trace):
             _stretch(trace)
+            trace._queued = False  # held by enqueue(), which queues it now
             self.enqueue(trace)
 
     def _queue_waiting(self) -> None:
@@ -106,6 +107,7 @@ class _ClientEvents:
                 if call is not None and call.held and not call.done:
                     call.finish(incomplete="shutdown")
             _stretch(trace)
+            trace._queued = False
             self.enqueue(trace)
 
     if TYPE_CHECKING:

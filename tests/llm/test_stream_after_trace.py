@@ -122,3 +122,39 @@ async def test_two_streams_hold_their_trace_until_both_end(
     await tracer.flush()
     [trace] = recorder.received
     assert [span["llmUsage"]["promptTokens"] > 0 for span in trace["spans"]] == [True, True]
+
+
+async def test_a_held_trace_is_queued_once(
+    fake: FakeLLM, tracer: AsyncTracing, recorder: Recorder
+) -> None:
+    """``enqueue()`` of a trace its stream holds: True once (it waits for the stream),
+    then False, from this tracer or another, which sends nothing of it."""
+    other = AsyncTracing(endpoint=recorder.url, flush_at=10_000, flush_interval=0)
+    client = tracer.instrument(openai_client(fake, is_async=True))
+    async with tracer.trace("request") as made:
+        stream = await open_stream("openai", client)
+        assert tracer.enqueue(made) is True
+        assert tracer.enqueue(made) is False
+        assert other.enqueue(made) is False
+    _ = [chunk async for chunk in stream]
+    await tracer.flush()
+    await other.flush()
+    [trace] = recorder.received
+    [span] = trace["spans"]
+    assert span["llmUsage"]["promptTokens"] == fake.served[0]["prompt_tokens"]
+    assert (tracer.stats().enqueued, other.stats().enqueued) == (1, 0)
+    await other.shutdown(timeout=5)
+
+
+async def test_a_sampled_out_held_trace_is_refused(fake: FakeLLM, recorder: Recorder) -> None:
+    """Sampled out, a trace with an unfinished stream is refused at once (False), as any
+    sampled-out trace, and nothing of it is sent or counted."""
+    tracer = AsyncTracing(endpoint=recorder.url, sample_rate=0.0, flush_interval=0)
+    client = tracer.instrument(openai_client(fake, is_async=True))
+    async with tracer.trace("request") as made:
+        stream = await open_stream("openai", client)
+        assert tracer.enqueue(made) is False
+    _ = [chunk async for chunk in stream]
+    stats = await tracer.shutdown(timeout=5)
+    assert (stats.enqueued, stats.sent) == (0, 0)
+    assert recorder.received == []

@@ -144,7 +144,8 @@ class LlmCall(Result):
         trace, span = self.trace, self.span
         self.trace = self.span = None  # no cycle: the records point at the call
         try:
-            if self.own_trace or not trace._queued:
+            # A trace its stream holds is marked queued but waits for this end (_holds).
+            if self.own_trace or self.held or not trace._queued:
                 if error is not None:
                     self._failed(error, trace, span)
                 if incomplete is not None:  # else the class's None: one store less
