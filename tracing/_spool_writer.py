@@ -209,7 +209,8 @@ class SpoolWriter(Appender):
         if not closing and self._own is not None and now >= self._next_scan:
             self._next_scan = now + SCAN_INTERVAL
             if deleted(self._own):  # a system call: each one a wait for the GIL, so not
-                self._lost_part(self._own)  # every cycle; a new part the next one
+                self._lost_part(self._own)  # every cycle
+                self._open()  # the next part now, so the room below is counted in it
             else:
                 self._backlog.adopt(self._own.name)
         self._queue.disk_slots = self._disk_slots(now)
