@@ -98,3 +98,24 @@ async def test_a_burst_far_past_memory_waits_on_disk_without_a_drop(
     check_invariant(stats)
     assert stats.dropped == 0
     assert (stats.enqueued, stats.spooled) == (count, count)
+
+
+async def test_a_full_spool_warns_that_traces_are_kept_in_memory_only(
+    server: FaultServer, make_tracer: MakeTracer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Memory has room but ``spool_max_bytes`` is reached: the traces past it are kept
+    in memory only (a crash loses them), and one warning says so, not one per group."""
+    server.default = Reply(503)
+    tracer = make_tracer(spool_dir=tmp_path / "spool", spool_max_bytes=50_000, flush_at=10_000)
+    await tracer.start()
+    assert "reached spool_max_bytes" not in caplog.text
+    for round_ in range(3):
+        for i in range(40):
+            assert tracer.enqueue(Trace("big", id=f"big-{round_}-{i}", input="x" * 2_000))
+        assert tracer._spool is not None
+        await tracer._spool.sync(timeout=30)
+    stats = tracer.stats()
+    check_invariant(stats)
+    assert (stats.queue_size, stats.spooled, stats.dropped) == (120, 0, 0)
+    assert caplog.text.count("reached spool_max_bytes") == 1
+    assert "are kept in memory only, where a crash loses them" in caplog.text

@@ -97,6 +97,7 @@ class SpoolWriter(Appender):
         self._next_scan = 0.0
         self._next_acks = 0.0
         self._record_size = RECORD_GUESS  # the last group's records' size, an eighth more
+        self._full_warned = False  # the spool-full warning was given (_note_full)
         self._queue.disk_slots = self._max_bytes // (RECORD_GUESS + ACK_SIZE)
         self._syncer = Syncer()  # also what was written since the last sync
 
@@ -296,6 +297,7 @@ class SpoolWriter(Appender):
                 self._write(group, framed, refs, offsets)
             except Exception:
                 logger.exception("tracing spool writer failed to write a group")
+            self._note_full(refs)
         overflowing = self._backlog.overflowing
         # Closing: the sender is done, so what is written stays on disk only (spooled).
         first, dropped = self._queue.place(group, refs, overflowing or closing)
@@ -309,6 +311,21 @@ class SpoolWriter(Appender):
             self._dropped(dropped)
         if len(self._queue) >= self._flush_at:
             self._poke()
+
+    def _note_full(self, refs: list[Ref | None]) -> None:
+        """One warning when ``spool_max_bytes`` first leaves traces without a record (they
+        are kept in memory only, and a kill loses them); again after the spool had room."""
+        unwritten = refs.count(None)
+        if unwritten and self._healthy and not self._full_warned:
+            self._full_warned = True
+            logger.warning(
+                "tracing spool: %s reached spool_max_bytes; %d trace(s) (and the next ones "
+                "until it has room) are kept in memory only, where a crash loses them",
+                self._dir,
+                unwritten,
+            )
+        elif not unwritten:
+            self._full_warned = False
 
     def _write(
         self,
