@@ -18,7 +18,7 @@ from ._exceptions import TracingError
 from ._flusher import Flusher
 from ._holds import Holds
 from ._log import RateLimitedWarning, ids, logger
-from ._models import Stats, Trace
+from ._models import Stats, Trace, _streaming
 from ._queue import TraceQueue
 from ._spool import Spool
 from ._spool_stub import for_user
@@ -94,21 +94,23 @@ class _ClientEvents:
         """One of ``trace``'s streams ended; the last queues the trace if it waits, its
         end stretched to its spans' (the stream was read after the block ended)."""
         if self._holds.release(trace):
-            _stretch(trace)
-            trace._queued = False  # held by enqueue(), which queues it now
-            self.enqueue(trace)
+            self._queue_held(trace)
 
     def _queue_waiting(self) -> None:
         """Shutdown or exit: every trace still waiting for a stream is queued now, each
         stream still unread ended as it is (``stream_incomplete: "shutdown"``)."""
         for trace in self._holds.drain():
             for span in trace.spans:
-                call = getattr(span, "_llm", None)
-                if call is not None and call.held and not call.done:
-                    call.finish(incomplete="shutdown")
-            _stretch(trace)
-            trace._queued = False
-            self.enqueue(trace)
+                if _streaming(span):
+                    span._llm.finish(incomplete="shutdown")  # type: ignore[attr-defined]
+            self._queue_held(trace)
+
+    def _queue_held(self, trace: Trace) -> None:
+        """Queue a trace let go by its streams: ``enqueue()`` marked it queued when it
+        began to wait, and queues it now, its end stretched to its spans'."""
+        _stretch(trace)
+        trace._queued = False
+        self.enqueue(trace)
 
     if TYPE_CHECKING:
 
